@@ -1,0 +1,19 @@
+#pragma once
+// Each command lives in its own cmd_*.cc and adds a subcommand to the app. Commands report failures by
+// throwing CliExit with the process exit code (2: bad input file or usage, 1: runtime failure).
+#include <CLI/CLI.hpp>
+
+#include <stdexcept>
+#include <string>
+
+namespace mlfaas::cli {
+
+struct CliExit : std::runtime_error {
+  CliExit(int code, const std::string& message) : std::runtime_error(message), code(code) {}
+  int code;
+};
+
+void register_tokenize(CLI::App& app);
+void register_predict(CLI::App& app);
+
+}  // namespace mlfaas::cli
