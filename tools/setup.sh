@@ -11,7 +11,8 @@ groups=("$@")
 
 core_pkgs=(build-essential cmake ninja-build pkg-config git curl ca-certificates
            libutf8proc-dev nlohmann-json3-dev libzip-dev libcli11-dev libfmt-dev
-           libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy)
+           libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy
+           libcurl4-openssl-dev libssl-dev)
 bench_pkgs=(python3-onnx python3-numpy hyperfine)
 train_pkgs=(python3-torch python3-numpy libopenblas0-pthread)
 
@@ -40,8 +41,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  $SUDO apt-get -o DPkg::Lock::Timeout=900 update -qq
+  $SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "setup: all packages for '${groups[*]}' present"
 fi

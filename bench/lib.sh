@@ -1,0 +1,51 @@
+# Shared helpers for bench/*.sh. Benchmarks read ../shared/ (fixtures, peers, data): they are not part of
+# `make check` and stop with a clear message when it is absent.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SHARED="${MLFAAS_SHARED:-$REPO/../shared}"
+BUILD="${BUILD_DIR:-$REPO/build}"
+OUTDIR="$REPO/bench/out"
+mkdir -p "$OUTDIR"
+
+require_shared() {
+  if [ ! -d "$SHARED/peers" ] || [ ! -d "$SHARED/fixtures" ]; then
+    echo "bench: the shared folder with peers and fixtures is not at $SHARED;" >&2
+    echo "bench: benchmarks compare against peers that live there (set MLFAAS_SHARED=DIR to point at it)." >&2
+    exit 1
+  fi
+}
+
+# ONNX Runtime (npm onnxruntime-node, pinned by the peer's lockfile), installed once under build/peer-ort.
+setup_ort_peer() {
+  require_shared
+  "$REPO/tools/setup.sh" bench >/dev/null
+  if [ ! -d "$BUILD/peer-ort/node_modules/onnxruntime-node" ]; then
+    mkdir -p "$BUILD/peer-ort"
+    cp -r "$SHARED/peers/ort/." "$BUILD/peer-ort/"
+    chmod -R u+w "$BUILD/peer-ort"
+    (cd "$BUILD/peer-ort" && npm ci --no-audit --no-fund >/dev/null)
+  fi
+}
+
+# The 24-layer random-weight MobileBERT of emo-mobilebert's shape, and its ONNX graphs.
+setup_mobilebert_24l() {
+  local dir="$BUILD/bench-models"
+  mkdir -p "$dir"
+  if [ ! -f "$dir/mobilebert-24L/model.safetensors" ]; then
+    /usr/bin/python3 "$BUILD/peer-ort/make_random_model.py" "$SHARED/fixtures/configs/mobilebert-24L.json" \
+      "$dir/mobilebert-24L" --seed 0 --vocab "$SHARED/fixtures/vocab/bert-base-uncased.txt" >/dev/null
+  fi
+  if [ ! -f "$dir/mobilebert-24L.onnx" ]; then
+    /usr/bin/python3 "$BUILD/peer-ort/build_onnx.py" "$dir/mobilebert-24L" "$dir/mobilebert-24L.onnx" >/dev/null
+  fi
+  if [ ! -f "$dir/mobilebert-24L.int8.onnx" ]; then
+    /usr/bin/python3 "$BUILD/peer-ort/build_onnx.py" "$dir/mobilebert-24L" "$dir/mobilebert-24L.int8.onnx" --int8 >/dev/null
+  fi
+}
+
+cpu_line() {
+  local model flags
+  model="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+  flags="$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_vnni|avx_vnni|amx_int8|avx512_bf16)$' | tr '\n' ' ')"
+  echo "$(nproc) CPUs, $model; ISA: $flags"
+}
