@@ -12,7 +12,8 @@ groups=("$@")
 core_pkgs=(build-essential cmake ninja-build pkg-config git curl ca-certificates
            libutf8proc-dev nlohmann-json3-dev libzip-dev libcli11-dev libfmt-dev
            libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy
-           libcurl4-openssl-dev libssl-dev python3-aiosmtpd)
+           libcurl4-openssl-dev libssl-dev python3-aiosmtpd
+           libsqlite3-dev python3-prometheus-client)
 bench_pkgs=(python3-onnx python3-numpy hyperfine)
 train_pkgs=(python3-torch python3-numpy libopenblas0-pthread)
 
