@@ -33,10 +33,9 @@ for p in "${want[@]}"; do
     missing+=("$p")
   fi
 done
-# Node.js may come from outside Debian (e.g. a newer build on PATH); only install Debian's when absent.
-for g in "${groups[@]}"; do
-  if [ "$g" = bench ] && ! command -v node >/dev/null; then missing+=(nodejs npm); fi
-done
+# Node.js builds the web assets (core) and runs peers (bench). It may come from outside Debian (a newer build on
+# PATH); Debian's is installed only when none is there.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
