@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -43,6 +44,7 @@ WordPieceTokenizer WordPieceTokenizer::from_vocab_file(const std::string& path, 
 WordPieceTokenizer WordPieceTokenizer::from_vocab_text(std::string_view contents, const std::string& source,
                                                        bool do_lower_case) {
   if (contents.empty()) throw FormatError(source, "empty vocabulary");
+  if (contents.size() >= UINT32_MAX) throw FormatError(source, "vocabulary larger than 4 GiB");
   auto trie = std::make_shared<tokenizer::VocabTrie>();
   auto text = std::make_shared<std::string>();
   auto offsets = std::make_shared<std::vector<uint32_t>>();
