@@ -318,14 +318,13 @@ void Encoder::wordpiece(const char* word, int len) {
   while (pos < len) {
     int32_t node = root;
     int best_end = -1;
-    int32_t best_id = -1;
+    int32_t best_node = VocabTrie::kNoNode;
     for (int i = pos; i < len; ++i) {
       node = trie_.child(node, uint8_t(word[i]));
       if (node == VocabTrie::kNoNode) break;
-      int32_t id = trie_.token_id(node);
-      if (id >= 0 && (i + 1 == len || (uint8_t(word[i + 1]) & 0xC0) != 0x80)) {
+      if (trie_.ends_token(node) && (i + 1 == len || (uint8_t(word[i + 1]) & 0xC0) != 0x80)) {
         best_end = i + 1;
-        best_id = id;
+        best_node = node;
       }
     }
     if (best_end < 0) {
@@ -333,7 +332,7 @@ void Encoder::wordpiece(const char* word, int len) {
       emit(tok_.unk_id_);
       return;
     }
-    ids_->push_back(best_id);
+    ids_->push_back(trie_.token_id(best_node));
     pos = best_end;
     root = tok_.continuation_node_;
     if (root == VocabTrie::kNoNode && pos < len) {

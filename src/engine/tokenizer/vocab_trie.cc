@@ -108,11 +108,13 @@ void VocabTrie::finalize() {
   }
   int32_t max_base = *std::max_element(base_of.begin(), base_of.end());
   slots_.assign(std::max(size_t(max_base) + 256, size_t(alloc.frontier())), Slot{});
+  ids_.assign(slots_.size(), -1);
   for (size_t i = 0; i < placed.size(); ++i) {
-    Slot& s = slots_[size_t(placed[i].second)];
-    s.base = base_of[i];
-    s.check = parent_slot[i];
-    s.id = build_[size_t(placed[i].first)].id;
+    size_t slot = size_t(placed[i].second);
+    int32_t id = build_[size_t(placed[i].first)].id;
+    slots_[slot].base = uint32_t(base_of[i]) | (id >= 0 ? kEndsToken : 0);
+    slots_[slot].check = parent_slot[i];
+    ids_[slot] = id;
   }
   build_.clear();
   build_.shrink_to_fit();
