@@ -34,15 +34,35 @@ for ((i = 1; i <= runs; i++)); do
   printf 'hf %s\n' "$(cd "$peer" && RAYON_NUM_THREADS=1 "${hf_cmd[@]}")" >>"$results"
 done
 
-# Same ids as the peer on every EmoContext text? (Its fast tokenizer matches the slow one on all fixtures.)
+# Same ids as the peer? EmoContext train/dev/test, the emotion-nlp sentences, and 20000 seeded random mixes.
+# (The peer's fast tokenizer matches the slow BertTokenizer on all fixtures.)
 parity=$(mktemp -d)
 trap 'rm -f "$results"; rm -rf "$parity"' EXIT
-(cd "$peer" && node hf_tokenizer_ids.mjs bert.tokenizer.json "$corpus") >"$parity/hf.txt"
-/usr/bin/python3 -c '
-import json, sys
-lines = [l for l in open(sys.argv[1], encoding="utf-8").read().split("\n") if l][1:]
-for l in lines: print(json.dumps({"text": " ".join(l.split("\t")[1:4])}, ensure_ascii=False))
-' "$corpus" | "$build/mlfaas" tokenize --vocab "$vocab" --max-length 128 --jsonl >"$parity/ours.txt"
+/usr/bin/python3 - "$shared/data" >"$parity/texts.jsonl" <<'PY'
+import csv, json, os, sys
+data = sys.argv[1]
+for name in ("train", "dev", "test"):
+    path = f"{data}/emocontext/{name}.txt"
+    if os.path.exists(path):
+        for line in [l for l in open(path, encoding="utf-8").read().split("\n") if l][1:]:
+            print(json.dumps({"text": " ".join(line.split("\t")[1:4])}, ensure_ascii=False))
+path = f"{data}/emotion-nlp/emotion_dataset_raw.csv"
+if os.path.exists(path):
+    for row in csv.DictReader(open(path, encoding="utf-8")):
+        print(json.dumps({"text": row["Text"]}, ensure_ascii=False))
+# Seeded random mixes of ASCII and characters that exercise each normalization rule.
+import random
+random.seed(7)
+special = [0xA0, 0xAD, 0xC0, 0xE9, 0xDF, 0x130, 0x131, 0x3A3, 0x3C2, 0x301, 0x308, 0x345, 0x2028, 0x3000, 0x200B,
+           0x4E2D, 0xF900, 0x3042, 0xAC00, 0x1F600, 0x1F44D, 0x1F3FD, 0x200D, 0x2019, 0xAB, 0xBB, 0x2013, 0x20AC,
+           0x1FEF, 0x37E, 0x387, 0x212B, 0x2126, 0x212A, 0x1E9E, 0xFB01, 0x2160, 0x24B6, 0xFF21, 0x1D400, 0xE01,
+           0xE31, 0x915, 0x93F, 0x5D0, 0x627, 0x64B, 0x1D165, 0x1D16D, 0xE000, 0x85, 0x1C, 0xFEFF, 0x2060, 0xFFFD]
+pool = [chr(c) for c in range(0x20, 0x7F)] * 4 + [chr(c) for c in special]
+for _ in range(20000):
+    print(json.dumps({"text": "".join(random.choice(pool) for _ in range(random.randint(0, 40)))}, ensure_ascii=False))
+PY
+(cd "$peer" && node hf_tokenizer_ids.mjs bert.tokenizer.json "$parity/texts.jsonl") >"$parity/hf.txt"
+"$build/mlfaas" tokenize --vocab "$vocab" --max-length 128 --jsonl <"$parity/texts.jsonl" >"$parity/ours.txt"
 same=$(/usr/bin/python3 -c '
 import json, sys
 hf = [json.loads(l) for l in open(sys.argv[1])]
@@ -70,7 +90,7 @@ print(f"| Hugging Face tokenizers 0.23.2 `encodeBatch` (Rust, RAYON_NUM_THREADS=
 hf_bytes = hf[0]["corpus"]["bytes"]
 if hf_bytes != size:
     print(f"\nNote: byte counts differ (ours {size}, peer {hf_bytes}).")
-print(f"\nSame input_ids as the peer on {os.environ['PARITY']} EmoContext texts (via `mlfaas tokenize --jsonl`).")
+print(f"\nSame input_ids as the peer on {os.environ['PARITY']} texts (EmoContext train/dev/test, emotion-nlp, 20000 random Unicode mixes; via `mlfaas tokenize --jsonl`).")
 print("\nReproduce: `bench/tokenizer.sh [BUILD_DIR]` (needs ../shared; RUNS=N rounds).")
 PY
 cat "$root/bench/out/tokenizer.md"
