@@ -16,5 +16,6 @@ struct CliExit : std::runtime_error {
 void register_tokenize(CLI::App& app);
 void register_predict(CLI::App& app);
 void register_models(CLI::App& app);
+void register_loadtest(CLI::App& app);
 
 }  // namespace mlfaas::cli
