@@ -124,8 +124,8 @@ std::string html_report(const RunResult& r) {
               : fmt::format("<p class=\"bad\">{} of {} requests failed</p>\n", r.total.failures, r.total.requests);
 
   html += "<h2>Summary</h2>\n<table><tr><th>Type</th><th>Name</th>";
-  for (const char* c : {"# Requests", "# Fails", "Average (ms)svg", "Min (ms)svg", "Max (ms)svg", "Median (ms)svg", "95%ile (ms)svg",
-                        "99%ile (ms)svg", "Requests/s"})
+  for (const char* c : {"# Requests", "# Fails", "Average (ms)", "Min (ms)", "Max (ms)", "Median (ms)", "95%ile (ms)",
+                        "99%ile (ms)", "Requests/s"})
     html += fmt::format("<th class=\"num\">{}</th>", c);
   html += fmt::format("</tr>\n<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>", escape(r.method),
                       escape(r.name), r.total.requests, r.total.failures);

@@ -137,6 +137,7 @@ TEST(LoadtestHtml, SelfContainedWithCharts) {
   for (size_t at = html.find("<svg"); at != std::string::npos; at = html.find("<svg", at + 1)) ++charts;
   EXPECT_EQ(charts, 3u);
   EXPECT_NE(html.find("Requests and failures per second"), std::string::npos);
+  EXPECT_NE(html.find("<th class=\"num\">99%ile (ms)</th>"), std::string::npos);
   EXPECT_NE(html.find("Response time percentiles per second"), std::string::npos);
   EXPECT_NE(html.find("Users"), std::string::npos);
   EXPECT_NE(html.find("ConnectionError: connect: Connection refused, twice"), std::string::npos);
