@@ -212,10 +212,10 @@ class Worker {
   void run_ready(int64_t now) {
     if (closed_model()) {
       if (ready_.empty()) return;
-      std::vector<int> due;
-      due.swap(ready_);
-      for (int conn : due)
+      due_.swap(ready_);  // users that fail at once are queued for the next round, not restarted in a loop
+      for (int conn : due_)
         if (!stopping_) start_request(conn, now, now);
+      due_.clear();
     } else {
       while (!pending_.empty() && !idle_.empty()) {
         const int conn = idle_.back();
@@ -422,6 +422,7 @@ class Worker {
   // Closed model: (time, user) wake-ups after a wait, and users to restart at once.
   std::priority_queue<std::pair<int64_t, int>, std::vector<std::pair<int64_t, int>>, std::greater<>> wakeups_;
   std::vector<int> ready_;
+  std::vector<int> due_;
   // Open model: intended send times not yet sent, and connections free to send them.
   std::deque<int64_t> pending_;
   std::vector<int> idle_;
