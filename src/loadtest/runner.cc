@@ -1,6 +1,7 @@
 #include "loadtest/runner.h"
 
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -156,7 +157,8 @@ class Worker {
 
   void begin_stop() {
     stopping_ = true;
-    if (closed_model()) {
+    if (stop_requested()) pending_.clear();  // interrupted: report now rather than drain the queue
+    if (closed_model() || stop_requested()) {
       // Like Locust, users stop where they are: requests still in flight are neither counted nor failed.
       for (auto& c : connections_) close_connection(c);
     }
@@ -365,6 +367,7 @@ class Worker {
     Connection& c = connections_[conn];
     const int64_t latency_us = (now - c.origin_ns) / 1000;
     const int status = c.parser.status_code();
+    if (c.written < c.request->size()) reusable = false;  // answered before the request was fully sent
     if (status >= 400) {
       std::string error = "HTTPError: " + std::to_string(status);
       if (!c.parser.reason().empty()) error += " " + c.parser.reason();
@@ -486,8 +489,18 @@ void add_point(RunResult& result, const IntervalStats& interval, double elapsed_
 
 }  // namespace
 
+// Every user or connection holds a socket: lift the soft descriptor limit (often 1024) to the hard one.
+static void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
 RunResult run_load_test(const RunOptions& options) {
   options.scenario.validate();
+  raise_open_file_limit();
   if (options.requests.empty()) throw std::invalid_argument("no requests to send");
   if (options.threads < 1) throw std::invalid_argument("threads must be at least 1");
   if (!(options.timeout_s > 0)) throw std::invalid_argument("timeout must be positive");
