@@ -37,7 +37,7 @@ before=$(posts)
 mlfaas_posts=$(( $(posts) - before ))
 
 /usr/bin/python3 - "$TMP/locust_stats.csv" "$TMP/mlfaas_stats.csv" "$OUTDIR/loadtest_locust.md" \
-  "$SCENARIO" "$SCALE" "$DELAY" "$locust_posts" "$mlfaas_posts" "$(locust --version 2>&1 | head -1)" <<'PY'
+  "$SCENARIO" "$SCALE" "$DELAY" "$locust_posts" "$mlfaas_posts" "locust $(dpkg-query -W -f='${Version}' python3-locust 2>/dev/null || echo unknown)" <<'PY'
 import csv, sys
 locust_csv, mlfaas_csv, out, scenario, scale, delay, locust_posts, mlfaas_posts, locust_version = sys.argv[1:]
 def aggregated(path):

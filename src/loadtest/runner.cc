@@ -445,6 +445,21 @@ int users_at(const Scenario& s, double elapsed_s) {
 
 int64_t unix_now() { return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
+// Locust's current_rps for the last point: the average of the per-second counts over the last 10 seconds.
+void update_current_rates(RunResult& result) {
+  const size_t window = std::min<size_t>(10, result.timeline.size());
+  double requests = 0, failures = 0, seconds = 0;
+  for (size_t i = result.timeline.size() - window; i < result.timeline.size(); ++i) {
+    const TimePoint& q = result.timeline[i];
+    const double length = i == 0 ? q.elapsed_s : q.elapsed_s - result.timeline[i - 1].elapsed_s;
+    requests += static_cast<double>(q.requests);
+    failures += static_cast<double>(q.failures);
+    seconds += length;
+  }
+  result.timeline.back().current_rps = seconds > 0 ? requests / seconds : 0;
+  result.timeline.back().current_fail_per_s = seconds > 0 ? failures / seconds : 0;
+}
+
 // Folds one interval into the run's totals and appends its point to the timeline.
 void add_point(RunResult& result, const IntervalStats& interval, double elapsed_s, int users) {
   TimePoint p;
@@ -472,19 +487,8 @@ void add_point(RunResult& result, const IntervalStats& interval, double elapsed_
   p.total_max_ms = us_to_ms(t.max());
   p.total_avg_content = result.total.requests ? static_cast<double>(result.total.content_bytes) / result.total.requests : 0;
 
-  // Locust's current_rps: the average of the per-second counts over the last 10 seconds.
   result.timeline.push_back(p);
-  const size_t window = std::min<size_t>(10, result.timeline.size());
-  double requests = 0, failures = 0, seconds = 0;
-  for (size_t i = result.timeline.size() - window; i < result.timeline.size(); ++i) {
-    const TimePoint& q = result.timeline[i];
-    const double length = i == 0 ? q.elapsed_s : q.elapsed_s - result.timeline[i - 1].elapsed_s;
-    requests += static_cast<double>(q.requests);
-    failures += static_cast<double>(q.failures);
-    seconds += length;
-  }
-  result.timeline.back().current_rps = seconds > 0 ? requests / seconds : 0;
-  result.timeline.back().current_fail_per_s = seconds > 0 ? failures / seconds : 0;
+  update_current_rates(result);
 }
 
 }  // namespace
@@ -564,10 +568,24 @@ RunResult run_load_test(const RunOptions& options) {
     if (e) std::rethrow_exception(e);
   collect();
   const double elapsed = static_cast<double>(now_ns() - start) / kNsPerSecond;
-  // A run stopped early (or drained quickly) ends between two ticks: keep the partial interval.
-  if (interval.requests > 0 || result.timeline.empty() ||
-      elapsed - result.timeline.back().elapsed_s > 0.05)
-    add_point(result, interval, elapsed, users_at(options.scenario, std::min(elapsed, options.scenario.run_time_s) - 1e-9));
+  // The run ends between two ticks. A long remainder (an interrupted run, an open-model drain) gets its own
+  // point; a few milliseconds after the last tick are folded into the last point, so the per-second charts
+  // do not show a rate computed over a sliver of time.
+  const int users = users_at(options.scenario, std::min(elapsed, options.scenario.run_time_s) - 1e-9);
+  if (result.timeline.empty() || elapsed - result.timeline.back().elapsed_s >= 0.5) {
+    add_point(result, interval, elapsed, users);
+  } else if (interval.requests > 0) {
+    const TimePoint last = result.timeline.back();
+    result.timeline.pop_back();
+    add_point(result, interval, elapsed, users);
+    TimePoint& merged = result.timeline.back();
+    merged.requests += last.requests;
+    merged.failures += last.failures;
+    // Per-interval percentiles stay those of the full second: the sliver holds few samples.
+    merged.mean_ms = last.mean_ms, merged.p50_ms = last.p50_ms, merged.p95_ms = last.p95_ms;
+    merged.p99_ms = last.p99_ms, merged.max_ms = std::max(last.max_ms, merged.max_ms);
+    update_current_rates(result);
+  }
   result.duration_s = elapsed;
   return result;
 }
