@@ -40,6 +40,8 @@ struct LoadtestOptions {
   std::string csv_prefix;
   std::string html_file;
   std::string locustfile;
+  bool insecure = false;
+  std::string ca_file;
 };
 
 std::atomic<bool> g_interrupted{false};
@@ -116,6 +118,8 @@ void run(const LoadtestOptions& o) {
   run_options.requests = lt::build_requests(run_options.target, o.path, o.field, sentences);
   run_options.threads = o.threads;
   run_options.timeout_s = timeout_s;
+  run_options.tls.verify = !o.insecure;
+  run_options.tls.ca_file = o.ca_file;
   run_options.stop_requested = &g_interrupted;
   const bool live = isatty(STDERR_FILENO);
   if (live)
@@ -163,7 +167,7 @@ void run(const LoadtestOptions& o) {
 void register_loadtest(CLI::App& app) {
   auto opts = std::make_shared<LoadtestOptions>();
   auto* cmd = app.add_subcommand("loadtest", "Load-test an HTTP endpoint (seed A's scenarios, closed or open model)");
-  cmd->add_option("--host", opts->host, "Base URL, e.g. http://127.0.0.1:8080");
+  cmd->add_option("--host", opts->host, "Base URL, e.g. http://127.0.0.1:8080 or https://ID.execute-api.REGION.amazonaws.com/prod");
   cmd->add_option("--path", opts->path, "Request path")->capture_default_str();
   cmd->add_option("--scenario", opts->scenario, "Built-in scenario: bursty, medium or heavy (seed A)");
   cmd->add_option("--users", opts->users, "Closed model: number of users");
@@ -181,6 +185,8 @@ void register_loadtest(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--csv", opts->csv_prefix, "Write Locust's PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv");
   cmd->add_option("--html", opts->html_file, "Write a self-contained HTML report");
+  cmd->add_flag("--insecure", opts->insecure, "https: do not verify the server's certificate");
+  cmd->add_option("--ca-file", opts->ca_file, "https: also trust the certificates in this PEM file");
   cmd->add_option("--emit-locustfile", opts->locustfile, "Write the equivalent Locust file and exit");
   cmd->callback([opts] { run(*opts); });
 }

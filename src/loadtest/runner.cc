@@ -19,7 +19,12 @@
 #include <stdexcept>
 #include <thread>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "loadtest/http_response_parser.h"
+#include "loadtest/tls.h"
 
 namespace mlfaas::loadtest {
 
@@ -64,8 +69,9 @@ class Random {
 };
 
 struct Connection {
-  enum class State { kIdle, kConnecting, kSending, kReceiving };
+  enum class State { kIdle, kConnecting, kHandshaking, kSending, kReceiving };
   int fd = -1;
+  SSL* ssl = nullptr;       // https only
   uint32_t generation = 0;  // tells events of a closed socket from those of its successor
   State state = State::kIdle;
   HttpResponseParser parser;
@@ -78,8 +84,9 @@ struct Connection {
 // One worker thread: its share of the users (closed model) or of the rate and connections (open model).
 class Worker {
  public:
-  Worker(const RunOptions& options, int index, int64_t start_ns, int64_t end_ns)
+  Worker(const RunOptions& options, const TlsContext* tls, int index, int64_t start_ns, int64_t end_ns)
       : options_(options),
+        tls_(tls),
         scenario_(options.scenario),
         index_(index),
         start_ns_(start_ns),
@@ -279,8 +286,7 @@ class Worker {
     if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c.fd, &ev) < 0)
       return fail(conn, FailureCause::kConnection, std::string("ConnectionError: epoll_ctl: ") + std::strerror(errno), now);
     if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&target.address), target.address_length) == 0) {
-      c.state = Connection::State::kSending;
-      write_request(conn, now);
+      connected(conn, now);
     } else if (errno == EINPROGRESS) {
       c.state = Connection::State::kConnecting;
     } else {
@@ -288,9 +294,47 @@ class Worker {
     }
   }
 
+  // TCP is up: plain HTTP sends at once, https first completes a TLS handshake.
+  void connected(int conn, int64_t now) {
+    Connection& c = connections_[conn];
+    if (!tls_) {
+      c.state = Connection::State::kSending;
+      return write_request(conn, now);
+    }
+    c.ssl = tls_->new_session(c.fd, options_.target.host);
+    if (!c.ssl) return fail(conn, FailureCause::kConnection, "ConnectionError: TLS: " + take_tls_error(), now);
+    c.state = Connection::State::kHandshaking;
+    handshake(conn, now);
+  }
+
+  void handshake(int conn, int64_t now) {
+    Connection& c = connections_[conn];
+    const int rc = SSL_do_handshake(c.ssl);
+    if (rc == 1) {
+      c.state = Connection::State::kSending;
+      return write_request(conn, now);
+    }
+    const int error = SSL_get_error(c.ssl, rc);
+    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) return;
+    std::string why = error == SSL_ERROR_SYSCALL ? (errno ? std::strerror(errno) : "connection closed") : take_tls_error();
+    const long verify = SSL_get_verify_result(c.ssl);
+    if (verify != X509_V_OK) why += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+    fail(conn, FailureCause::kConnection, "ConnectionError: TLS handshake: " + why, now);
+  }
+
   void write_request(int conn, int64_t now) {
     Connection& c = connections_[conn];
     while (c.written < c.request->size()) {
+      if (c.ssl) {
+        const int n = SSL_write(c.ssl, c.request->data() + c.written, static_cast<int>(c.request->size() - c.written));
+        if (n > 0) {
+          c.written += static_cast<size_t>(n);
+          continue;
+        }
+        const int error = SSL_get_error(c.ssl, n);
+        if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ) return;
+        return connection_lost(conn, "TLS write: " + take_tls_error(), now);
+      }
       const ssize_t n = ::send(c.fd, c.request->data() + c.written, c.request->size() - c.written, MSG_NOSIGNAL);
       if (n > 0) {
         c.written += static_cast<size_t>(n);
@@ -308,8 +352,19 @@ class Worker {
   void handle_event(int conn, uint32_t events, int64_t now) {
     Connection& c = connections_[conn];
     if (c.state == Connection::State::kIdle) {
-      // A kept-alive connection between requests: the server closed it (or sent something unsolicited).
-      close_connection(c);
+      // A kept-alive connection between requests: drop it when the server closed it or sent something
+      // unasked (TLS 1.3 session tickets are consumed by OpenSSL and keep it).
+      if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        char byte;
+        if (c.ssl) {
+          const int n = SSL_read(c.ssl, &byte, 1);
+          if (n <= 0 && SSL_get_error(c.ssl, n) == SSL_ERROR_WANT_READ && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
+        } else {
+          const ssize_t n = ::recv(c.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+          if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
+        }
+        close_connection(c);
+      }
       return;
     }
     if (c.state == Connection::State::kConnecting) {
@@ -318,9 +373,11 @@ class Worker {
       socklen_t length = sizeof error;
       getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &length);
       if (error != 0) return fail(conn, FailureCause::kConnection, std::string("ConnectionError: connect: ") + std::strerror(error), now);
-      c.state = Connection::State::kSending;
-      write_request(conn, now);
-      if (connections_[conn].fd < 0) return;
+      connected(conn, now);
+      if (connections_[conn].fd < 0 || c.state == Connection::State::kHandshaking) return;
+    } else if (c.state == Connection::State::kHandshaking) {
+      handshake(conn, now);
+      if (connections_[conn].fd < 0 || c.state == Connection::State::kHandshaking) return;
     } else if (c.state == Connection::State::kSending && (events & EPOLLOUT)) {
       write_request(conn, now);
       if (connections_[conn].fd < 0) return;
@@ -332,7 +389,22 @@ class Worker {
     Connection& c = connections_[conn];
     static thread_local std::vector<char> buffer(64 * 1024);
     while (c.fd >= 0 && c.state != Connection::State::kIdle) {
-      const ssize_t n = ::recv(c.fd, buffer.data(), buffer.size(), 0);
+      ssize_t n;
+      if (c.ssl) {
+        n = SSL_read(c.ssl, buffer.data(), static_cast<int>(buffer.size()));
+        if (n <= 0) {
+          const int error = SSL_get_error(c.ssl, static_cast<int>(n));
+          if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) return;
+          if (error == SSL_ERROR_ZERO_RETURN || (error == SSL_ERROR_SYSCALL && errno == 0)) {
+            ERR_clear_error();
+            n = 0;  // the peer closed the connection
+          } else {
+            return connection_lost(conn, "TLS read: " + (error == SSL_ERROR_SYSCALL ? std::string(std::strerror(errno)) : take_tls_error()), now);
+          }
+        }
+      } else {
+        n = ::recv(c.fd, buffer.data(), buffer.size(), 0);
+      }
       if (n > 0) {
         size_t consumed = 0;
         const auto status = c.parser.feed(buffer.data(), static_cast<size_t>(n), &consumed);
@@ -403,6 +475,10 @@ class Worker {
   }
 
   void close_connection(Connection& c) {
+    if (c.ssl) {
+      SSL_free(c.ssl);
+      c.ssl = nullptr;
+    }
     if (c.fd >= 0) {
       ::close(c.fd);  // also removes it from the epoll set
       c.fd = -1;
@@ -411,6 +487,7 @@ class Worker {
   }
 
   const RunOptions& options_;
+  const TlsContext* tls_;  // null for http://
   const Scenario& scenario_;
   const int index_;
   const int64_t start_ns_;
@@ -524,7 +601,9 @@ RunResult run_load_test(const RunOptions& options) {
   const int64_t end = start + static_cast<int64_t>(options.scenario.run_time_s * kNsPerSecond);
 
   std::vector<std::unique_ptr<Worker>> workers;
-  for (int i = 0; i < threads; ++i) workers.push_back(std::make_unique<Worker>(effective, i, start, end));
+  std::unique_ptr<TlsContext> tls;
+  if (options.target.tls()) tls = std::make_unique<TlsContext>(options.tls);
+  for (int i = 0; i < threads; ++i) workers.push_back(std::make_unique<Worker>(effective, tls.get(), i, start, end));
   std::vector<std::thread> running;
   std::vector<std::exception_ptr> errors(workers.size());
   std::atomic<int> live(threads);

@@ -9,6 +9,7 @@
 #include "loadtest/run_stats.h"
 #include "loadtest/scenario.h"
 #include "loadtest/target.h"
+#include "loadtest/tls.h"
 
 namespace mlfaas::loadtest {
 
@@ -20,6 +21,7 @@ struct RunOptions {
   std::vector<std::string> requests;  // serialised requests; each send picks one uniformly at random
   int threads = 1;
   double timeout_s = 30.0;            // per request, from its latency origin
+  TlsSettings tls;                    // for https:// targets
   const std::atomic<bool>* stop_requested = nullptr;  // e.g. set on SIGINT: ends the run early, results kept
   std::function<void(const RunResult&)> on_second;    // called after each one-second collection
 };

@@ -18,18 +18,21 @@ std::string Target::host_header() const {
   if (bracket) h += '[';
   h += host;
   if (bracket) h += ']';
-  if (port != 80) h += ":" + std::to_string(port);
+  if (port != (tls() ? 443 : 80)) {
+    h += ':';
+    h += std::to_string(port);
+  }
   return h;
 }
 
 Target parse_target(const std::string& url) {
   Target t;
   const size_t scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) throw std::invalid_argument("--host '" + url + "' is not a URL (http://HOST[:PORT])");
+  if (scheme_end == std::string::npos) throw std::invalid_argument("--host '" + url + "' is not a URL (http://HOST[:PORT] or https://...)");
   t.scheme = url.substr(0, scheme_end);
-  if (t.scheme == "https")
-    throw std::invalid_argument("--host '" + url + "': https is not supported yet; use an http:// endpoint");
-  if (t.scheme != "http") throw std::invalid_argument("--host '" + url + "': only http:// URLs are supported");
+  if (t.scheme != "http" && t.scheme != "https")
+    throw std::invalid_argument("--host '" + url + "': only http:// and https:// URLs are supported");
+  if (t.scheme == "https") t.port = 443;
   std::string rest = url.substr(scheme_end + 3);
   const size_t slash = rest.find('/');
   std::string authority = rest.substr(0, slash);

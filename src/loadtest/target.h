@@ -11,9 +11,10 @@
 namespace mlfaas::loadtest {
 
 struct Target {
-  std::string scheme;
+  std::string scheme;  // http or https
+  bool tls() const { return scheme == "https"; }
   std::string host;
-  uint16_t port = 80;
+  uint16_t port = 80;  // 443 for https unless given
   std::string base_path;  // the URL's path without a trailing '/', prepended to --path
   sockaddr_storage address{};
   socklen_t address_length = 0;
@@ -21,7 +22,7 @@ struct Target {
   std::string host_header() const;
 };
 
-// Parses http://HOST[:PORT][/BASE] and resolves HOST. Throws std::invalid_argument with a one-line reason.
+// Parses http(s)://HOST[:PORT][/BASE] and resolves HOST. Throws std::invalid_argument with a one-line reason.
 Target parse_target(const std::string& url);
 
 // The default sentences: seed A's ten, embedded in the binary.

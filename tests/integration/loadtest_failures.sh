@@ -35,7 +35,7 @@ expect_usage_error() {  # PATTERN ARGS...
   [ "$(wc -l <"$T/usage.log")" -le 2 ] || { cat "$T/usage.log"; fail "'$*': not a short message"; }
 }
 expect_usage_error "unknown scenario 'huge'" --host "$FAULTY_URL" --scenario huge
-expect_usage_error "https is not supported" --host https://example.com --scenario heavy
+expect_usage_error "only http:// and https://" --host ftp://example.com --scenario heavy
 expect_usage_error "invalid duration" --host "$FAULTY_URL" --users 2 --run-time 5x
 expect_usage_error "MAX is below MIN" --host "$FAULTY_URL" --users 2 --run-time 1s --wait 3,1
 expect_usage_error "cannot be combined" --host "$FAULTY_URL" --rate 10 --users 3 --run-time 1s

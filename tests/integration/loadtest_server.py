@@ -38,6 +38,8 @@ def main():
     ap.add_argument("--close-every", type=int, default=0)
     ap.add_argument("--hang-every", type=int, default=0)
     ap.add_argument("--hang-seconds", type=float, default=30.0)
+    ap.add_argument("--tls-cert", help="serve https with this PEM certificate (and --tls-key)")
+    ap.add_argument("--tls-key")
     args = ap.parse_args()
 
     counter_lock = threading.Lock()
@@ -113,6 +115,11 @@ def main():
             pass
 
     server = Server(("127.0.0.1", 0), Handler)
+    if args.tls_cert:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     with open(args.port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     import os
