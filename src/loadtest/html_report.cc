@@ -149,6 +149,7 @@ std::string html_report(const RunResult& r) {
 
   std::vector<double> x;
   Series rps{"requests/s", "#2563eb", {}}, fails{"failures/s", "#dc2626", {}};
+  Series intended{"intended/s", "#93c5fd", {}};  // open model: the arrivals it was asked to send
   Series p50{"median", "#16a34a", {}}, p95{"95%ile", "#d97706", {}}, p99{"99%ile", "#dc2626", {}};
   Series users{r.scenario.model == LoadModel::kOpen ? "connections" : "users", "#7c3aed", {}};
   double previous = 0;
@@ -157,6 +158,8 @@ std::string html_report(const RunResult& r) {
     previous = p.elapsed_s;
     x.push_back(p.elapsed_s);
     rps.values.push_back(static_cast<double>(p.requests) / length);
+    const double overlap = std::max(0.0, std::min(p.elapsed_s, r.scenario.run_time_s) - (p.elapsed_s - length));
+    intended.values.push_back(r.scenario.rate * overlap / length);
     fails.values.push_back(static_cast<double>(p.failures) / length);
     p50.values.push_back(p.p50_ms);
     p95.values.push_back(p.p95_ms);
@@ -164,7 +167,10 @@ std::string html_report(const RunResult& r) {
     users.values.push_back(p.users);
   }
   html += "<h2>Charts (one point per second)</h2>\n";
-  html += line_chart("Requests and failures per second", "per second", x, {rps, fails});
+  if (r.scenario.model == LoadModel::kOpen)
+    html += line_chart("Requests and failures per second", "per second", x, {intended, rps, fails});
+  else
+    html += line_chart("Requests and failures per second", "per second", x, {rps, fails});
   html += line_chart("Response time percentiles per second", "ms", x, {p50, p95, p99});
   html += line_chart(r.scenario.model == LoadModel::kOpen ? "Connections" : "Users", "count", x, {users});
 

@@ -132,8 +132,8 @@ class Worker {
         std::lock_guard lock(mutex_);
         const int64_t now = now_ns();
         if (!stopping_ && (now >= end_ns_ || stop_requested())) begin_stop();
+        run_due_work(now);  // after a late wake-up this still queues the arrivals intended before the end
         if (stopping_ && finished(now)) break;
-        run_due_work(now);
         wait_until = next_deadline(now);
       }
       const int64_t wait_ns = std::max<int64_t>(0, wait_until - now_ns());
@@ -188,7 +188,7 @@ class Worker {
         if (!stopping_) start_request(conn, now, now);
       }
     } else {
-      while (!stopping_) {
+      while (!stop_requested()) {
         const int64_t intended = start_ns_ + static_cast<int64_t>(
             (static_cast<double>(next_arrival_index_) + static_cast<double>(index_) / options_.threads) * interval_ns_);
         if (intended > now || intended >= end_ns_) break;

@@ -139,3 +139,47 @@ TEST(LoadtestHttpParser, HugeHeadIsRejected) {
   size_t consumed = 0;
   EXPECT_EQ(p.feed(head.data(), head.size(), &consumed), Status::kError);
 }
+
+// Mutated and random input never crashes, never consumes past its input, and ends in a definite state at EOF.
+TEST(LoadtestHttpParser, SurvivesMutatedInput) {
+  const std::string valid[] = {
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: 1\r\n\r\n",
+      "HTTP/1.0 404 Not Found\r\n\r\nbody until close",
+  };
+  uint64_t state = 12345;
+  auto next = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<uint32_t>(state >> 33);
+  };
+  for (int round = 0; round < 20000; ++round) {
+    std::string text = valid[round % 3];
+    const int mutations = 1 + static_cast<int>(next() % 4);
+    for (int m = 0; m < mutations; ++m) {
+      const size_t at = next() % text.size();
+      switch (next() % 3) {
+        case 0: text[at] = static_cast<char>(next() & 0xff); break;
+        case 1: text.erase(at, 1 + next() % 3); break;
+        default: text.insert(at, 1, static_cast<char>(next() & 0xff));
+      }
+      if (text.empty()) text = "x";
+    }
+    HttpResponseParser p(true);
+    size_t fed = 0;
+    Status status = Status::kNeedMore;
+    while (fed < text.size() && status == Status::kNeedMore) {
+      const size_t piece = 1 + next() % 7;
+      const size_t n = std::min(piece, text.size() - fed);
+      size_t consumed = 0;
+      status = p.feed(text.data() + fed, n, &consumed);
+      ASSERT_LE(consumed, n);
+      fed += consumed;
+    }
+    if (status == Status::kNeedMore) status = p.finish_on_eof();
+    ASSERT_NE(status, Status::kNeedMore);
+    if (status == Status::kComplete) {
+      EXPECT_GE(p.status_code(), 100);
+      EXPECT_LE(p.status_code(), 999);
+    }
+  }
+}
