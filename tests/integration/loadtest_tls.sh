@@ -19,6 +19,11 @@ requests=$(csv_value "$T/trusted_stats.csv" Aggregated "Request Count")
 loadtest by_ip --host "https://127.0.0.1:$port" --users 2 --spawn-rate 100 --run-time 1s --wait 0.01,0.02 --ca-file "$T/cert.pem"
 [ "$RC" = 0 ] || { cat "$T/by_ip.log"; fail "https by IP address exited $RC"; }
 
+# The open model over TLS: every intended request is answered on kept-alive TLS connections.
+loadtest open --host "https://localhost:$port" --rate 20 --run-time 1s --connections 2 --ca-file "$T/cert.pem" --csv "$T/open"
+[ "$RC" = 0 ] || { cat "$T/open.log"; fail "open model over https exited $RC"; }
+[ "$(csv_value "$T/open_stats.csv" Aggregated "Request Count")" = 20 ] || { cat "$T/open.log"; fail "open model over https: not 20 requests"; }
+
 loadtest untrusted --host "https://localhost:$port" --users 2 --spawn-rate 100 --run-time 1s --wait 0.05,0.1
 cat "$T/untrusted.log"
 [ "$RC" = 1 ] || fail "an untrusted certificate must fail the run (exit $RC)"
