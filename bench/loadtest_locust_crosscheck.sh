@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cross-check against real Locust (Debian python3-locust, headless): the same scenario (the Locust file comes
 # from `mlfaas loadtest --emit-locustfile`), the same local stand-in of the emotion function, one after the
-# other. Passes when request counts agree within 10% and medians within 25%. Writes bench/out/loadtest_locust.md.
+# other. Passes when request counts agree within 10%, medians within 25%, and the CSV headers are Locust's. Writes bench/out/loadtest_locust.md.
 #   bench/loadtest_locust_crosscheck.sh [SCENARIO] [TIME_SCALE] [SERVER_DELAY_S]
 # Defaults: heavy 1 0.1 (two 60 s runs, about 2.5 minutes). Optional and long: not part of `make check`.
 source "$(dirname "$0")/lib.sh"
@@ -35,6 +35,13 @@ locust_posts=$(( $(posts) - before ))
 before=$(posts)
 "$BUILD/mlfaas" loadtest --scenario "$SCENARIO" --time-scale "$SCALE" --host "$URL" --csv "$TMP/mlfaas" >"$TMP/mlfaas.log" 2>&1 || true
 mlfaas_posts=$(( $(posts) - before ))
+
+# Our CSV files must carry exactly Locust's headers.
+for f in stats stats_history failures exceptions; do
+  cmp -s <(head -1 "$TMP/locust_$f.csv") <(head -1 "$TMP/mlfaas_$f.csv") ||
+    { echo "bench: the header of _$f.csv differs from Locust's" >&2; exit 1; }
+done
+echo "CSV headers identical to Locust's (stats, stats_history, failures, exceptions)" >&2
 
 /usr/bin/python3 - "$TMP/locust_stats.csv" "$TMP/mlfaas_stats.csv" "$OUTDIR/loadtest_locust.md" \
   "$SCENARIO" "$SCALE" "$DELAY" "$locust_posts" "$mlfaas_posts" "locust $(dpkg-query -W -f='${Version}' python3-locust 2>/dev/null || echo unknown)" <<'PY'
