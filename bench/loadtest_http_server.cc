@@ -22,8 +22,9 @@ namespace {
 
 const std::string kBody =
     R"({"predicted_label": "happy", "confidence_score": 0.97, "details": {"others": 0.01, "happy": 0.97, "sad": 0.01, "angry": 0.01}})";
-const std::string kResponse = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                              std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+const std::string kResponse =
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(kBody.size()) +
+    "\r\n\r\n" + kBody;
 
 int listen_on(uint16_t port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -121,8 +122,10 @@ int main(int argc, char** argv) {
   int threads = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--port-file" && i + 1 < argc) port_file = argv[++i];
-    else if (arg == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
+    if (arg == "--port-file" && i + 1 < argc)
+      port_file = argv[++i];
+    else if (arg == "--threads" && i + 1 < argc)
+      threads = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr, "usage: loadtest_http_server --port-file FILE [--threads N]\n");
       return 2;

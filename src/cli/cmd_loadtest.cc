@@ -55,7 +55,8 @@ lt::Scenario build_scenario(const LoadtestOptions& o) {
   lt::Scenario s;
   if (o.rate) {
     if (!o.scenario.empty() || o.users || o.spawn_rate || !o.wait.empty())
-      throw CliExit(2, "loadtest: --rate (open model) cannot be combined with --scenario, --users, --spawn-rate or --wait");
+      throw CliExit(
+          2, "loadtest: --rate (open model) cannot be combined with --scenario, --users, --spawn-rate or --wait");
     if (o.run_time.empty()) throw CliExit(2, "loadtest: --rate needs --run-time");
     s.name = "open";
     s.model = lt::LoadModel::kOpen;
@@ -65,11 +66,14 @@ lt::Scenario build_scenario(const LoadtestOptions& o) {
     if (o.connections) throw CliExit(2, "loadtest: --connections applies to the open model (--rate) only");
     if (!o.scenario.empty()) {
       auto builtin = lt::builtin_scenario(o.scenario);
-      if (!builtin) throw CliExit(2, "loadtest: unknown scenario '" + o.scenario + "' (expected bursty, medium or heavy)");
+      if (!builtin)
+        throw CliExit(2, "loadtest: unknown scenario '" + o.scenario + "' (expected bursty, medium or heavy)");
       s = *builtin;
     } else {
       if (!o.users || o.run_time.empty())
-        throw CliExit(2, "loadtest: give --scenario NAME, or --users N and --run-time T (closed model), or --rate RPS and --run-time T (open model)");
+        throw CliExit(2,
+                      "loadtest: give --scenario NAME, or --users N and --run-time T (closed model), or --rate RPS and "
+                      "--run-time T (open model)");
       s.name = "custom";
       s.spawn_rate = 1.0;  // Locust's default
     }
@@ -153,7 +157,9 @@ void run(const LoadtestOptions& o) {
   } catch (const std::runtime_error& e) {
     throw CliExit(1, std::string("loadtest: ") + e.what());
   }
-  if (!o.csv_prefix.empty()) std::printf("\nCSV: %s_stats.csv, %s_stats_history.csv, %s_failures.csv\n", o.csv_prefix.c_str(), o.csv_prefix.c_str(), o.csv_prefix.c_str());
+  if (!o.csv_prefix.empty())
+    std::printf("\nCSV: %s_stats.csv, %s_stats_history.csv, %s_failures.csv\n", o.csv_prefix.c_str(),
+                o.csv_prefix.c_str(), o.csv_prefix.c_str());
   if (!o.html_file.empty()) std::printf("HTML report: %s\n", o.html_file.c_str());
   std::fflush(stdout);
   if (result.total.failures > 0)
@@ -167,7 +173,8 @@ void run(const LoadtestOptions& o) {
 void register_loadtest(CLI::App& app) {
   auto opts = std::make_shared<LoadtestOptions>();
   auto* cmd = app.add_subcommand("loadtest", "Load-test an HTTP endpoint (seed A's scenarios, closed or open model)");
-  cmd->add_option("--host", opts->host, "Base URL, e.g. http://127.0.0.1:8080 or https://ID.execute-api.REGION.amazonaws.com/prod");
+  cmd->add_option("--host", opts->host,
+                  "Base URL, e.g. http://127.0.0.1:8080 or https://ID.execute-api.REGION.amazonaws.com/prod");
   cmd->add_option("--path", opts->path, "Request path")->capture_default_str();
   cmd->add_option("--scenario", opts->scenario, "Built-in scenario: bursty, medium or heavy (seed A)");
   cmd->add_option("--users", opts->users, "Closed model: number of users");
@@ -183,7 +190,8 @@ void register_loadtest(CLI::App& app) {
   cmd->add_option("--sentences", opts->sentences_file, "One sentence per line (default: seed A's ten)");
   cmd->add_option("--field", opts->field, "JSON body field (seed A's API: sentence; its Locust file: text)")
       ->capture_default_str();
-  cmd->add_option("--csv", opts->csv_prefix, "Write Locust's PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv");
+  cmd->add_option("--csv", opts->csv_prefix,
+                  "Write Locust's PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv");
   cmd->add_option("--html", opts->html_file, "Write a self-contained HTML report");
   cmd->add_flag("--insecure", opts->insecure, "https: do not verify the server's certificate");
   cmd->add_option("--ca-file", opts->ca_file, "https: also trust the certificates in this PEM file");

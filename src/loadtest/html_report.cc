@@ -66,32 +66,42 @@ std::string line_chart(const std::string& title, const std::string& unit, const 
   auto px = [&](double v) { return left + v / x_max * plot_w; };
   auto py = [&](double v) { return top + plot_h - v / y_max * plot_h; };
 
-  std::string svg = fmt::format(R"svg(<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{0}" height="{1}" viewBox="0 0 {0} {1}" role="img" aria-label="{2}">)svg",
-                                width, height, escape(title));
+  std::string svg = fmt::format(
+      R"svg(<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{0}" height="{1}" viewBox="0 0 {0} {1}" role="img" aria-label="{2}">)svg",
+      width, height, escape(title));
   svg += fmt::format(R"svg(<text class="title" x="{}" y="18">{}</text>)svg", left, escape(title));
   for (double v = 0; v <= y_max + y_step / 2; v += y_step) {
-    svg += fmt::format(R"svg(<line class="grid" x1="{:.1f}" x2="{:.1f}" y1="{:.1f}" y2="{:.1f}"/>)svg", left, left + plot_w, py(v), py(v));
-    svg += fmt::format(R"svg(<text x="{:.1f}" y="{:.1f}" text-anchor="end">{}</text>)svg", left - 6, py(v) + 4, number(v));
+    svg += fmt::format(R"svg(<line class="grid" x1="{:.1f}" x2="{:.1f}" y1="{:.1f}" y2="{:.1f}"/>)svg", left,
+                       left + plot_w, py(v), py(v));
+    svg +=
+        fmt::format(R"svg(<text x="{:.1f}" y="{:.1f}" text-anchor="end">{}</text>)svg", left - 6, py(v) + 4, number(v));
   }
   for (double v = 0; v <= x_max + x_step / 2; v += x_step)
-    svg += fmt::format(R"svg(<text x="{:.1f}" y="{:.1f}" text-anchor="middle">{}</text>)svg", px(v), top + plot_h + 16, number(v));
-  svg += fmt::format(R"svg(<text x="{:.1f}" y="{:.1f}" text-anchor="middle">time (s)</text>)svg", left + plot_w / 2, height - 4);
-  svg += fmt::format(R"svg(<text x="14" y="{:.1f}" transform="rotate(-90 14 {:.1f})" text-anchor="middle">{}</text>)svg",
-                     top + plot_h / 2, top + plot_h / 2, escape(unit));
-  svg += fmt::format(R"svg(<line class="axis" x1="{0:.1f}" x2="{0:.1f}" y1="{1:.1f}" y2="{2:.1f}"/>)svg", left, top, top + plot_h);
-  svg += fmt::format(R"svg(<line class="axis" x1="{0:.1f}" x2="{1:.1f}" y1="{2:.1f}" y2="{2:.1f}"/>)svg", left, left + plot_w, top + plot_h);
+    svg += fmt::format(R"svg(<text x="{:.1f}" y="{:.1f}" text-anchor="middle">{}</text>)svg", px(v), top + plot_h + 16,
+                       number(v));
+  svg += fmt::format(R"svg(<text x="{:.1f}" y="{:.1f}" text-anchor="middle">time (s)</text>)svg", left + plot_w / 2,
+                     height - 4);
+  svg +=
+      fmt::format(R"svg(<text x="14" y="{:.1f}" transform="rotate(-90 14 {:.1f})" text-anchor="middle">{}</text>)svg",
+                  top + plot_h / 2, top + plot_h / 2, escape(unit));
+  svg += fmt::format(R"svg(<line class="axis" x1="{0:.1f}" x2="{0:.1f}" y1="{1:.1f}" y2="{2:.1f}"/>)svg", left, top,
+                     top + plot_h);
+  svg += fmt::format(R"svg(<line class="axis" x1="{0:.1f}" x2="{1:.1f}" y1="{2:.1f}" y2="{2:.1f}"/>)svg", left,
+                     left + plot_w, top + plot_h);
   double legend_x = width - right;
   for (auto it = series.rbegin(); it != series.rend(); ++it) {
     legend_x -= 14 + 7.0 * static_cast<double>(it->label.size()) + 18;
-    svg += fmt::format(R"svg(<rect x="{:.1f}" y="9" width="12" height="3" fill="{}"/><text x="{:.1f}" y="14">{}</text>)svg",
-                       legend_x, it->color, legend_x + 16, escape(it->label));
+    svg += fmt::format(
+        R"svg(<rect x="{:.1f}" y="9" width="12" height="3" fill="{}"/><text x="{:.1f}" y="14">{}</text>)svg", legend_x,
+        it->color, legend_x + 16, escape(it->label));
   }
   for (const auto& s : series) {
     std::string points;
     for (size_t i = 0; i < x.size() && i < s.values.size(); ++i)
       points += fmt::format("{:.1f},{:.1f} ", px(x[i]), py(s.values[i]));
     if (x.size() == 1) points += fmt::format("{:.1f},{:.1f}", px(x[0]) + 2, py(s.values[0]));  // visible dot
-    svg += fmt::format(R"svg(<polyline stroke="{}" points="{}"><title>{}</title></polyline>)svg", s.color, points, escape(s.label));
+    svg += fmt::format(R"svg(<polyline stroke="{}" points="{}"><title>{}</title></polyline>)svg", s.color, points,
+                       escape(s.label));
   }
   return svg + "</svg>\n";
 }
@@ -116,9 +126,10 @@ std::string html_report(const RunResult& r) {
   html += "<title>mlfaas load test - " + escape(r.scenario.name.empty() ? "custom" : r.scenario.name) + "</title>\n";
   html += "<style>\n" + std::string(kEmbeddedReportCss) + "</style></head><body>\n";
   html += "<h1>Load test report</h1>\n";
-  html += fmt::format("<p class=\"meta\">Target <code>{} {}{}</code> &middot; {} &middot; started {} &middot; ran {:.1f} s</p>\n",
-                      escape(r.method), escape(r.url), escape(r.name), escape(describe_scenario(r.scenario)),
-                      utc_time(r.start_unix_time), r.duration_s);
+  html += fmt::format(
+      "<p class=\"meta\">Target <code>{} {}{}</code> &middot; {} &middot; started {} &middot; ran {:.1f} s</p>\n",
+      escape(r.method), escape(r.url), escape(r.name), escape(describe_scenario(r.scenario)),
+      utc_time(r.start_unix_time), r.duration_s);
   html += r.total.failures == 0
               ? "<p class=\"ok\">0 failures</p>\n"
               : fmt::format("<p class=\"bad\">{} of {} requests failed</p>\n", r.total.failures, r.total.requests);
@@ -127,8 +138,8 @@ std::string html_report(const RunResult& r) {
   for (const char* c : {"# Requests", "# Fails", "Average (ms)", "Min (ms)", "Max (ms)", "Median (ms)", "95%ile (ms)",
                         "99%ile (ms)", "Requests/s"})
     html += fmt::format("<th class=\"num\">{}</th>", c);
-  html += fmt::format("</tr>\n<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>", escape(r.method),
-                      escape(r.name), r.total.requests, r.total.failures);
+  html += fmt::format("</tr>\n<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
+                      escape(r.method), escape(r.name), r.total.requests, r.total.failures);
   for (const std::string& cell :
        {any ? fmt::format("{:.1f}", us_to_ms(h.mean())) : std::string("-"), any ? ms_cell(h.min()) : "-",
         any ? ms_cell(h.max()) : "-", any ? ms_cell(h.value_at_percentile(50)) : "-",

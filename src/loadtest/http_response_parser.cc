@@ -150,12 +150,8 @@ HttpResponseParser::Status HttpResponseParser::feed(const char* data, size_t siz
   if (size > 0) started_ = true;
   while (pos < size || state_ == State::kDone || state_ == State::kError) {
     switch (state_) {
-      case State::kDone:
-        *consumed = pos;
-        return Status::kComplete;
-      case State::kError:
-        *consumed = pos;
-        return Status::kError;
+      case State::kDone: *consumed = pos; return Status::kComplete;
+      case State::kError: *consumed = pos; return Status::kError;
       case State::kStatusLine:
       case State::kHeaders:
       case State::kTrailers: {
@@ -210,10 +206,14 @@ HttpResponseParser::Status HttpResponseParser::feed(const char* data, size_t siz
         uint64_t chunk = 0;
         for (char c : digits) {
           int v;
-          if (c >= '0' && c <= '9') v = c - '0';
-          else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-          else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-          else return *consumed = pos, fail("malformed chunk size");
+          if (c >= '0' && c <= '9')
+            v = c - '0';
+          else if (c >= 'a' && c <= 'f')
+            v = c - 'a' + 10;
+          else if (c >= 'A' && c <= 'F')
+            v = c - 'A' + 10;
+          else
+            return *consumed = pos, fail("malformed chunk size");
           chunk = chunk * 16 + static_cast<uint64_t>(v);
         }
         line_.clear();

@@ -34,8 +34,18 @@ class HttpResponseParser {
   bool started() const { return started_; }
 
  private:
-  enum class State { kStatusLine, kHeaders, kFixedBody, kChunkSize, kChunkData, kChunkDataEnd, kTrailers,
-                     kUntilClose, kDone, kError };
+  enum class State {
+    kStatusLine,
+    kHeaders,
+    kFixedBody,
+    kChunkSize,
+    kChunkData,
+    kChunkDataEnd,
+    kTrailers,
+    kUntilClose,
+    kDone,
+    kError
+  };
 
   bool take_line(const char* data, size_t size, size_t* pos, std::string_view* line);
   Status fail(const std::string& message);

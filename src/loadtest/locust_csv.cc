@@ -16,8 +16,10 @@ std::vector<std::string> percentile_columns() {
   std::vector<std::string> columns;
   for (double p : kLocustPercentiles) {
     const double pct = p * 100;
-    if (std::fabs(pct - std::round(pct)) < 1e-9) columns.push_back(fmt::format("{}%", static_cast<int>(std::round(pct))));
-    else columns.push_back(fmt::format("{}%", std::round(pct * 1e6) / 1e6));
+    if (std::fabs(pct - std::round(pct)) < 1e-9)
+      columns.push_back(fmt::format("{}%", static_cast<int>(std::round(pct))));
+    else
+      columns.push_back(fmt::format("{}%", std::round(pct * 1e6) / 1e6));
   }
   return columns;
 }
@@ -83,9 +85,17 @@ std::string csv_field(const std::string& value) {
 }
 
 std::string locust_stats_csv(const RunResult& r) {
-  std::vector<std::string> header = {"Type", "Name", "Request Count", "Failure Count", "Median Response Time",
-                                     "Average Response Time", "Min Response Time", "Max Response Time",
-                                     "Average Content Size", "Requests/s", "Failures/s"};
+  std::vector<std::string> header = {"Type",
+                                     "Name",
+                                     "Request Count",
+                                     "Failure Count",
+                                     "Median Response Time",
+                                     "Average Response Time",
+                                     "Min Response Time",
+                                     "Max Response Time",
+                                     "Average Content Size",
+                                     "Requests/s",
+                                     "Failures/s"};
   for (auto& c : percentile_columns()) header.push_back(c);
   std::string out = join_row(header);
   // One request type per run, then Locust's "Aggregated" total (whose Type is empty).
@@ -97,14 +107,18 @@ std::string locust_stats_csv(const RunResult& r) {
 std::string locust_stats_history_csv(const RunResult& r) {
   std::vector<std::string> header = {"Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s"};
   for (auto& c : percentile_columns()) header.push_back(c);
-  for (const char* c : {"Total Request Count", "Total Failure Count", "Total Median Response Time",
-                        "Total Average Response Time", "Total Min Response Time", "Total Max Response Time",
-                        "Total Average Content Size"})
+  for (const char* c :
+       {"Total Request Count", "Total Failure Count", "Total Median Response Time", "Total Average Response Time",
+        "Total Min Response Time", "Total Max Response Time", "Total Average Content Size"})
     header.push_back(c);
   std::string out = join_row(header);
   for (const TimePoint& p : r.timeline) {
-    std::vector<std::string> row = {std::to_string(p.unix_time), std::to_string(p.users), "", "Aggregated",
-                                    fmt::format("{:.6f}", p.current_rps), fmt::format("{:.6f}", p.current_fail_per_s)};
+    std::vector<std::string> row = {std::to_string(p.unix_time),
+                                    std::to_string(p.users),
+                                    "",
+                                    "Aggregated",
+                                    fmt::format("{:.6f}", p.current_rps),
+                                    fmt::format("{:.6f}", p.current_fail_per_s)};
     for (double ms : p.total_percentiles_ms) row.push_back(p.total_requests ? whole_ms(ms) : "N/A");
     row.push_back(std::to_string(p.total_requests));
     row.push_back(std::to_string(p.total_failures));

@@ -10,7 +10,7 @@ namespace mlfaas::loadtest {
 std::string locust_stats_csv(const RunResult& result);          // PREFIX_stats.csv
 std::string locust_stats_history_csv(const RunResult& result);  // PREFIX_stats_history.csv
 std::string locust_failures_csv(const RunResult& result);       // PREFIX_failures.csv
-std::string locust_exceptions_csv();                             // PREFIX_exceptions.csv (always empty here)
+std::string locust_exceptions_csv();                            // PREFIX_exceptions.csv (always empty here)
 
 // Writes the four files; throws std::runtime_error naming a file that cannot be written.
 void write_locust_csv_files(const RunResult& result, const std::string& prefix);

@@ -12,7 +12,7 @@ struct LocustfileSpec {
   std::string path;   // the request path, e.g. /sentimentAnalysisONNX
   std::string field;  // body field: "sentence" (seed A's API) or "text" (seed A's own Locust file)
   std::vector<std::string> sentences;
-  std::string host;   // --host as given, shown in the command line comment
+  std::string host;  // --host as given, shown in the command line comment
 };
 
 std::string locustfile(const LocustfileSpec& spec);

@@ -16,7 +16,7 @@ enum class FailureCause { kStatus, kTimeout, kConnection, kInvalidResponse };
 const char* failure_cause_name(FailureCause cause);
 
 // Locust's reported percentiles (PERCENTILES_TO_REPORT in locust/stats.py), as fractions.
-inline constexpr std::array<double, 11> kLocustPercentiles = {0.50, 0.66, 0.75, 0.80,  0.90,  0.95,
+inline constexpr std::array<double, 11> kLocustPercentiles = {0.50, 0.66, 0.75,  0.80,   0.90, 0.95,
                                                               0.98, 0.99, 0.999, 0.9999, 1.0};
 
 struct FailureGroup {
@@ -49,10 +49,10 @@ struct IntervalStats {
 };
 
 struct TimePoint {
-  double elapsed_s = 0;       // end of this one-second interval, from the start of the run
-  int64_t unix_time = 0;      // the same instant, for Locust's Timestamp column
-  int users = 0;              // closed model: users started; open model: connections
-  int64_t requests = 0;       // completed in this interval
+  double elapsed_s = 0;   // end of this one-second interval, from the start of the run
+  int64_t unix_time = 0;  // the same instant, for Locust's Timestamp column
+  int users = 0;          // closed model: users started; open model: connections
+  int64_t requests = 0;   // completed in this interval
   int64_t failures = 0;
   double mean_ms = 0, p50_ms = 0, p95_ms = 0, p99_ms = 0, max_ms = 0;  // of this interval
   // Locust's stats_history semantics: rates averaged over the last 10 seconds, percentiles cumulative.
@@ -64,11 +64,11 @@ struct TimePoint {
 
 struct RunResult {
   Scenario scenario;
-  std::string url;           // --host as given
+  std::string url;  // --host as given
   std::string method = "POST";
-  std::string name;          // request name as Locust shows it: the path
+  std::string name;  // request name as Locust shows it: the path
   int64_t start_unix_time = 0;
-  double duration_s = 0;     // from the first request to the end of the run (drain included)
+  double duration_s = 0;  // from the first request to the end of the run (drain included)
   IntervalStats total;
   std::vector<TimePoint> timeline;
 

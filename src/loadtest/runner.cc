@@ -25,7 +25,9 @@ int users_at(const Scenario& s, double elapsed_s) {
   return static_cast<int>(std::min<double>(s.users, started));
 }
 
-int64_t unix_now() { return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(); }
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 // Locust's current_rps for the last point: the average of the per-second counts over the last 10 seconds.
 void update_current_rates(RunResult& result) {
@@ -67,7 +69,8 @@ void add_point(RunResult& result, const IntervalStats& interval, double elapsed_
   p.total_mean_ms = us_to_ms(t.mean());
   p.total_min_ms = us_to_ms(t.min());
   p.total_max_ms = us_to_ms(t.max());
-  p.total_avg_content = result.total.requests ? static_cast<double>(result.total.content_bytes) / result.total.requests : 0;
+  p.total_avg_content =
+      result.total.requests ? static_cast<double>(result.total.content_bytes) / result.total.requests : 0;
 
   result.timeline.push_back(p);
   update_current_rates(result);
@@ -142,7 +145,8 @@ RunResult run_load_test(const RunOptions& options) {
     }
     collect();
     const double elapsed = static_cast<double>(next - start) / kNsPerSecond;
-    add_point(result, interval, elapsed, users_at(options.scenario, std::min(elapsed, options.scenario.run_time_s) - 1e-9));
+    add_point(result, interval, elapsed,
+              users_at(options.scenario, std::min(elapsed, options.scenario.run_time_s) - 1e-9));
     result.duration_s = elapsed;
     if (options.on_second) options.on_second(result);
     next += kNsPerSecond;

@@ -20,8 +20,8 @@ struct RunOptions {
   std::string request_name;           // the path, as Locust names requests
   std::vector<std::string> requests;  // serialised requests; each send picks one uniformly at random
   int threads = 1;
-  double timeout_s = 30.0;            // per request, from its latency origin
-  TlsSettings tls;                    // for https:// targets
+  double timeout_s = 30.0;                            // per request, from its latency origin
+  TlsSettings tls;                                    // for https:// targets
   const std::atomic<bool>* stop_requested = nullptr;  // e.g. set on SIGINT: ends the run early, results kept
   std::function<void(const RunResult&)> on_second;    // called after each one-second collection
 };

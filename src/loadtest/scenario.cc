@@ -70,11 +70,16 @@ double parse_duration(std::string_view text) {
     const double value = parse_number(text.substr(0, unit_at), "duration");
     text.remove_prefix(unit_at);
     double unit;
-    if (text.substr(0, 2) == "ms") unit = 0.001, text.remove_prefix(2);
-    else if (text[0] == 'h') unit = 3600, text.remove_prefix(1);
-    else if (text[0] == 'm') unit = 60, text.remove_prefix(1);
-    else if (text[0] == 's') unit = 1, text.remove_prefix(1);
-    else throw std::invalid_argument("invalid duration '" + original + "' (use e.g. 90s, 2m, 1h30m, 500ms)");
+    if (text.substr(0, 2) == "ms")
+      unit = 0.001, text.remove_prefix(2);
+    else if (text[0] == 'h')
+      unit = 3600, text.remove_prefix(1);
+    else if (text[0] == 'm')
+      unit = 60, text.remove_prefix(1);
+    else if (text[0] == 's')
+      unit = 1, text.remove_prefix(1);
+    else
+      throw std::invalid_argument("invalid duration '" + original + "' (use e.g. 90s, 2m, 1h30m, 500ms)");
     total += value * unit;
     any = true;
   }

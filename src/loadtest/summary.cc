@@ -14,18 +14,19 @@ std::string seconds(double s) { return fmt::format("{:g} s", s); }
 
 std::string describe_scenario(const Scenario& s) {
   if (s.model == LoadModel::kOpen)
-    return fmt::format("{}open model: {:g} requests/s intended over {} connections for {}", s.name.empty() ? "" : s.name + ", ",
-                       s.rate, s.connections, seconds(s.run_time_s));
+    return fmt::format("{}open model: {:g} requests/s intended over {} connections for {}",
+                       s.name.empty() ? "" : s.name + ", ", s.rate, s.connections, seconds(s.run_time_s));
   return fmt::format("{}closed model: {} users spawned at {:g}/s (ramp-up {}), wait {:g}-{:g} s, for {}",
-                     s.name.empty() ? "" : s.name + ", ", s.users, s.spawn_rate, seconds(s.ramp_up_s()),
-                     s.wait_min_s, s.wait_max_s, seconds(s.run_time_s));
+                     s.name.empty() ? "" : s.name + ", ", s.users, s.spawn_rate, seconds(s.ramp_up_s()), s.wait_min_s,
+                     s.wait_max_s, seconds(s.run_time_s));
 }
 
 std::string summary_table(const RunResult& r) {
   const auto& h = r.total.latency_us;
   const bool any = r.total.requests > 0;
-  const std::vector<std::string> header = {"Type", "Name", "# Requests", "# Fails", "Average (ms)", "Min (ms)",
-                                           "Max (ms)", "Median (ms)", "95%ile (ms)", "99%ile (ms)", "Requests/s"};
+  const std::vector<std::string> header = {"Type",         "Name",        "# Requests", "# Fails",
+                                           "Average (ms)", "Min (ms)",    "Max (ms)",   "Median (ms)",
+                                           "95%ile (ms)",  "99%ile (ms)", "Requests/s"};
   const std::vector<std::string> row = {
       r.method,
       r.name,
@@ -68,10 +69,11 @@ std::string failure_summary(const RunResult& r) {
 std::string progress_line(const RunResult& r) {
   const TimePoint* last = r.timeline.empty() ? nullptr : &r.timeline.back();
   const auto& h = r.total.latency_us;
-  return fmt::format("{:>5.0f}s  users {:>4}  requests {:>8}  fails {:>6}  {:>8.1f} req/s  median {:.1f} ms  p99 {:.1f} ms",
-                     last ? last->elapsed_s : 0.0, last ? last->users : 0, r.total.requests, r.total.failures,
-                     last ? last->current_rps : 0.0, us_to_ms(static_cast<double>(h.value_at_percentile(50))),
-                     us_to_ms(static_cast<double>(h.value_at_percentile(99))));
+  return fmt::format(
+      "{:>5.0f}s  users {:>4}  requests {:>8}  fails {:>6}  {:>8.1f} req/s  median {:.1f} ms  p99 {:.1f} ms",
+      last ? last->elapsed_s : 0.0, last ? last->users : 0, r.total.requests, r.total.failures,
+      last ? last->current_rps : 0.0, us_to_ms(static_cast<double>(h.value_at_percentile(50))),
+      us_to_ms(static_cast<double>(h.value_at_percentile(99))));
 }
 
 }  // namespace mlfaas::loadtest

@@ -28,7 +28,8 @@ std::string Target::host_header() const {
 Target parse_target(const std::string& url) {
   Target t;
   const size_t scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) throw std::invalid_argument("--host '" + url + "' is not a URL (http://HOST[:PORT] or https://...)");
+  if (scheme_end == std::string::npos)
+    throw std::invalid_argument("--host '" + url + "' is not a URL (http://HOST[:PORT] or https://...)");
   t.scheme = url.substr(0, scheme_end);
   if (t.scheme != "http" && t.scheme != "https")
     throw std::invalid_argument("--host '" + url + "': only http:// and https:// URLs are supported");

@@ -14,7 +14,7 @@ struct Target {
   std::string scheme;  // http or https
   bool tls() const { return scheme == "https"; }
   std::string host;
-  uint16_t port = 80;  // 443 for https unless given
+  uint16_t port = 80;     // 443 for https unless given
   std::string base_path;  // the URL's path without a trailing '/', prepended to --path
   sockaddr_storage address{};
   socklen_t address_length = 0;

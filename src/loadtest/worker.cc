@@ -70,7 +70,7 @@ struct Connection {
   HttpResponseParser parser;
   const std::string* request = nullptr;
   size_t written = 0;
-  int64_t origin_ns = 0;    // latency is measured from here: the intended send time in the open model
+  int64_t origin_ns = 0;  // latency is measured from here: the intended send time in the open model
   int64_t deadline_ns = 0;
 };
 
@@ -185,8 +185,9 @@ class Worker::Impl {
       }
     } else {
       while (!stop_requested()) {
-        const int64_t intended = start_ns_ + static_cast<int64_t>(
-            (static_cast<double>(next_arrival_index_) + static_cast<double>(index_) / options_.threads) * interval_ns_);
+        const int64_t intended = start_ns_ + static_cast<int64_t>((static_cast<double>(next_arrival_index_) +
+                                                                   static_cast<double>(index_) / options_.threads) *
+                                                                  interval_ns_);
         if (intended > now || intended >= end_ns_) break;
         pending_.push_back(intended);
         ++next_arrival_index_;
@@ -206,8 +207,9 @@ class Worker::Impl {
     if (closed_model()) {
       if (!wakeups_.empty()) next = std::min(next, wakeups_.top().first);
     } else if (!stopping_) {
-      const int64_t intended = start_ns_ + static_cast<int64_t>(
-          (static_cast<double>(next_arrival_index_) + static_cast<double>(index_) / options_.threads) * interval_ns_);
+      const int64_t intended = start_ns_ + static_cast<int64_t>((static_cast<double>(next_arrival_index_) +
+                                                                 static_cast<double>(index_) / options_.threads) *
+                                                                interval_ns_);
       next = std::min(next, intended);
     }
     return next;
@@ -272,7 +274,9 @@ class Worker::Impl {
     }
     const Target& target = options_.target;
     c.fd = ::socket(target.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c.fd < 0) return fail(conn, FailureCause::kConnection, std::string("ConnectionError: socket: ") + std::strerror(errno), now);
+    if (c.fd < 0)
+      return fail(conn, FailureCause::kConnection, std::string("ConnectionError: socket: ") + std::strerror(errno),
+                  now);
     const int one = 1;
     setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ++c.generation;
@@ -280,7 +284,8 @@ class Worker::Impl {
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.u64 = (static_cast<uint64_t>(conn) << 32) | c.generation;
     if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c.fd, &ev) < 0)
-      return fail(conn, FailureCause::kConnection, std::string("ConnectionError: epoll_ctl: ") + std::strerror(errno), now);
+      return fail(conn, FailureCause::kConnection, std::string("ConnectionError: epoll_ctl: ") + std::strerror(errno),
+                  now);
     if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&target.address), target.address_length) == 0) {
       connected(conn, now);
     } else if (errno == EINPROGRESS) {
@@ -312,7 +317,8 @@ class Worker::Impl {
     }
     const int error = SSL_get_error(c.ssl, rc);
     if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) return;
-    std::string why = error == SSL_ERROR_SYSCALL ? (errno ? std::strerror(errno) : "connection closed") : take_tls_error();
+    std::string why =
+        error == SSL_ERROR_SYSCALL ? (errno ? std::strerror(errno) : "connection closed") : take_tls_error();
     const long verify = SSL_get_verify_result(c.ssl);
     if (verify != X509_V_OK) why += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
     fail(conn, FailureCause::kConnection, "ConnectionError: TLS handshake: " + why, now);
@@ -354,10 +360,13 @@ class Worker::Impl {
         char byte;
         if (c.ssl) {
           const int n = SSL_read(c.ssl, &byte, 1);
-          if (n <= 0 && SSL_get_error(c.ssl, n) == SSL_ERROR_WANT_READ && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
+          if (n <= 0 && SSL_get_error(c.ssl, n) == SSL_ERROR_WANT_READ &&
+              !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+            return;
         } else {
           const ssize_t n = ::recv(c.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-          if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
+          if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+            return;
         }
         close_connection(c);
       }
@@ -368,7 +377,9 @@ class Worker::Impl {
       int error = 0;
       socklen_t length = sizeof error;
       getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &length);
-      if (error != 0) return fail(conn, FailureCause::kConnection, std::string("ConnectionError: connect: ") + std::strerror(error), now);
+      if (error != 0)
+        return fail(conn, FailureCause::kConnection, std::string("ConnectionError: connect: ") + std::strerror(error),
+                    now);
       connected(conn, now);
       if (connections_[conn].fd < 0 || c.state == Connection::State::kHandshaking) return;
     } else if (c.state == Connection::State::kHandshaking) {
@@ -395,7 +406,10 @@ class Worker::Impl {
             ERR_clear_error();
             n = 0;  // the peer closed the connection
           } else {
-            return connection_lost(conn, "TLS read: " + (error == SSL_ERROR_SYSCALL ? std::string(std::strerror(errno)) : take_tls_error()), now);
+            return connection_lost(
+                conn,
+                "TLS read: " + (error == SSL_ERROR_SYSCALL ? std::string(std::strerror(errno)) : take_tls_error()),
+                now);
           }
         }
       } else {

@@ -54,8 +54,9 @@ TEST(LoadtestHttpParser, ChunkedWithExtensionsAndTrailers) {
 }
 
 TEST(LoadtestHttpParser, ChunkedWinsOverContentLength) {
-  expect_parses_at_every_split("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-                               200, "abc", true);
+  expect_parses_at_every_split(
+      "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 200,
+      "abc", true);
 }
 
 TEST(LoadtestHttpParser, ErrorStatusAndConnectionClose) {
@@ -69,7 +70,8 @@ TEST(LoadtestHttpParser, ErrorStatusAndConnectionClose) {
 
 TEST(LoadtestHttpParser, Http10DefaultsToCloseUnlessKeepAlive) {
   expect_parses_at_every_split("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", 200, "x", false);
-  expect_parses_at_every_split("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 1\r\n\r\nx", 200, "x", true);
+  expect_parses_at_every_split("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 1\r\n\r\nx", 200, "x",
+                               true);
 }
 
 TEST(LoadtestHttpParser, BodyUntilCloseCompletesOnEof) {
@@ -95,7 +97,8 @@ TEST(LoadtestHttpParser, NoBodyFor204AndHead) {
 }
 
 TEST(LoadtestHttpParser, InterimContinueIsSkipped) {
-  expect_parses_at_every_split("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", 201, "ok", true);
+  expect_parses_at_every_split("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", 201,
+                               "ok", true);
 }
 
 TEST(LoadtestHttpParser, StopsAtTheEndOfOneResponse) {
@@ -119,12 +122,12 @@ TEST(LoadtestHttpParser, EofMidResponseIsAnError) {
 }
 
 TEST(LoadtestHttpParser, MalformedInputIsRejected) {
-  for (const std::string bad : {"HTTP/2 200 OK\r\n\r\n", "HTTP/1.1 2x0 OK\r\n\r\n", "garbage\r\n\r\n",
-                                "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
-                                "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-                                "HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n",
-                                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-                                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\r\n"}) {
+  for (const std::string bad :
+       {"HTTP/2 200 OK\r\n\r\n", "HTTP/1.1 2x0 OK\r\n\r\n", "garbage\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\r\n"}) {
     HttpResponseParser p;
     size_t consumed = 0;
     EXPECT_EQ(p.feed(bad.data(), bad.size(), &consumed), Status::kError) << bad;
@@ -160,9 +163,9 @@ TEST(LoadtestHttpParser, SurvivesMutatedInput) {
       switch (next() % 3) {
         case 0: text[at] = static_cast<char>(next() & 0xff); break;
         case 1: text.erase(at, 1 + next() % 3); break;
-        default: text.insert(at, 1, static_cast<char>(next() & 0xff));
+        default: text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), static_cast<char>(next() & 0xff));
       }
-      if (text.empty()) text = "x";
+      if (text.empty()) text.push_back('x');
     }
     HttpResponseParser p(true);
     size_t fed = 0;

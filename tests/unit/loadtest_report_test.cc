@@ -83,8 +83,9 @@ TEST(LoadtestCsv, HistoryFileHasLocustsColumns) {
             "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,"
             "Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,"
             "Total Min Response Time,Total Max Response Time,Total Average Content Size");
-  EXPECT_EQ(rows[1],
-            "1700000001,3,,Aggregated,103.000000,0.000000,52,52,52,52,52,52,52,52,52,52,52,103,3,52,293.3,1.0,30000.0,77.66");
+  EXPECT_EQ(
+      rows[1],
+      "1700000001,3,,Aggregated,103.000000,0.000000,52,52,52,52,52,52,52,52,52,52,52,103,3,52,293.3,1.0,30000.0,77.66");
 }
 
 TEST(LoadtestCsv, FailuresFileGroupsByErrorAndQuotesLikePython) {
@@ -116,7 +117,8 @@ TEST(LoadtestCsv, EmptyRunWritesNA) {
 TEST(LoadtestSummary, TableHasTableFourColumnsAndFailuresByCause) {
   const auto r = sample_result();
   const std::string table = summary_table(r);
-  for (const char* column : {"# Requests", "# Fails", "Average", "Min", "Max", "Median", "95%ile", "99%ile", "Requests/s"})
+  for (const char* column :
+       {"# Requests", "# Fails", "Average", "Min", "Max", "Median", "95%ile", "99%ile", "Requests/s"})
     EXPECT_NE(table.find(column), std::string::npos) << column;
   EXPECT_NE(table.find("51.50"), std::string::npos) << table;
   const std::string failures = failure_summary(r);
@@ -152,11 +154,13 @@ TEST(LoadtestHtml, EscapesText) {
 }
 
 TEST(LoadtestLocustfile, ClosedScenario) {
-  LocustfileSpec spec{*builtin_scenario("medium"), "/sentimentAnalysisONNX", "text", {"a \"quoted\" one", "b"}, "http://h:1"};
+  LocustfileSpec spec{
+      *builtin_scenario("medium"), "/sentimentAnalysisONNX", "text", {"a \"quoted\" one", "b"}, "http://h:1"};
   const std::string file = locustfile(spec);
   EXPECT_NE(file.find("wait_time = between(3, 5)"), std::string::npos) << file;
   EXPECT_NE(file.find("self.client.post(\"/sentimentAnalysisONNX\", json={\"text\": random.choice(SENTENCES)})"),
-            std::string::npos) << file;
+            std::string::npos)
+      << file;
   EXPECT_NE(file.find("\"a \\\"quoted\\\" one\","), std::string::npos);
   EXPECT_EQ(locust_command(spec, "f.py"), "locust -f f.py --headless -u 50 -r 2 -t 2m --host http://h:1 --csv PREFIX");
 }
