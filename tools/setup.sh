@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the project needs and is missing, idempotently.
-#   tools/setup.sh [core] [bench] [train]
+#   tools/setup.sh [core] [bench] [train] [loadtest]
 #     core  - compilers, libraries and test tools for `make check` / `make run` (default)
 #     bench - peers for benchmarks (Node.js, ONNX Runtime graph builder) - not needed by `make check`
 #     train - PyTorch + OpenBLAS for tools/train_emotion.py - not needed by `make check`
+#     loadtest - real Locust, for bench/loadtest_locust_crosscheck.sh - not needed by `make check`
 set -euo pipefail
 
 groups=("$@")
@@ -13,9 +14,10 @@ core_pkgs=(build-essential cmake ninja-build pkg-config git curl ca-certificates
            libutf8proc-dev nlohmann-json3-dev libzip-dev libcli11-dev libfmt-dev
            libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy
            libcurl4-openssl-dev libssl-dev python3-aiosmtpd
-           libsqlite3-dev python3-prometheus-client)
-bench_pkgs=(python3-onnx python3-numpy hyperfine)
+           libsqlite3-dev python3-prometheus-client chromium)
+bench_pkgs=(python3-onnx python3-numpy hyperfine wrk)
 train_pkgs=(python3-torch python3-numpy libopenblas0-pthread)
+loadtest_pkgs=(python3-locust)
 
 want=()
 for g in "${groups[@]}"; do
@@ -23,7 +25,8 @@ for g in "${groups[@]}"; do
     core)  want+=("${core_pkgs[@]}") ;;
     bench) want+=("${bench_pkgs[@]}") ;;
     train) want+=("${train_pkgs[@]}") ;;
-    *) echo "setup: unknown group '$g' (expected core, bench or train)" >&2; exit 2 ;;
+    loadtest) want+=("${loadtest_pkgs[@]}") ;;
+    *) echo "setup: unknown group '$g' (expected core, bench, train or loadtest)" >&2; exit 2 ;;
   esac
 done
 

@@ -17,5 +17,6 @@ void register_tokenize(CLI::App& app);
 void register_predict(CLI::App& app);
 void register_models(CLI::App& app);
 void register_metrics(CLI::App& app);
+void register_loadtest(CLI::App& app);
 
 }  // namespace mlfaas::cli

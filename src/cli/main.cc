@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   mlfaas::cli::register_predict(app);
   mlfaas::cli::register_models(app);
   mlfaas::cli::register_metrics(app);
+  mlfaas::cli::register_loadtest(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
