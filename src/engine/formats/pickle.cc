@@ -242,6 +242,9 @@ class Unpickler {
 
   // ---- containers ----
   void adopt(Value& parent, ValuePtr child) {
+    // Only unfrozen containers change, and an unfrozen one is inside nothing, so putting it into itself is the
+    // only way to make a cycle.
+    if (child.get() == &parent) fail(std::string("pickle puts a ") + kind_name(parent.kind) + " inside itself, which a state dict never does");
     child->frozen = true;
     if (child->depth + 1 > parent.depth) parent.depth = child->depth + 1;
     if (parent.depth > limits_.max_nesting) fail("pickle nests containers deeper than " + std::to_string(limits_.max_nesting));

@@ -32,6 +32,15 @@ bool parse_dtype(const std::string& s, DType* out) {
   return false;
 }
 
+// "[json.exception.parse_error.101] parse error at ..." -> "parse error at ..."
+std::string json_error_text(const nlohmann::json::exception& e) {
+  std::string what = e.what();
+  if (!what.empty() && what[0] == '[') {
+    if (size_t close = what.find("] "); close != std::string::npos) what.erase(0, close + 2);
+  }
+  return what;
+}
+
 constexpr size_t kMaxRank = 64;  // no real tensor comes near; bounds work on hostile headers
 
 class SafetensorsFile final : public WeightFile {
@@ -65,7 +74,7 @@ class SafetensorsFile final : public WeightFile {
     try {
       header = nlohmann::json::parse(hdr, hdr + header_len, refuse_duplicates);
     } catch (const nlohmann::json::parse_error& e) {
-      throw FormatError(path_, std::string("bad safetensors header JSON: ") + e.what());
+      throw FormatError(path_, "bad safetensors header JSON: " + json_error_text(e));
     }
     if (!header.is_object()) throw FormatError(path_, "bad safetensors header: not a JSON object");
     if (auto m = header.find("__metadata__"); m != header.end() && !m->is_object()) {
