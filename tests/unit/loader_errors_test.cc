@@ -350,6 +350,33 @@ TEST(LoaderErrors, PickleLimitsStackNestingAndMemo) {
   EXPECT_EQ(unpickle(memo), "limits.bin: pickle memo grows beyond 2 entries (at byte 7 of data.pkl)");
 }
 
+TEST(LoaderErrors, PickleLimitsValuesAndContainerReferences) {
+  UnpickleLimits small;
+  small.max_values = 4;
+  auto unpickle = [&](const Pickle& p) {
+    return error_of([&] { unpickle_state_dict(std::as_bytes(std::span(p.bytes())), "limits.bin", "data.pkl", small); });
+  };
+  Pickle many;
+  many.proto(2).none().none().none().none().none();
+  EXPECT_EQ(unpickle(many), "limits.bin: pickle creates more than 4 values (at byte 6 of data.pkl)");
+  small.max_values = 100;
+  small.max_items = 2;
+  Pickle wide;
+  wide.proto(2).none().none().none().tuple3();
+  EXPECT_EQ(unpickle(wide), "limits.bin: pickle stores more than 2 references in containers (at byte 5 of data.pkl)");
+}
+
+TEST(LoaderErrors, StridedCopiesMayNotOutgrowTheFile) {
+  // Many transposed views of one storage would each be copied; together they may not exceed the file's size.
+  TempDir tmp;
+  Pickle p;
+  p.proto(2).empty_dict().mark();
+  for (const char* name : {"t0", "t1", "t2"}) p.unicode(name).tensor("FloatStorage", "0", 4096, 0, {64, 64}, {1, 64});
+  p.setitems().stop();
+  const auto path = bin_with_pickle(tmp, p.bytes(), 4096 * 4);
+  EXPECT_EQ(open_bin(path), path + ": tensor 't1': strided tensors would need more memory than the file's size to copy");
+}
+
 // ---- zip structure and storages ----
 
 TEST(LoaderErrors, ZipWithoutDataPkl) {

@@ -135,14 +135,8 @@ struct Value {
   std::vector<ValuePtr> items;  // Tuple, List; Dict as key, value, key, value, ...
   const AllowedGlobal* global = nullptr;
   size_t storage = 0;
-  PickledTensor tensor;
+  std::unique_ptr<PickledTensor> tensor;  // rare; kept out of line so every other value stays small
 };
-
-ValuePtr make(Kind k) {
-  auto v = std::make_shared<Value>();
-  v->kind = k;
-  return v;
-}
 
 const char* kind_name(Kind k) {
   switch (k) {
@@ -214,6 +208,14 @@ class Unpickler {
     fail("pickle GLOBAL name is not terminated by a newline");
   }
 
+  // Each opcode reads at least one byte, but a value costs ~100 bytes: the count caps memory for a large pickle.
+  ValuePtr make(Kind k) {
+    if (++values_ > limits_.max_values) fail("pickle creates more than " + std::to_string(limits_.max_values) + " values");
+    auto v = std::make_shared<Value>();
+    v->kind = k;
+    return v;
+  }
+
   // ---- stack ----
   void push(ValuePtr v) {
     if (stack_.size() >= limits_.max_stack) fail("pickle stack grows beyond " + std::to_string(limits_.max_stack) + " values");
@@ -245,6 +247,7 @@ class Unpickler {
     // Only unfrozen containers change, and an unfrozen one is inside nothing, so putting it into itself is the
     // only way to make a cycle.
     if (child.get() == &parent) fail(std::string("pickle puts a ") + kind_name(parent.kind) + " inside itself, which a state dict never does");
+    if (++items_ > limits_.max_items) fail("pickle stores more than " + std::to_string(limits_.max_items) + " references in containers");
     child->frozen = true;
     if (child->depth + 1 > parent.depth) parent.depth = child->depth + 1;
     if (parent.depth > limits_.max_nesting) fail("pickle nests containers deeper than " + std::to_string(limits_.max_nesting));
@@ -369,13 +372,15 @@ class Unpickler {
         if (a.size() != 6 && a.size() != 7) fail("_rebuild_tensor_v2 takes 6 or 7 arguments, got " + std::to_string(a.size()));
         if (a[0]->kind != Kind::Storage) fail("_rebuild_tensor_v2's first argument is not a storage");
         ValuePtr t = make(Kind::Tensor);
-        t->tensor.storage = a[0]->storage;
+        t->tensor = std::make_unique<PickledTensor>();
+        PickledTensor& pt = *t->tensor;
+        pt.storage = a[0]->storage;
         const int64_t offset = want_int(a[1], "storage offset");
         if (offset < 0) fail("negative storage offset");
-        t->tensor.storage_offset = static_cast<uint64_t>(offset);
-        t->tensor.sizes = want_int_tuple(a[2], "tensor size");
-        t->tensor.strides = want_int_tuple(a[3], "tensor stride");
-        if (t->tensor.sizes.size() != t->tensor.strides.size()) fail("tensor size and stride have different ranks");
+        pt.storage_offset = static_cast<uint64_t>(offset);
+        pt.sizes = want_int_tuple(a[2], "tensor size");
+        pt.strides = want_int_tuple(a[3], "tensor stride");
+        if (pt.sizes.size() != pt.strides.size()) fail("tensor size and stride have different ranks");
         return t;
       }
       case Callable::RebuildParameter:
@@ -543,7 +548,7 @@ class Unpickler {
       if (value.kind != Kind::Tensor) {
         fail("state dict entry '" + key.s + "' is a " + kind_name(value.kind) + ", not a tensor");
       }
-      PickledTensor t = value.tensor;
+      PickledTensor t = *value.tensor;
       t.name = key.s;
       out_.tensors.push_back(std::move(t));
     }
@@ -556,6 +561,8 @@ class Unpickler {
   const UnpickleLimits& limits_;
   size_t pos_ = 0;
   size_t op_pos_ = 0;
+  size_t values_ = 0;
+  size_t items_ = 0;
   std::vector<ValuePtr> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, ValuePtr> memo_;

@@ -35,6 +35,8 @@ struct PickledStateDict {
 struct UnpickleLimits {
   size_t max_stack = 1u << 20;        // values on the stack (marks included)
   size_t max_memo = 1u << 20;         // memo entries
+  size_t max_values = 1u << 21;       // values created (~20 per tensor; a 10k-tensor model needs 200k)
+  size_t max_items = 1u << 22;        // references stored in tuples, lists and dicts, all together
   int max_nesting = 32;               // containers inside containers
   size_t max_name_bytes = 4096;       // a tensor name; longer is not a state dict
   int max_rank = 64;                  // tensor dimensions

@@ -16,7 +16,9 @@
 namespace mlfaas {
 namespace {
 
-constexpr uint64_t kMaxSmallEntry = 256u << 20;  // data.pkl, byteorder: a state dict pickle is a few MB at most
+// data.pkl, byteorder: a state dict pickle takes ~150 bytes per tensor, so even 100k tensors stay far below this;
+// the cap also bounds the unpickler's memory (its values are ~100 bytes per input byte at worst).
+constexpr uint64_t kMaxSmallEntry = 64u << 20;
 
 // A libzip source over bytes we already have in memory. It also remembers where its last read started: after
 // libzip opens a stored entry and reads its first bytes, that is where the entry's data lies in the file, which
@@ -268,8 +270,13 @@ class PytorchBinFile final : public WeightFile {
       add(std::move(v));
       return;
     }
-    // Strided views (e.g. a saved transpose) are copied into row-major order; the result is no larger than the
-    // storage, so this cannot amplify memory beyond the file's size.
+    // Strided views (e.g. a saved transpose) are copied into row-major order. Each copy is no larger than its
+    // storage, but many views of one storage could still multiply memory, so all copies together may not exceed
+    // the file's size.
+    copied_bytes_ += v.nbytes;
+    if (copied_bytes_ > source_.bytes.size()) {
+      throw bad("strided tensors would need more memory than the file's size to copy");
+    }
     auto& out = owned_.emplace_back(static_cast<size_t>(v.nbytes));
     std::vector<uint64_t> index(t.sizes.size(), 0);
     for (uint64_t n = 0; n < numel; ++n) {
@@ -290,6 +297,7 @@ class PytorchBinFile final : public WeightFile {
   ZipPtr archive_;
   std::string prefix_;
   std::vector<std::vector<std::byte>> owned_;
+  uint64_t copied_bytes_ = 0;
 };
 
 }  // namespace
