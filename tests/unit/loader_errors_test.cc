@@ -133,6 +133,14 @@ TEST(LoaderErrors, SafetensorsHeaderBadJson) {
                                   "while parsing value - unexpected '}'; expected '[', '{', or a literal");
 }
 
+TEST(LoaderErrors, JsonNumberOutOfRange) {
+  // Found by fuzzing: nlohmann reports 1e5649 as out_of_range, not parse_error, and it escaped both readers.
+  TempDir tmp;
+  const auto path = fixtures::write_file(tmp / "big.safetensors", fixtures::safetensors(R"({"a": 1e5649})", ""));
+  EXPECT_EQ(open_st(path), path + ": bad safetensors header JSON: number overflow parsing '1e5649'");
+  EXPECT_EQ(error_of([] { parse_config("1e5649:(", "c.json"); }), "c.json: bad JSON: number overflow parsing '1e5649'");
+}
+
 TEST(LoaderErrors, SafetensorsHeaderNotUtf8) {
   TempDir tmp;
   const auto path =

@@ -80,7 +80,7 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e5649
     throw FormatError(path, "bad JSON: " + json_error(e));
   }
   if (!j.is_object()) throw FormatError(path, "bad JSON: expected an object");

@@ -73,7 +73,7 @@ class SafetensorsFile final : public WeightFile {
     };
     try {
       header = nlohmann::json::parse(hdr, hdr + header_len, refuse_duplicates);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e5649
       throw FormatError(path_, "bad safetensors header JSON: " + json_error_text(e));
     }
     if (!header.is_object()) throw FormatError(path_, "bad safetensors header: not a JSON object");
