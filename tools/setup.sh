@@ -4,6 +4,7 @@
 #     core  - compilers, libraries and test tools for `make check` / `make run` (default)
 #     bench - peers for benchmarks (Node.js, ONNX Runtime graph builder) - not needed by `make check`
 #     train - PyTorch + OpenBLAS for tools/train_emotion.py - not needed by `make check`
+#     fuzz  - clang and libFuzzer for -DMLFAAS_FUZZ=ON builds (docs/FUZZING.md) - not needed by `make check`
 set -euo pipefail
 
 groups=("$@")
@@ -15,6 +16,7 @@ core_pkgs=(build-essential cmake ninja-build pkg-config git curl ca-certificates
            libcurl4-openssl-dev libssl-dev)
 bench_pkgs=(python3-onnx python3-numpy hyperfine)
 train_pkgs=(python3-torch python3-numpy libopenblas0-pthread)
+fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=()
 for g in "${groups[@]}"; do
@@ -22,7 +24,8 @@ for g in "${groups[@]}"; do
     core)  want+=("${core_pkgs[@]}") ;;
     bench) want+=("${bench_pkgs[@]}") ;;
     train) want+=("${train_pkgs[@]}") ;;
-    *) echo "setup: unknown group '$g' (expected core, bench or train)" >&2; exit 2 ;;
+    fuzz)  want+=("${fuzz_pkgs[@]}") ;;
+    *) echo "setup: unknown group '$g' (expected core, bench, train or fuzz)" >&2; exit 2 ;;
   esac
 done
 

@@ -406,6 +406,38 @@ TEST(LoaderErrors, TensorLargerThanItsStorage) {
             path + ": tensor 't': shape [2, 2] at offset 1 needs more than the 4 elements of storage data/0");
 }
 
+TEST(LoaderErrors, CompressedStorageClaimingImpossibleSize) {
+  // A zip bomb in miniature: the headers claim far more bytes than deflate can produce from what is stored.
+  // Nothing may be allocated for the claim.
+  TempDir tmp;
+  const uint32_t claimed = 0x7ffffffc;
+  auto entries = fixtures::torch_archive(one_tensor_dict(claimed / 4, 0, {4}, {1}).bytes(), std::string(4096, '\0'));
+  entries[1].compress = true;
+  std::string zip = fixtures::read_file(fixtures::write_zip(tmp / "bomb.bin", entries));
+  auto put32 = [&](size_t at, uint32_t v) {
+    for (int k = 0; k < 4; ++k) zip[at + k] = static_cast<char>(v >> (8 * k));
+  };
+  auto get32 = [&](size_t at) {
+    uint32_t v = 0;
+    for (int k = 0; k < 4; ++k) v |= static_cast<uint32_t>(static_cast<uint8_t>(zip[at + k])) << (8 * k);
+    return v;
+  };
+  const std::string name = "archive/data/0";
+  size_t local_header = std::string::npos, central_header = std::string::npos;
+  for (size_t at = zip.find(name); at != std::string::npos; at = zip.find(name, at + 1)) {
+    if (at >= 30 && zip.compare(at - 30, 4, "PK\x03\x04") == 0) local_header = at - 30;
+    if (at >= 46 && zip.compare(at - 46, 4, "PK\x01\x02") == 0) central_header = at - 46;
+  }
+  ASSERT_NE(local_header, std::string::npos);
+  ASSERT_NE(central_header, std::string::npos);
+  const uint32_t packed = get32(central_header + 20);
+  put32(local_header + 22, claimed);
+  put32(central_header + 24, claimed);
+  const auto path = fixtures::write_file(tmp / "bomb.bin", zip);
+  EXPECT_EQ(open_bin(path), path + ": archive/data/0 claims " + std::to_string(claimed) + " bytes from " +
+                                std::to_string(packed) + " stored bytes, which is impossible");
+}
+
 TEST(LoaderErrors, StorageEntryMissing) {
   TempDir tmp;
   const auto path = fixtures::write_zip(tmp / "nostorage.bin", {{"archive/data.pkl", one_tensor_dict(4, 0, {4}, {1}).bytes()}});

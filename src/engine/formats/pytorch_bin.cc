@@ -86,8 +86,12 @@ struct Entry {
   zip_uint64_t index = 0;
   std::string name;
   uint64_t size = 0;
+  uint64_t compressed_size = 0;
   bool stored = false;  // uncompressed and unencrypted
 };
+
+// Deflate cannot expand data more than ~1032:1; an entry claiming more is lying, and must not make us allocate.
+constexpr uint64_t kMaxDeflateRatio = 1032;
 
 class PytorchBinFile final : public WeightFile {
  public:
@@ -142,6 +146,7 @@ class PytorchBinFile final : public WeightFile {
     e.index = index;
     e.name = st.name;
     e.size = st.size;
+    e.compressed_size = (st.valid & ZIP_STAT_COMP_SIZE) ? st.comp_size : st.size;
     e.stored = (st.valid & ZIP_STAT_COMP_METHOD) && st.comp_method == ZIP_CM_STORE &&
                (!(st.valid & ZIP_STAT_ENCRYPTION_METHOD) || st.encryption_method == ZIP_EM_NONE);
     return e;
@@ -178,8 +183,20 @@ class PytorchBinFile final : public WeightFile {
     if (order != "little") fail("byte order '" + order.substr(0, 16) + "' is not supported (only little-endian)");
   }
 
+  // Before allocating for an entry, its claimed size must be possible given the bytes actually in the file.
+  void check_claimed_size(const Entry& e) const {
+    const uint64_t file = source_.bytes.size();
+    const uint64_t packed = std::min(e.compressed_size, file);
+    const uint64_t possible = e.stored ? packed : (packed > std::numeric_limits<uint64_t>::max() / kMaxDeflateRatio ? std::numeric_limits<uint64_t>::max() : packed * kMaxDeflateRatio + 64);
+    if (e.size > possible) {
+      fail(e.name + " claims " + std::to_string(e.size) + " bytes from " + std::to_string(e.compressed_size) +
+           " stored bytes, which is impossible");
+    }
+  }
+
   std::string read_small(const Entry& e) {
     if (e.size > kMaxSmallEntry) fail(e.name + " is " + std::to_string(e.size) + " bytes, larger than any state dict needs");
+    check_claimed_size(e);
     std::string out(static_cast<size_t>(e.size), '\0');
     read_entry(e, out.data(), out.size());
     return out;
@@ -224,6 +241,7 @@ class PytorchBinFile final : public WeightFile {
            std::to_string(s.numel) + " x " + std::string(dtype_name(s.dtype)) + " elements");
     }
     if (const std::byte* p = locate_in_place(e)) return p;
+    check_claimed_size(e);
     const size_t n = static_cast<size_t>(s.numel * elem);
     owned_.emplace_back(n);
     if (n > 0) read_entry(e, owned_.back().data(), n);
