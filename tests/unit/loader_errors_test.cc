@@ -309,6 +309,15 @@ TEST(LoaderErrors, PickleValueIsNotATensor) {
   EXPECT_EQ(open_bin(path), path + ": state dict entry 'step' is a int, not a tensor (at byte 15 of archive/data.pkl)");
 }
 
+TEST(LoaderErrors, CraftedNameCannotBreakTheErrorLine) {
+  TempDir tmp;
+  Pickle p;
+  p.proto(2).empty_dict().unicode("evil\nmlfaas: fake second line").integer(7).setitem().stop();
+  const auto path = bin_with_pickle(tmp, p.bytes());
+  EXPECT_EQ(open_bin(path), path + ": state dict entry 'evil\\x0amlfaas: fake second line' is a int, not a tensor "
+                                   "(at byte 40 of archive/data.pkl)");
+}
+
 TEST(LoaderErrors, PickleReadsUnsetMemo) {
   TempDir tmp;
   Pickle p;
