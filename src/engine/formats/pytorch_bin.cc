@@ -29,6 +29,11 @@ struct MemorySource {
   uint64_t last_read_at = 0;
   zip_error_t error{};
 
+  explicit MemorySource(std::span<const std::byte> b) : bytes(b) { zip_error_init(&error); }
+  ~MemorySource() { zip_error_fini(&error); }
+  MemorySource(const MemorySource&) = delete;
+  MemorySource& operator=(const MemorySource&) = delete;
+
   static zip_int64_t callback(void* user, void* data, zip_uint64_t len, zip_source_cmd_t cmd) {
     auto* self = static_cast<MemorySource*>(user);
     const uint64_t size = self->bytes.size();
@@ -96,7 +101,7 @@ constexpr uint64_t kMaxDeflateRatio = 1032;
 class PytorchBinFile final : public WeightFile {
  public:
   PytorchBinFile(const std::string& path, std::span<const std::byte> bytes, std::unique_ptr<MappedFile> mapping)
-      : WeightFile(path), mapping_(std::move(mapping)), source_{bytes} {
+      : WeightFile(path), mapping_(std::move(mapping)), source_(bytes) {
     if (bytes.size() >= 2 && bytes[0] == std::byte{0x80} && static_cast<uint8_t>(bytes[1]) <= 5) {
       fail("legacy (pre-1.6) torch.save format is not supported; re-save it with torch >= 1.6 or as safetensors");
     }
@@ -124,7 +129,11 @@ class PytorchBinFile final : public WeightFile {
     zip_error_t err;
     zip_error_init(&err);
     zip_source_t* src = zip_source_function_create(&MemorySource::callback, &source_, &err);
-    if (src == nullptr) fail(std::string("cannot read zip archive: ") + zip_error_strerror(&err));
+    if (src == nullptr) {
+      const std::string why = zip_error_strerror(&err);
+      zip_error_fini(&err);
+      fail("cannot read zip archive: " + why);
+    }
     zip_t* z = zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &err);
     if (z == nullptr) {
       zip_source_free(src);
