@@ -3,9 +3,10 @@
 // tensors. Nothing in the input can make this code run anything else.
 //
 // Resource bounds: every opcode consumes at least one input byte and does amortised O(1) work, so time is linear
-// in the input. Stack, marks and memo are capped; containers may not be changed once stored inside another
-// value (state dicts never do so), which rules out reference cycles and keeps nesting depth exact, so
-// destruction cannot recurse deeper than max_nesting.
+// in the input. Stack, marks, memo, values created and references held by containers are capped (UnpickleLimits),
+// which bounds memory. Containers may not be changed once stored inside another value (state dicts never do so)
+// nor put inside themselves, which rules out reference cycles and keeps nesting depth exact, so destruction
+// cannot recurse deeper than max_nesting.
 #include "engine/formats/pickle.h"
 
 #include <cstdio>
