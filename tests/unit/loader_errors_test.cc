@@ -108,6 +108,14 @@ TEST(LoaderErrors, ZipCutInHalf) {
   EXPECT_EQ(open_bin(path), path + ": truncated or damaged zip archive (Not a zip archive)");
 }
 
+TEST(LoaderErrors, DataPklFailsItsChecksum) {
+  TempDir tmp;
+  std::string bin = cls_bin();
+  bin[bin.find("bert.embeddings.word_embeddings.weight")] = 'B';
+  const auto path = fixtures::write_file(tmp / "flipped.bin", bin);
+  EXPECT_EQ(open_bin(path), path + ": pytorch_model/data.pkl is damaged (CRC error)");
+}
+
 TEST(LoaderErrors, PickleCutShort) {
   TempDir tmp;
   const std::string pickle = one_tensor_dict(4, 0, {4}, {1}).bytes();
