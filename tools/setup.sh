@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the project needs and is missing, idempotently.
-#   tools/setup.sh [core] [bench] [train] [loadtest]
+#   tools/setup.sh [core] [bench] [train] [loadtest] [fuzz]
 #     core  - compilers, libraries and test tools for `make check` / `make run` (default)
 #     bench - peers for benchmarks (Node.js, ONNX Runtime graph builder) - not needed by `make check`
 #     train - PyTorch + OpenBLAS for tools/train_emotion.py - not needed by `make check`
 #     loadtest - real Locust, for bench/loadtest_locust_crosscheck.sh - not needed by `make check`
+#     fuzz  - clang and libFuzzer for -DMLFAAS_FUZZ=ON builds (docs/FUZZING.md) - not needed by `make check`
 set -euo pipefail
 
 groups=("$@")
@@ -18,6 +19,7 @@ core_pkgs=(build-essential cmake ninja-build pkg-config git curl ca-certificates
 bench_pkgs=(python3-onnx python3-numpy hyperfine wrk)
 train_pkgs=(python3-torch python3-numpy libopenblas0-pthread)
 loadtest_pkgs=(python3-locust)
+fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=()
 for g in "${groups[@]}"; do
@@ -26,7 +28,8 @@ for g in "${groups[@]}"; do
     bench) want+=("${bench_pkgs[@]}") ;;
     train) want+=("${train_pkgs[@]}") ;;
     loadtest) want+=("${loadtest_pkgs[@]}") ;;
-    *) echo "setup: unknown group '$g' (expected core, bench, train or loadtest)" >&2; exit 2 ;;
+    fuzz)  want+=("${fuzz_pkgs[@]}") ;;
+    *) echo "setup: unknown group '$g' (expected core, bench, train, loadtest or fuzz)" >&2; exit 2 ;;
   esac
 done
 

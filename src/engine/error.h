@@ -6,10 +6,28 @@
 
 namespace mlfaas {
 
+// Control characters (a newline inside a crafted tensor name, say) are written as \xNN so that the message stays
+// one line whatever the input holds.
+inline std::string one_line(const std::string& text) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 class FormatError : public std::runtime_error {
  public:
   FormatError(const std::string& path, const std::string& problem)
-      : std::runtime_error(path + ": " + problem), path_(path), problem_(problem) {}
+      : std::runtime_error(one_line(path) + ": " + one_line(problem)), path_(one_line(path)), problem_(one_line(problem)) {}
   const std::string& path() const { return path_; }
   const std::string& problem() const { return problem_; }
 

@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <cstdint>
+#include <limits>
 #include <map>
 
 #include "engine/error.h"
@@ -34,9 +37,42 @@ void read(const json& j, const char* key, T* out, const std::string& path) {
   }
 }
 
-void require_positive(int v, const char* key, const std::string& path) {
-  if (v <= 0) throw FormatError(path, std::string("config key '") + key + "' must be positive, got " + std::to_string(v));
+// nlohmann converts 64.5 or 4294967360 to an int silently (truncating, wrapping); a size must be an exact int.
+template <>
+void read<int>(const json& j, const char* key, int* out, const std::string& path) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_number_integer()) {
+    throw FormatError(path, std::string("config key '") + key + "' must be an integer, got " + it->dump());
+  }
+  if (it->is_number_unsigned() ? it->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int>::max())
+                               : (it->get<int64_t>() < std::numeric_limits<int>::min() ||
+                                  it->get<int64_t>() > std::numeric_limits<int>::max())) {
+    throw FormatError(path, std::string("config key '") + key + "' is out of range: " + it->dump());
+  }
+  *out = static_cast<int>(it->get<int64_t>());
 }
+
+// A config is read before any weight, and sizes from it drive allocations; these caps are far above every
+// BERT-family model yet keep a hostile config from asking for terabytes.
+void require_in_range(int v, const char* key, int max, const std::string& path) {
+  if (v <= 0) throw FormatError(path, std::string("config key '") + key + "' must be positive, got " + std::to_string(v));
+  if (v > max) {
+    throw FormatError(path, std::string("config key '") + key + "' is " + std::to_string(v) + ", more than mlfaas supports (" +
+                                std::to_string(max) + ")");
+  }
+}
+
+std::string json_error(const json::exception& e) {
+  // "[json.exception.parse_error.101] parse error at ..." -> "parse error at ..."
+  std::string what = e.what();
+  if (!what.empty() && what[0] == '[') {
+    if (size_t close = what.find("] "); close != std::string::npos) what.erase(0, close + 2);
+  }
+  return what;
+}
+
+constexpr int kMaxLabels = 1 << 16;
 
 }  // namespace
 
@@ -44,8 +80,8 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw FormatError(path, std::string("bad JSON: ") + e.what());
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e5649
+    throw FormatError(path, "bad JSON: " + json_error(e));
   }
   if (!j.is_object()) throw FormatError(path, "bad JSON: expected an object");
 
@@ -110,16 +146,13 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
   if (auto it = j.find("id2label"); it != j.end() && it->is_object()) {
     std::map<int, std::string> by_id;
     for (auto e = it->begin(); e != it->end(); ++e) {
-      int id;
-      try {
-        size_t used = 0;
-        id = std::stoi(e.key(), &used);
-        if (used != e.key().size() || id < 0) throw std::invalid_argument("id");
-      } catch (const std::exception&) {
-        throw FormatError(path, "id2label key '" + e.key() + "' is not a label id");
+      const std::string& k = e.key();
+      if (k.empty() || k.size() > 6 || k.find_first_not_of("0123456789") != std::string::npos) {
+        throw FormatError(path, "id2label key '" + k + "' is not a label id");
       }
+      const int id = std::stoi(k);
       if (!e.value().is_string()) throw FormatError(path, "id2label value for " + e.key() + " is not a string");
-      by_id[id] = e.value().get<std::string>();
+      if (!by_id.emplace(id, e.value().get<std::string>()).second) throw FormatError(path, "id2label has label id " + std::to_string(id) + " twice");
     }
     int expect = 0;
     for (const auto& [id, name] : by_id) {
@@ -130,22 +163,25 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
   if (c.labels.empty() && (c.architecture == Architecture::BertForSequenceClassification || mobile)) {
     int n = 2;
     read(j, "num_labels", &n, path);
-    require_positive(n, "num_labels", path);
+    require_in_range(n, "num_labels", kMaxLabels, path);
     for (int i = 0; i < n; ++i) c.labels.push_back("LABEL_" + std::to_string(i));
   }
 
-  require_positive(c.vocab_size, "vocab_size", path);
-  require_positive(c.hidden_size, "hidden_size", path);
-  require_positive(c.num_hidden_layers, "num_hidden_layers", path);
-  require_positive(c.num_attention_heads, "num_attention_heads", path);
-  require_positive(c.intermediate_size, "intermediate_size", path);
-  require_positive(c.max_position_embeddings, "max_position_embeddings", path);
-  require_positive(c.type_vocab_size, "type_vocab_size", path);
+  require_in_range(c.vocab_size, "vocab_size", 1 << 24, path);
+  require_in_range(c.hidden_size, "hidden_size", 1 << 16, path);
+  require_in_range(c.num_hidden_layers, "num_hidden_layers", 1024, path);
+  require_in_range(c.num_attention_heads, "num_attention_heads", 1024, path);
+  require_in_range(c.intermediate_size, "intermediate_size", 1 << 18, path);
+  require_in_range(c.max_position_embeddings, "max_position_embeddings", 1 << 20, path);
+  require_in_range(c.type_vocab_size, "type_vocab_size", 1 << 16, path);
+  if (c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size) {
+    throw FormatError(path, "pad_token_id " + std::to_string(c.pad_token_id) + " is outside the vocabulary");
+  }
   if (mobile) {
-    require_positive(c.embedding_size, "embedding_size", path);
-    require_positive(c.true_hidden_size, "true_hidden_size", path);
-    require_positive(c.intra_bottleneck_size, "intra_bottleneck_size", path);
-    require_positive(c.num_feedforward_networks, "num_feedforward_networks", path);
+    require_in_range(c.embedding_size, "embedding_size", 1 << 16, path);
+    require_in_range(c.true_hidden_size, "true_hidden_size", 1 << 16, path);
+    require_in_range(c.intra_bottleneck_size, "intra_bottleneck_size", 1 << 16, path);
+    require_in_range(c.num_feedforward_networks, "num_feedforward_networks", 64, path);
     if (c.normalization_type != "no_norm" && c.normalization_type != "layer_norm") {
       throw FormatError(path, "unknown normalization_type '" + c.normalization_type + "'");
     }
@@ -161,7 +197,7 @@ ModelConfig parse_config(const std::string& text, const std::string& path) {
   bool known = false;
   for (const char* a2 : kActs) known |= c.hidden_act == a2;
   if (!known) throw FormatError(path, "unsupported hidden_act '" + c.hidden_act + "'");
-  if (!(c.layer_norm_eps > 0)) throw FormatError(path, "layer_norm_eps must be positive");
+  if (!(c.layer_norm_eps > 0) || !std::isfinite(c.layer_norm_eps)) throw FormatError(path, "layer_norm_eps must be positive and finite");
   return c;
 }
 

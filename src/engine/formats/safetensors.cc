@@ -3,8 +3,11 @@
 // shape x dtype, no overflow) before any view is handed out, so no later read can leave the mapping.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <unordered_set>
 
 #include "engine/error.h"
 #include "engine/formats/mapped_file.h"
@@ -29,29 +32,62 @@ bool parse_dtype(const std::string& s, DType* out) {
   return false;
 }
 
+// "[json.exception.parse_error.101] parse error at ..." -> "parse error at ..."
+std::string json_error_text(const nlohmann::json::exception& e) {
+  std::string what = e.what();
+  if (!what.empty() && what[0] == '[') {
+    if (size_t close = what.find("] "); close != std::string::npos) what.erase(0, close + 2);
+  }
+  return what;
+}
+
+constexpr size_t kMaxRank = 64;  // no real tensor comes near; bounds work on hostile headers
+
 class SafetensorsFile final : public WeightFile {
  public:
-  explicit SafetensorsFile(const std::string& path) : WeightFile(path), file_(path) {
-    const size_t size = file_.size();
+  SafetensorsFile(const std::string& path, std::span<const std::byte> bytes, std::unique_ptr<MappedFile> mapping)
+      : WeightFile(path), mapping_(std::move(mapping)) {
+    parse(bytes);
+  }
+
+ private:
+  void parse(std::span<const std::byte> bytes) {
+    const size_t size = bytes.size();
     if (size < 8) throw FormatError(path_, "truncated safetensors file (" + std::to_string(size) + " bytes, no header)");
     uint64_t header_len;
-    std::memcpy(&header_len, file_.data(), 8);
+    std::memcpy(&header_len, bytes.data(), 8);
     if (header_len > kMaxHeaderBytes) throw FormatError(path_, "safetensors header length " + std::to_string(header_len) + " is too large");
     if (header_len > size - 8) {
       throw FormatError(path_, "truncated safetensors file: header of " + std::to_string(header_len) +
                                    " bytes but only " + std::to_string(size - 8) + " bytes follow");
     }
-    const char* hdr = reinterpret_cast<const char*>(file_.data() + 8);
+    const char* hdr = reinterpret_cast<const char*>(bytes.data() + 8);
     nlohmann::json header;
+    // JSON objects keep the last of repeated keys; a repeated tensor name is ambiguous, so it is refused.
+    std::unordered_set<std::string> names;
+    auto refuse_duplicates = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+      if (depth == 1 && event == nlohmann::json::parse_event_t::key && !names.insert(parsed.get<std::string>()).second) {
+        throw FormatError(path_, "bad safetensors header: tensor '" + parsed.get<std::string>() + "' appears twice");
+      }
+      return true;
+    };
     try {
-      header = nlohmann::json::parse(hdr, hdr + header_len);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw FormatError(path_, std::string("bad safetensors header JSON: ") + e.what());
+      header = nlohmann::json::parse(hdr, hdr + header_len, refuse_duplicates);
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e5649
+      throw FormatError(path_, "bad safetensors header JSON: " + json_error_text(e));
     }
     if (!header.is_object()) throw FormatError(path_, "bad safetensors header: not a JSON object");
+    if (auto m = header.find("__metadata__"); m != header.end() && !m->is_object()) {
+      throw FormatError(path_, "bad safetensors header: __metadata__ is not an object");
+    }
 
-    const std::byte* data_begin = file_.data() + 8 + header_len;
+    const std::byte* data_begin = bytes.data() + 8 + header_len;
     const uint64_t data_size = size - 8 - header_len;
+    struct Span {
+      uint64_t begin, end;
+      const std::string* name;
+    };
+    std::vector<Span> spans;
     for (auto it = header.begin(); it != header.end(); ++it) {
       if (it.key() == "__metadata__") continue;
       const std::string& name = it.key();
@@ -64,22 +100,24 @@ class SafetensorsFile final : public WeightFile {
       if (dt == e.end() || !dt->is_string()) throw bad("missing dtype");
       if (sh == e.end() || !sh->is_array()) throw bad("missing shape");
       if (off == e.end() || !off->is_array() || off->size() != 2) throw bad("missing data_offsets");
+      if (sh->size() > kMaxRank) throw bad("shape has " + std::to_string(sh->size()) + " dimensions (at most 64 supported)");
       TensorView v;
       v.name = name;
       if (!parse_dtype(dt->get<std::string>(), &v.dtype)) throw bad("unknown dtype '" + dt->get<std::string>() + "'");
       uint64_t numel = 1;
       for (const auto& d : *sh) {
-        if (!d.is_number_unsigned() && !(d.is_number_integer() && d.get<int64_t>() >= 0)) throw bad("bad shape entry");
-        uint64_t dim = d.get<uint64_t>();
+        if (!is_count(d)) throw bad("shape entry " + d.dump() + " is not a non-negative integer");
+        const uint64_t dim = d.get<uint64_t>();
+        if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) throw bad("shape overflows");
         if (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / dim) throw bad("shape overflows");
         numel *= dim;
         v.shape.push_back(static_cast<int64_t>(dim));
       }
       for (const auto& o : *off) {
-        if (!o.is_number_unsigned() && !(o.is_number_integer() && o.get<int64_t>() >= 0)) throw bad("bad data_offsets");
+        if (!is_count(o)) throw bad("data_offsets entry " + o.dump() + " is not a non-negative integer");
       }
-      uint64_t begin = (*off)[0].get<uint64_t>();
-      uint64_t end = (*off)[1].get<uint64_t>();
+      const uint64_t begin = (*off)[0].get<uint64_t>();
+      const uint64_t end = (*off)[1].get<uint64_t>();
       if (begin > end) throw bad("data_offsets begin after end");
       if (end > data_size) {
         throw bad("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
@@ -90,20 +128,38 @@ class SafetensorsFile final : public WeightFile {
         throw bad("byte size " + std::to_string(end - begin) + " does not match shape " + shape_string(v.shape) +
                   " x " + std::string(dtype_name(v.dtype)));
       }
+      if (begin != end) spans.push_back({begin, end, &name});
       v.data = data_begin + begin;
       v.nbytes = end - begin;
       add(std::move(v));
     }
+    // Writers lay tensors out back to back; two tensors sharing bytes means a corrupt or crafted header.
+    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+    for (size_t k = 1; k < spans.size(); ++k) {
+      if (spans[k].begin < spans[k - 1].end) {
+        throw FormatError(path_, "bad safetensors header: tensors '" + *spans[k - 1].name + "' and '" + *spans[k].name +
+                                     "' overlap in the data section");
+      }
+    }
   }
 
- private:
-  MappedFile file_;
+  static bool is_count(const nlohmann::json& j) {
+    return j.is_number_unsigned() || (j.is_number_integer() && j.get<int64_t>() >= 0);
+  }
+
+  std::unique_ptr<MappedFile> mapping_;  // null when reading caller-owned bytes
 };
 
 }  // namespace
 
 std::unique_ptr<WeightFile> open_safetensors(const std::string& path) {
-  return std::make_unique<SafetensorsFile>(path);
+  auto mapping = std::make_unique<MappedFile>(path);
+  const auto bytes = mapping->bytes();
+  return std::make_unique<SafetensorsFile>(path, bytes, std::move(mapping));
+}
+
+std::unique_ptr<WeightFile> open_safetensors_bytes(std::span<const std::byte> bytes, const std::string& name) {
+  return std::make_unique<SafetensorsFile>(name, bytes, nullptr);
 }
 
 }  // namespace mlfaas

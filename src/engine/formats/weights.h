@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -57,6 +58,10 @@ class WeightFile {
 std::unique_ptr<WeightFile> open_safetensors(const std::string& path);
 // pytorch_model.bin (torch.save zip of a pickled state dict), read through a restricted unpickler.
 std::unique_ptr<WeightFile> open_pytorch_bin(const std::string& path);
+// The same readers over bytes the caller keeps alive for the WeightFile's lifetime (fuzzing, embedded data);
+// `name` stands for the file in error messages.
+std::unique_ptr<WeightFile> open_safetensors_bytes(std::span<const std::byte> bytes, const std::string& name);
+std::unique_ptr<WeightFile> open_pytorch_bin_bytes(std::span<const std::byte> bytes, const std::string& name);
 // A model directory: model.safetensors if present, else pytorch_model.bin; or a path to either file.
 std::unique_ptr<WeightFile> open_model_weights(const std::string& dir_or_file);
 
