@@ -3,7 +3,7 @@
 #   tools/setup.sh [core] [bench] [train]
 #     core  - compilers, libraries and test tools for `make check` / `make run` (default)
 #     bench - peers for benchmarks (Node.js, ONNX Runtime graph builder) - not needed by `make check`
-#     train - PyTorch + OpenBLAS for tools/train_emotion.py - not needed by `make check`
+#     train - PyTorch, scikit-learn + OpenBLAS for tools/train_emotion.py, tools/train_classic.py - not needed by `make check`
 set -euo pipefail
 
 groups=("$@")
@@ -14,7 +14,7 @@ core_pkgs=(build-essential cmake ninja-build pkg-config git curl ca-certificates
            libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy
            libcurl4-openssl-dev libssl-dev)
 bench_pkgs=(python3-onnx python3-numpy hyperfine)
-train_pkgs=(python3-torch python3-numpy libopenblas0-pthread)
+train_pkgs=(python3-torch python3-numpy libopenblas0-pthread python3-sklearn)
 
 want=()
 for g in "${groups[@]}"; do

@@ -1,0 +1,79 @@
+#pragma once
+// Internal to src/engine/classic: one Estimator per model kind, built from model.json + model.safetensors.
+#include <nlohmann/json_fwd.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/classic/count_vectorizer.h"
+#include "engine/classic/model.h"
+#include "engine/error.h"
+#include "engine/formats/weights.h"
+
+namespace mlfaas::classic {
+
+// A float64 array read from the safetensors file: used in place from the file's mapping when it is aligned
+// (a 144 MB GMM then costs no copy and only the pages touched), copied otherwise.
+class F64Array {
+ public:
+  const double* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::vector<int64_t>& shape() const { return shape_; }
+  double operator[](size_t i) const { return data_[i]; }
+
+ private:
+  friend class ModelFiles;
+  const double* data_ = nullptr;
+  size_t size_ = 0;
+  std::vector<int64_t> shape_;
+  std::vector<double> owned_;
+};
+
+// model.json + its tensors; every accessor throws FormatError naming the file that is wrong.
+class ModelFiles {
+ public:
+  ModelFiles(std::string json_path, const nlohmann::json& meta, std::unique_ptr<WeightFile> tensors);
+  const std::string& json_path() const { return json_path_; }
+  const nlohmann::json& meta() const { return meta_; }
+  const std::string& tensors_path() const { return tensors_->path(); }
+
+  // The named F64 tensor; `shape` entries of -1 accept any size and report it back through the result.
+  F64Array f64(const std::string& name, std::vector<int64_t> shape) const;
+  // An I32 or I64 tensor as int64 values.
+  std::vector<int64_t> ints(const std::string& name, std::vector<int64_t> shape,
+                            std::vector<int64_t>* actual_shape = nullptr) const;
+  std::vector<std::string> classes() const;  // "classes" of model.json
+  FormatError json_error(const std::string& problem) const;
+  FormatError tensor_error(const std::string& problem) const;
+  // Keeps the mapping alive for the F64Arrays that point into it.
+  std::shared_ptr<WeightFile> mapping() const { return tensors_; }
+
+ private:
+  std::string json_path_;
+  const nlohmann::json& meta_;
+  std::shared_ptr<WeightFile> tensors_;
+};
+
+class Estimator {
+ public:
+  virtual ~Estimator() = default;
+  virtual Kind kind() const = 0;
+  virtual Prediction predict_row(const SparseRow& row) const = 0;
+
+  CountVectorizer vectorizer;
+  std::vector<std::string> classes;
+  std::shared_ptr<WeightFile> mapping;
+};
+
+std::unique_ptr<Estimator> make_kmeans(const ModelFiles& files, size_t n_features);
+std::unique_ptr<Estimator> make_gmm(const ModelFiles& files, size_t n_features);
+std::unique_ptr<Estimator> make_pca(const ModelFiles& files, size_t n_features);
+std::unique_ptr<Estimator> make_linear(const ModelFiles& files, size_t n_features, Kind kind);
+std::unique_ptr<Estimator> make_forest(const ModelFiles& files, size_t n_features);
+
+// numpy's float64 add.reduce over a contiguous run (pairwise, 8-way unrolled below 128 elements), so that
+// sums sklearn takes with np.sum come out bit-identical.
+double numpy_sum(const double* values, size_t n);
+
+}  // namespace mlfaas::classic
