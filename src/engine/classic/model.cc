@@ -39,7 +39,8 @@ Model::~Model() = default;
 Model Model::load(const std::string& dir_or_file) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  const std::string json_path = fs::is_directory(dir_or_file, ec) ? (fs::path(dir_or_file) / "model.json").string() : dir_or_file;
+  const bool is_json_file = dir_or_file.ends_with(".json") && !fs::is_directory(dir_or_file, ec);
+  const std::string json_path = is_json_file ? dir_or_file : (fs::path(dir_or_file) / "model.json").string();
   const std::string text = read_text_file(json_path);
   nlohmann::json meta;
   try {
