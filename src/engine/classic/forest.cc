@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "engine/classic/estimators.h"
 
@@ -25,12 +26,13 @@ class Forest final : public Estimator {
     for (size_t t = 0; t + 1 < offsets_.size(); ++t) {
       if (offsets_[t + 1] <= offsets_[t]) throw files.tensor_error("tree_offsets must increase");
     }
-    left_ = files.ints("children_left", {n_nodes});
-    right_ = files.ints("children_right", {n_nodes});
-    feature_ = files.ints("feature", {n_nodes});
+    if (n_nodes > INT32_MAX) throw files.tensor_error("too many tree nodes");
+    left_ = narrow(files.ints("children_left", {n_nodes}));
+    right_ = narrow(files.ints("children_right", {n_nodes}));
+    feature_ = narrow(files.ints("feature", {n_nodes}));
     threshold_ = files.f64("threshold", {n_nodes});
     const auto leaf_node = files.ints("leaf_node", {-1});
-    const auto leaf_value = files.f64("leaf_value", {static_cast<int64_t>(leaf_node.size()), static_cast<int64_t>(n_classes_)});
+    leaf_value_ = files.f64("leaf_value", {static_cast<int64_t>(leaf_node.size()), static_cast<int64_t>(n_classes_)});
 
     leaf_of_node_.assign(static_cast<size_t>(n_nodes), -1);
     for (size_t i = 0; i < leaf_node.size(); ++i) {
@@ -55,14 +57,6 @@ class Forest final : public Estimator {
         }
       }
     }
-    // DecisionTreeClassifier.predict_proba: value / value.sum(axis=1), a zero sum left as 1.
-    leaf_proba_.resize(leaf_value.size());
-    for (size_t i = 0; i < leaf_node.size(); ++i) {
-      const double* v = leaf_value.data() + i * n_classes_;
-      double norm = numpy_sum(v, n_classes_);
-      if (norm == 0.0) norm = 1.0;
-      for (size_t c = 0; c < n_classes_; ++c) leaf_proba_[i * n_classes_ + c] = v[c] / norm;
-    }
   }
   Kind kind() const override { return Kind::RandomForest; }
 
@@ -72,13 +66,17 @@ class Forest final : public Estimator {
       const int64_t base = offsets_[t];
       int64_t node = 0;
       while (left_[base + node] != -1) {
-        const auto f = static_cast<int32_t>(feature_[base + node]);
+        const int32_t f = feature_[base + node];
         auto it = std::lower_bound(row.columns.begin(), row.columns.end(), f);
         const float x = it != row.columns.end() && *it == f ? static_cast<float>(row.counts[it - row.columns.begin()]) : 0.0f;
         node = static_cast<double>(x) <= threshold_[base + node] ? left_[base + node] : right_[base + node];
       }
-      const double* leaf = leaf_proba_.data() + static_cast<size_t>(leaf_of_node_[base + node]) * n_classes_;
-      for (size_t c = 0; c < n_classes_; ++c) proba[c] += leaf[c];
+      // DecisionTreeClassifier.predict_proba: value / value.sum(axis=1), a zero sum left as 1. Done here
+      // rather than at load so the leaf values stay in the file's mapping (a full forest's are ~100 MB).
+      const double* leaf = leaf_value_.data() + static_cast<size_t>(leaf_of_node_[base + node]) * n_classes_;
+      double norm = numpy_sum(leaf, n_classes_);
+      if (norm == 0.0) norm = 1.0;
+      for (size_t c = 0; c < n_classes_; ++c) proba[c] += leaf[c] / norm;
     }
     const double n_trees = static_cast<double>(offsets_.size() - 1);
     Prediction p;
@@ -93,10 +91,18 @@ class Forest final : public Estimator {
 
  private:
   size_t n_classes_ = 0;
-  std::vector<int64_t> offsets_, left_, right_, feature_;
-  F64Array threshold_;
+  static std::vector<int32_t> narrow(const std::vector<int64_t>& v) {
+    std::vector<int32_t> out(v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      out[i] = v[i] < INT32_MIN || v[i] > INT32_MAX ? INT32_MIN : static_cast<int32_t>(v[i]);
+    }
+    return out;
+  }
+
+  std::vector<int64_t> offsets_;
+  std::vector<int32_t> left_, right_, feature_;
+  F64Array threshold_, leaf_value_;
   std::vector<int32_t> leaf_of_node_;
-  std::vector<double> leaf_proba_;
 };
 
 }  // namespace
