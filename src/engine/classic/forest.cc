@@ -16,6 +16,7 @@ class Forest final : public Estimator {
   Forest(const ModelFiles& files, size_t n_features) {
     classes = files.classes();
     n_classes_ = classes.size();
+    n_features_ = n_features;
     auto nf = files.meta().find("n_features");
     if (nf == files.meta().end() || !nf->is_number_integer() || nf->get<int64_t>() != static_cast<int64_t>(n_features)) {
       throw files.json_error("random-forest: n_features does not match the vocabulary size " + std::to_string(n_features));
@@ -27,34 +28,43 @@ class Forest final : public Estimator {
       if (offsets_[t + 1] <= offsets_[t]) throw files.tensor_error("tree_offsets must increase");
     }
     if (n_nodes > INT32_MAX) throw files.tensor_error("too many tree nodes");
-    left_ = narrow(files.ints("children_left", {n_nodes}));
-    right_ = narrow(files.ints("children_right", {n_nodes}));
-    feature_ = narrow(files.ints("feature", {n_nodes}));
-    threshold_ = files.f64("threshold", {n_nodes});
+    const auto left = files.ints("children_left", {n_nodes});
+    const auto right = files.ints("children_right", {n_nodes});
+    const auto feature = files.ints("feature", {n_nodes});
+    const auto threshold = files.f64("threshold", {n_nodes});
     const auto leaf_node = files.ints("leaf_node", {-1});
     leaf_value_ = files.f64("leaf_value", {static_cast<int64_t>(leaf_node.size()), static_cast<int64_t>(n_classes_)});
 
-    leaf_of_node_.assign(static_cast<size_t>(n_nodes), -1);
+    nodes_.resize(static_cast<size_t>(n_nodes));
+    std::vector<bool> has_value(nodes_.size(), false);
     for (size_t i = 0; i < leaf_node.size(); ++i) {
       const int64_t node = leaf_node[i];
-      if (node < 0 || node >= n_nodes || left_[node] != -1) throw files.tensor_error("leaf_node names a node that is not a leaf");
-      leaf_of_node_[node] = static_cast<int32_t>(i);
+      if (node < 0 || node >= n_nodes || left[node] != -1) throw files.tensor_error("leaf_node names a node that is not a leaf");
+      nodes_[node].feature = static_cast<int32_t>(i);
+      has_value[node] = true;
     }
     // Each tree's nodes are numbered from 0 and a child always comes after its parent, so every walk ends.
     for (size_t t = 0; t + 1 < offsets_.size(); ++t) {
       const int64_t size = offsets_[t + 1] - offsets_[t];
       for (int64_t i = 0; i < size; ++i) {
         const size_t n = static_cast<size_t>(offsets_[t] + i);
-        if (left_[n] == -1) {
-          if (right_[n] != -1 || leaf_of_node_[n] < 0) throw files.tensor_error("tree " + std::to_string(t) + ": leaf " + std::to_string(i) + " without a value");
+        Node& node = nodes_[n];
+        node.left = -1;
+        node.right = -1;
+        node.threshold = threshold[n];
+        if (left[n] == -1) {
+          if (right[n] != -1 || !has_value[n]) throw files.tensor_error("tree " + std::to_string(t) + ": leaf " + std::to_string(i) + " without a value");
           continue;
         }
-        if (left_[n] <= i || left_[n] >= size || right_[n] <= i || right_[n] >= size) {
+        if (left[n] <= i || left[n] >= size || right[n] <= i || right[n] >= size) {
           throw files.tensor_error("tree " + std::to_string(t) + ": node " + std::to_string(i) + " has children out of order or out of range");
         }
-        if (feature_[n] < 0 || feature_[n] >= static_cast<int64_t>(n_features)) {
+        if (feature[n] < 0 || feature[n] >= static_cast<int64_t>(n_features)) {
           throw files.tensor_error("tree " + std::to_string(t) + ": node " + std::to_string(i) + " splits on a feature outside the vocabulary");
         }
+        node.left = static_cast<int32_t>(left[n]);
+        node.right = static_cast<int32_t>(right[n]);
+        node.feature = static_cast<int32_t>(feature[n]);
       }
     }
   }
@@ -62,22 +72,25 @@ class Forest final : public Estimator {
 
   Prediction predict_row(const SparseRow& row) const override {
     std::vector<double> proba(n_classes_, 0.0);
+    // Walks read a feature per node (hundreds per tree in a full-depth forest over words), so the row is
+    // spread into a per-thread dense float32 vector first and cleared again afterwards.
+    thread_local std::vector<float> dense;
+    if (dense.size() < n_features_) dense.assign(n_features_, 0.0f);
+    for (size_t e = 0; e < row.columns.size(); ++e) dense[row.columns[e]] = static_cast<float>(row.counts[e]);
     for (size_t t = 0; t + 1 < offsets_.size(); ++t) {
-      const int64_t base = offsets_[t];
-      int64_t node = 0;
-      while (left_[base + node] != -1) {
-        const int32_t f = feature_[base + node];
-        auto it = std::lower_bound(row.columns.begin(), row.columns.end(), f);
-        const float x = it != row.columns.end() && *it == f ? static_cast<float>(row.counts[it - row.columns.begin()]) : 0.0f;
-        node = static_cast<double>(x) <= threshold_[base + node] ? left_[base + node] : right_[base + node];
+      const Node* tree = nodes_.data() + offsets_[t];
+      const Node* node = tree;
+      while (node->left != -1) {
+        node = tree + (static_cast<double>(dense[node->feature]) <= node->threshold ? node->left : node->right);
       }
       // DecisionTreeClassifier.predict_proba: value / value.sum(axis=1), a zero sum left as 1. Done here
-      // rather than at load so the leaf values stay in the file's mapping (a full forest's are ~100 MB).
-      const double* leaf = leaf_value_.data() + static_cast<size_t>(leaf_of_node_[base + node]) * n_classes_;
+      // rather than at load so the leaf values stay in the file's mapping (a full forest's are ~90 MB).
+      const double* leaf = leaf_value_.data() + static_cast<size_t>(node->feature) * n_classes_;
       double norm = numpy_sum(leaf, n_classes_);
       if (norm == 0.0) norm = 1.0;
       for (size_t c = 0; c < n_classes_; ++c) proba[c] += leaf[c] / norm;
     }
+    for (int32_t column : row.columns) dense[column] = 0.0f;
     const double n_trees = static_cast<double>(offsets_.size() - 1);
     Prediction p;
     p.index = 0;
@@ -90,19 +103,18 @@ class Forest final : public Estimator {
   }
 
  private:
-  size_t n_classes_ = 0;
-  static std::vector<int32_t> narrow(const std::vector<int64_t>& v) {
-    std::vector<int32_t> out(v.size());
-    for (size_t i = 0; i < v.size(); ++i) {
-      out[i] = v[i] < INT32_MIN || v[i] > INT32_MAX ? INT32_MIN : static_cast<int32_t>(v[i]);
-    }
-    return out;
-  }
+  // One cache line holds most of a walk's next steps: the left child is usually the next node.
+  struct Node {
+    int32_t left;     // tree-relative index, -1 at a leaf
+    int32_t right;
+    int32_t feature;  // at a leaf: the row of leaf_value
+    double threshold;
+  };
 
+  size_t n_classes_ = 0, n_features_ = 0;
   std::vector<int64_t> offsets_;
-  std::vector<int32_t> left_, right_, feature_;
-  F64Array threshold_, leaf_value_;
-  std::vector<int32_t> leaf_of_node_;
+  std::vector<Node> nodes_;
+  F64Array leaf_value_;
 };
 
 }  // namespace
