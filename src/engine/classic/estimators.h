@@ -3,6 +3,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,13 @@ class Estimator {
   virtual ~Estimator() = default;
   virtual Kind kind() const = 0;
   virtual Prediction predict_row(const SparseRow& row) const = 0;
+  // A batch; estimators whose parameters outgrow the cache override it to visit them once per batch.
+  virtual std::vector<Prediction> predict_rows(std::span<const SparseRow> rows) const {
+    std::vector<Prediction> out;
+    out.reserve(rows.size());
+    for (const auto& r : rows) out.push_back(predict_row(r));
+    return out;
+  }
 
   CountVectorizer vectorizer;
   std::vector<std::string> classes;

@@ -70,36 +70,49 @@ class Forest final : public Estimator {
   }
   Kind kind() const override { return Kind::RandomForest; }
 
-  Prediction predict_row(const SparseRow& row) const override {
-    std::vector<double> proba(n_classes_, 0.0);
-    // Walks read a feature per node (hundreds per tree in a full-depth forest over words), so the row is
-    // spread into a per-thread dense float32 vector first and cleared again afterwards.
+  Prediction predict_row(const SparseRow& row) const override { return predict_rows({&row, 1}).front(); }
+
+  // Tree by tree over the whole batch, as sklearn does: a tree's nodes stay in cache for every text instead
+  // of the whole forest (tens of MB) streaming through it once per text. Each text still adds its trees'
+  // probabilities in tree order, so the sums are sklearn's.
+  std::vector<Prediction> predict_rows(std::span<const SparseRow> rows) const override {
+    std::vector<double> proba(rows.size() * n_classes_, 0.0);
+    // Walks read a feature per node (hundreds per tree in a full-depth forest over words), so each row is
+    // spread into a per-thread dense float32 vector for its walk and cleared again afterwards.
     thread_local std::vector<float> dense;
     if (dense.size() < n_features_) dense.assign(n_features_, 0.0f);
-    for (size_t e = 0; e < row.columns.size(); ++e) dense[row.columns[e]] = static_cast<float>(row.counts[e]);
     for (size_t t = 0; t + 1 < offsets_.size(); ++t) {
       const Node* tree = nodes_.data() + offsets_[t];
-      const Node* node = tree;
-      while (node->left != -1) {
-        node = tree + (static_cast<double>(dense[node->feature]) <= node->threshold ? node->left : node->right);
+      for (size_t r = 0; r < rows.size(); ++r) {
+        const SparseRow& row = rows[r];
+        for (size_t e = 0; e < row.columns.size(); ++e) dense[row.columns[e]] = static_cast<float>(row.counts[e]);
+        const Node* node = tree;
+        while (node->left != -1) {
+          node = tree + (static_cast<double>(dense[node->feature]) <= node->threshold ? node->left : node->right);
+        }
+        for (int32_t column : row.columns) dense[column] = 0.0f;
+        // DecisionTreeClassifier.predict_proba: value / value.sum(axis=1), a zero sum left as 1. Done here
+        // rather than at load so the leaf values stay in the file's mapping (a full forest's are ~90 MB).
+        const double* leaf = leaf_value_.data() + static_cast<size_t>(node->feature) * n_classes_;
+        double norm = numpy_sum(leaf, n_classes_);
+        if (norm == 0.0) norm = 1.0;
+        double* out = proba.data() + r * n_classes_;
+        for (size_t c = 0; c < n_classes_; ++c) out[c] += leaf[c] / norm;
       }
-      // DecisionTreeClassifier.predict_proba: value / value.sum(axis=1), a zero sum left as 1. Done here
-      // rather than at load so the leaf values stay in the file's mapping (a full forest's are ~90 MB).
-      const double* leaf = leaf_value_.data() + static_cast<size_t>(node->feature) * n_classes_;
-      double norm = numpy_sum(leaf, n_classes_);
-      if (norm == 0.0) norm = 1.0;
-      for (size_t c = 0; c < n_classes_; ++c) proba[c] += leaf[c] / norm;
     }
-    for (int32_t column : row.columns) dense[column] = 0.0f;
     const double n_trees = static_cast<double>(offsets_.size() - 1);
-    Prediction p;
-    p.index = 0;
-    for (size_t c = 0; c < n_classes_; ++c) {
-      proba[c] /= n_trees;
-      if (proba[c] > proba[p.index]) p.index = static_cast<int>(c);
+    std::vector<Prediction> predictions(rows.size());
+    for (size_t r = 0; r < rows.size(); ++r) {
+      double* out = proba.data() + r * n_classes_;
+      Prediction& p = predictions[r];
+      p.index = 0;
+      for (size_t c = 0; c < n_classes_; ++c) {
+        out[c] /= n_trees;
+        if (out[c] > out[p.index]) p.index = static_cast<int>(c);
+      }
+      p.label = classes[static_cast<size_t>(p.index)];
     }
-    p.label = classes[static_cast<size_t>(p.index)];
-    return p;
+    return predictions;
   }
 
  private:

@@ -93,10 +93,10 @@ Prediction Model::predict(std::string_view text) const {
 }
 
 std::vector<Prediction> Model::predict_batch(std::span<const std::string_view> texts) const {
-  std::vector<Prediction> out;
-  out.reserve(texts.size());
-  for (std::string_view t : texts) out.push_back(predict(t));
-  return out;
+  std::vector<SparseRow> rows;
+  rows.reserve(texts.size());
+  for (std::string_view t : texts) rows.push_back(estimator_->vectorizer.transform(t));
+  return estimator_->predict_rows(rows);
 }
 
 nlohmann::json Model::to_json(const Prediction& p) const {
