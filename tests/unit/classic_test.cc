@@ -161,6 +161,16 @@ TEST_F(ClassicBadFiles, UnknownKind) {
   EXPECT_NE(load_error().find("unknown model kind 'xgboost'"), std::string::npos) << load_error();
 }
 
+TEST_F(ClassicBadFiles, MistypedFieldNamesTheFile) {
+  meta_["kind"] = 3;
+  write_meta(meta_);
+  EXPECT_NE(load_error().find("model.json: mistyped field"), std::string::npos) << load_error();
+  meta_["kind"] = "logreg";
+  meta_["classes"] = "joy";
+  write_meta(meta_);
+  EXPECT_NE(load_error().find("model.json: 'classes' must list"), std::string::npos) << load_error();
+}
+
 TEST_F(ClassicBadFiles, OtherTokenPatternRefused) {
   meta_["vectorizer"]["token_pattern"] = "\\S+";
   write_meta(meta_);

@@ -48,6 +48,16 @@ Model Model::load(const std::string& dir_or_file) {
   } catch (const nlohmann::json::parse_error& e) {
     throw FormatError(json_path, std::string("not valid JSON (") + e.what() + ")");
   }
+  try {
+    return from_meta(json_path, meta);
+  } catch (const nlohmann::json::exception& e) {
+    // A field of the wrong JSON type deep inside (e.g. "kind": 3).
+    throw FormatError(json_path, std::string("mistyped field (") + e.what() + ")");
+  }
+}
+
+Model Model::from_meta(const std::string& json_path, const nlohmann::json& meta) {
+  namespace fs = std::filesystem;
   auto bad = [&](const std::string& what) { return FormatError(json_path, what); };
   if (!meta.is_object() || meta.value("format", "") != "mlfaas-classic") {
     throw bad("not an mlfaas-classic model (expected \"format\": \"mlfaas-classic\")");

@@ -52,6 +52,7 @@ class Model {
 
  private:
   Model(std::string json_path, std::unique_ptr<Estimator> estimator);
+  static Model from_meta(const std::string& json_path, const nlohmann::json& meta);
   std::string json_path_;
   std::unique_ptr<Estimator> estimator_;
 };
