@@ -162,10 +162,18 @@ def export_estimator(directory, kind, vectorizer, est, dense_input):
         arrays["threshold"] = np.concatenate(thresholds)
         # Only leaves' values are read by predict; internal nodes' values are left out to halve the file.
         arrays["leaf_node"] = np.concatenate(leaf_rows)
-        arrays["leaf_value"] = np.concatenate(leaf_values)
+        arrays["leaf_value"] = _compact_counts(np.concatenate(leaf_values))
     else:
         raise ValueError(kind)
     save_model(directory, kind, vectorizer, est, extra, arrays, dense_input)
+
+
+def _compact_counts(values):
+    """Leaf values of a bootstrap forest are whole (weighted) sample counts: stored as I32 when exactly so,
+    which halves the largest array of the file; F64 otherwise (e.g. class_weight)."""
+    if np.all(values == np.round(values)) and values.min() >= 0 and values.max() < 2**31:
+        return values.astype(np.int32)
+    return values
 
 
 # ---- load back into scikit-learn ----
@@ -227,7 +235,7 @@ def _rebuild_forest(meta, arrays):
     n_features = meta["n_features"]
     offsets = arrays["tree_offsets"]
     values_all = np.zeros((int(offsets[-1]), n_classes))
-    values_all[arrays["leaf_node"]] = arrays["leaf_value"]
+    values_all[arrays["leaf_node"]] = arrays["leaf_value"].astype(np.float64)
     trees = []
     for i in range(len(offsets) - 1):
         lo, hi = int(offsets[i]), int(offsets[i + 1])

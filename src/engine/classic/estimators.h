@@ -14,22 +14,32 @@
 
 namespace mlfaas::classic {
 
-// A float64 array read from the safetensors file: used in place from the file's mapping when it is aligned
-// (a 144 MB GMM then costs no copy and only the pages touched), copied otherwise.
-class F64Array {
+// An array read from the safetensors file: used in place from the file's mapping when it is aligned (a
+// 144 MB GMM then costs no copy and only the pages touched), copied otherwise.
+template <typename T>
+class MappedArray {
  public:
-  const double* data() const { return data_; }
+  MappedArray() = default;
+  // Moving keeps an owned copy's buffer (and so data()) in place; copying would not, so it is not allowed.
+  MappedArray(MappedArray&&) noexcept = default;
+  MappedArray& operator=(MappedArray&&) noexcept = default;
+  MappedArray(const MappedArray&) = delete;
+  MappedArray& operator=(const MappedArray&) = delete;
+
+  const T* data() const { return data_; }
   size_t size() const { return size_; }
   const std::vector<int64_t>& shape() const { return shape_; }
-  double operator[](size_t i) const { return data_[i]; }
+  T operator[](size_t i) const { return data_[i]; }
 
  private:
   friend class ModelFiles;
-  const double* data_ = nullptr;
+  const T* data_ = nullptr;
   size_t size_ = 0;
   std::vector<int64_t> shape_;
-  std::vector<double> owned_;
+  std::vector<T> owned_;
 };
+using F64Array = MappedArray<double>;
+using I32Array = MappedArray<int32_t>;
 
 // model.json + its tensors; every accessor throws FormatError naming the file that is wrong.
 class ModelFiles {
@@ -41,6 +51,9 @@ class ModelFiles {
 
   // The named F64 tensor; `shape` entries of -1 accept any size and report it back through the result.
   F64Array f64(const std::string& name, std::vector<int64_t> shape) const;
+  I32Array i32(const std::string& name, std::vector<int64_t> shape) const;
+  // The dtype of a tensor that exists (FormatError when it does not).
+  DType dtype(const std::string& name) const;
   // An I32 or I64 tensor as int64 values.
   std::vector<int64_t> ints(const std::string& name, std::vector<int64_t> shape,
                             std::vector<int64_t>* actual_shape = nullptr) const;
@@ -51,6 +64,9 @@ class ModelFiles {
   std::shared_ptr<WeightFile> mapping() const { return tensors_; }
 
  private:
+  template <typename T>
+  MappedArray<T> mapped(const std::string& name, std::vector<int64_t> shape, DType want) const;
+
   std::string json_path_;
   const nlohmann::json& meta_;
   std::shared_ptr<WeightFile> tensors_;

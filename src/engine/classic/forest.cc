@@ -33,7 +33,15 @@ class Forest final : public Estimator {
     const auto feature = files.ints("feature", {n_nodes});
     const auto threshold = files.f64("threshold", {n_nodes});
     const auto leaf_node = files.ints("leaf_node", {-1});
-    leaf_value_ = files.f64("leaf_value", {static_cast<int64_t>(leaf_node.size()), static_cast<int64_t>(n_classes_)});
+    const std::vector<int64_t> leaf_shape = {static_cast<int64_t>(leaf_node.size()), static_cast<int64_t>(n_classes_)};
+    if (files.dtype("leaf_value") == DType::I32) {
+      leaf_counts_ = files.i32("leaf_value", leaf_shape);
+      for (size_t i = 0; i < leaf_counts_.size(); ++i) {
+        if (leaf_counts_[i] < 0) throw files.tensor_error("leaf_value has a negative count");
+      }
+    } else {
+      leaf_value_ = files.f64("leaf_value", leaf_shape);
+    }
 
     nodes_.resize(static_cast<size_t>(n_nodes));
     std::vector<bool> has_value(nodes_.size(), false);
@@ -80,6 +88,7 @@ class Forest final : public Estimator {
     // Walks read a feature per node (hundreds per tree in a full-depth forest over words), so each row is
     // spread into a per-thread dense float32 vector for its walk and cleared again afterwards.
     thread_local std::vector<float> dense;
+    std::vector<double> leaf_buffer(n_classes_);
     if (dense.size() < n_features_) dense.assign(n_features_, 0.0f);
     for (size_t t = 0; t + 1 < offsets_.size(); ++t) {
       const Node* tree = nodes_.data() + offsets_[t];
@@ -92,8 +101,8 @@ class Forest final : public Estimator {
         }
         for (int32_t column : row.columns) dense[column] = 0.0f;
         // DecisionTreeClassifier.predict_proba: value / value.sum(axis=1), a zero sum left as 1. Done here
-        // rather than at load so the leaf values stay in the file's mapping (a full forest's are ~90 MB).
-        const double* leaf = leaf_value_.data() + static_cast<size_t>(node->feature) * n_classes_;
+        // rather than at load so the leaf values stay in the file's mapping (a full forest's are ~45 MB).
+        const double* leaf = leaf_values(static_cast<size_t>(node->feature), leaf_buffer);
         double norm = numpy_sum(leaf, n_classes_);
         if (norm == 0.0) norm = 1.0;
         double* out = proba.data() + r * n_classes_;
@@ -124,10 +133,19 @@ class Forest final : public Estimator {
     double threshold;
   };
 
+  // Leaf values are whole counts stored as I32 (bootstrap weights), or F64 in general.
+  const double* leaf_values(size_t leaf, std::vector<double>& buffer) const {
+    if (leaf_value_.data()) return leaf_value_.data() + leaf * n_classes_;
+    const int32_t* counts = leaf_counts_.data() + leaf * n_classes_;
+    for (size_t c = 0; c < n_classes_; ++c) buffer[c] = counts[c];
+    return buffer.data();
+  }
+
   size_t n_classes_ = 0, n_features_ = 0;
   std::vector<int64_t> offsets_;
   std::vector<Node> nodes_;
   F64Array leaf_value_;
+  I32Array leaf_counts_;
 };
 
 }  // namespace

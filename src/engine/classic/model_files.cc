@@ -26,22 +26,39 @@ static void check_shape(const ModelFiles& files, const TensorView& t, std::vecto
   shape = t.shape;
 }
 
-F64Array ModelFiles::f64(const std::string& name, std::vector<int64_t> shape) const {
+template <typename T>
+MappedArray<T> ModelFiles::mapped(const std::string& name, std::vector<int64_t> shape, DType want) const {
   const TensorView* t = tensors_->find(name);
   if (!t) throw tensor_error("missing tensor '" + name + "'");
-  if (t->dtype != DType::F64) throw tensor_error("tensor '" + name + "' is " + std::string(dtype_name(t->dtype)) + ", expected F64");
+  if (t->dtype != want) {
+    throw tensor_error("tensor '" + name + "' is " + std::string(dtype_name(t->dtype)) + ", expected " + std::string(dtype_name(want)));
+  }
   check_shape(*this, *t, shape);
-  F64Array a;
+  MappedArray<T> a;
   a.shape_ = shape;
   a.size_ = static_cast<size_t>(t->numel());
-  if (reinterpret_cast<uintptr_t>(t->data) % alignof(double) == 0) {
-    a.data_ = reinterpret_cast<const double*>(t->data);
+  if (reinterpret_cast<uintptr_t>(t->data) % alignof(T) == 0) {
+    a.data_ = reinterpret_cast<const T*>(t->data);
   } else {
     a.owned_.resize(a.size_);
-    std::memcpy(a.owned_.data(), t->data, a.size_ * sizeof(double));
+    std::memcpy(a.owned_.data(), t->data, a.size_ * sizeof(T));
     a.data_ = a.owned_.data();
   }
   return a;
+}
+
+F64Array ModelFiles::f64(const std::string& name, std::vector<int64_t> shape) const {
+  return mapped<double>(name, std::move(shape), DType::F64);
+}
+
+I32Array ModelFiles::i32(const std::string& name, std::vector<int64_t> shape) const {
+  return mapped<int32_t>(name, std::move(shape), DType::I32);
+}
+
+DType ModelFiles::dtype(const std::string& name) const {
+  const TensorView* t = tensors_->find(name);
+  if (!t) throw tensor_error("missing tensor '" + name + "'");
+  return t->dtype;
 }
 
 std::vector<int64_t> ModelFiles::ints(const std::string& name, std::vector<int64_t> shape,
