@@ -3,7 +3,7 @@
 #   tools/setup.sh [core] [bench] [train] [loadtest] [fuzz]
 #     core  - compilers, libraries and test tools for `make check` / `make run` (default)
 #     bench - peers for benchmarks (Node.js, ONNX Runtime graph builder) - not needed by `make check`
-#     train - PyTorch + OpenBLAS for tools/train_emotion.py - not needed by `make check`
+#     train - PyTorch, scikit-learn + OpenBLAS for tools/train_emotion.py, tools/train_classic.py - not needed by `make check`
 #     loadtest - real Locust, for bench/loadtest_locust_crosscheck.sh - not needed by `make check`
 #     fuzz  - clang and libFuzzer for -DMLFAAS_FUZZ=ON builds (docs/FUZZING.md) - not needed by `make check`
 set -euo pipefail
@@ -17,7 +17,7 @@ core_pkgs=(build-essential cmake ninja-build pkg-config git curl ca-certificates
            libcurl4-openssl-dev libssl-dev python3-aiosmtpd
            libsqlite3-dev python3-prometheus-client chromium)
 bench_pkgs=(python3-onnx python3-numpy hyperfine wrk)
-train_pkgs=(python3-torch python3-numpy libopenblas0-pthread)
+train_pkgs=(python3-torch python3-numpy libopenblas0-pthread python3-sklearn)
 loadtest_pkgs=(python3-locust)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 
