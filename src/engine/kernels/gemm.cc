@@ -1,0 +1,107 @@
+#include "engine/kernels/gemm.h"
+
+#include <cstring>
+#include <new>
+#include <stdexcept>
+
+namespace mlfaas {
+
+AlignedFloats alloc_aligned_floats(size_t count) {
+  const size_t bytes = ((count * sizeof(float) + 63) / 64) * 64;
+  void* p = std::aligned_alloc(64, bytes == 0 ? 64 : bytes);
+  if (p == nullptr) throw std::bad_alloc();
+  std::memset(p, 0, bytes == 0 ? 64 : bytes);
+  return AlignedFloats(static_cast<float*>(p));
+}
+
+PackedLinear::PackedLinear(const GemmKernel& kernel, const float* w, const float* bias, int out, int in)
+    : out_(out), in_(in) {
+  const int nr = kernel.nr;
+  panel_count_ = (out + nr - 1) / nr;
+  panels_ = alloc_aligned_floats(static_cast<size_t>(panel_count_) * nr * in);
+  float* dst = panels_.get();
+  for (int p = 0; p < panel_count_; ++p) {
+    for (int k = 0; k < in; ++k) {
+      for (int j = 0; j < nr; ++j) {
+        const int n = p * nr + j;
+        *dst++ = n < out ? w[static_cast<int64_t>(n) * in + k] : 0.f;
+      }
+    }
+  }
+  if (bias != nullptr) bias_.assign(bias, bias + out);
+}
+
+void PackedLinear::set_affine(std::vector<float> scale, std::vector<float> shift) {
+  if (static_cast<int>(scale.size()) != out_ || static_cast<int>(shift.size()) != out_) {
+    throw std::logic_error("PackedLinear::set_affine: size mismatch");
+  }
+  scale_ = std::move(scale);
+  shift_ = std::move(shift);
+}
+
+PackedLinear stack_linears(const GemmKernel& kernel, const std::vector<const float*>& weights,
+                           const std::vector<const float*>& biases, const std::vector<int>& outs, int in,
+                           const std::vector<const float*>& scales, const std::vector<const float*>& shifts) {
+  int total = 0;
+  for (int o : outs) total += o;
+  std::vector<float> w(static_cast<size_t>(total) * in), b(total, 0.f);
+  bool any_affine = false;
+  std::vector<float> sc(total, 1.f), sh(total, 0.f);
+  int row = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    std::memcpy(w.data() + static_cast<size_t>(row) * in, weights[i], sizeof(float) * outs[i] * in);
+    if (biases[i]) std::memcpy(b.data() + row, biases[i], sizeof(float) * outs[i]);
+    if (i < scales.size() && scales[i]) {
+      any_affine = true;
+      std::memcpy(sc.data() + row, scales[i], sizeof(float) * outs[i]);
+      std::memcpy(sh.data() + row, shifts[i], sizeof(float) * outs[i]);
+    }
+    row += outs[i];
+  }
+  PackedLinear packed(kernel, w.data(), b.data(), total, in);
+  if (any_affine) packed.set_affine(std::move(sc), std::move(sh));
+  return packed;
+}
+
+void GemmRunner::linear(const PackedLinear& layer, const float* a, int64_t lda, int m, float* c, int64_t ldc,
+                        const LinearPost& post) {
+  GemmArgs g{};
+  g.a = a;
+  g.lda = lda;
+  g.w = layer.panels();
+  g.m = m;
+  g.n = layer.out();
+  g.k = layer.in();
+  g.c = c;
+  g.ldc = ldc;
+  g.bias = layer.bias();
+  g.act = post.act;
+  g.residual = post.residual;
+  g.ldr = post.ldr;
+  if (post.apply_affine) {
+    g.scale = layer.scale();
+    g.shift = layer.shift();
+  }
+  const int panels = layer.panel_count();
+  // Splitting pays only when each thread gets real work: a hand-off costs about a microsecond, so require
+  // ~64k multiply-adds per part.
+  const int64_t macs = static_cast<int64_t>(m) * layer.out() * layer.in();
+  int parts = pool_.threads();
+  if (parts > panels) parts = panels;
+  while (parts > 1 && macs / parts < 65536) --parts;
+  if (parts <= 1) {
+    g.panel_begin = 0;
+    g.panel_end = panels;
+    kernel_.fn(g);
+    return;
+  }
+  auto body = [&](int part) {
+    GemmArgs mine = g;
+    mine.panel_begin = static_cast<int>(static_cast<int64_t>(panels) * part / parts);
+    mine.panel_end = static_cast<int>(static_cast<int64_t>(panels) * (part + 1) / parts);
+    kernel_.fn(mine);
+  };
+  pool_.run(parts, body);
+}
+
+}  // namespace mlfaas

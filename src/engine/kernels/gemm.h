@@ -1,0 +1,83 @@
+#pragma once
+// Linear layers with weights packed once at load into the layout of the chosen GEMM microkernel, and the driver
+// that runs them (row blocking is the kernel's; N-panels are split across threads when the work is big enough).
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "engine/kernels/gemm_kernels.h"
+#include "engine/kernels/isa.h"
+#include "engine/kernels/thread_pool.h"
+
+namespace mlfaas {
+
+struct GemmKernel {
+  Isa isa;
+  int nr;  // panel width the kernel expects
+  void (*fn)(const GemmArgs&);
+};
+
+// The kernel for `isa`; throws std::runtime_error when this CPU lacks it.
+const GemmKernel& gemm_kernel(Isa isa);
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+using AlignedFloats = std::unique_ptr<float[], FreeDeleter>;
+AlignedFloats alloc_aligned_floats(size_t count);  // 64-byte aligned, zero-filled
+
+// y = x · Wᵀ + b for a torch Linear weight W [out, in]. Optionally carries a per-output affine (scale, shift) to
+// fuse a following NoNorm.
+class PackedLinear {
+ public:
+  PackedLinear() = default;
+  // w: [out, in] row-major; bias: [out] or null.
+  PackedLinear(const GemmKernel& kernel, const float* w, const float* bias, int out, int in);
+
+  int out() const { return out_; }
+  int in() const { return in_; }
+  const float* panels() const { return panels_.get(); }
+  const float* bias() const { return bias_.empty() ? nullptr : bias_.data(); }
+  const float* scale() const { return scale_.empty() ? nullptr : scale_.data(); }
+  const float* shift() const { return shift_.empty() ? nullptr : shift_.data(); }
+  void set_affine(std::vector<float> scale, std::vector<float> shift);
+  int panel_count() const { return panel_count_; }
+
+ private:
+  int out_ = 0, in_ = 0, panel_count_ = 0;
+  AlignedFloats panels_;
+  std::vector<float> bias_, scale_, shift_;
+};
+
+// Row-stacks several Linears that read the same input into one (e.g. Q, K and V), so one GEMM pass does all.
+// Each part keeps its own bias and (if any) affine; parts without an affine get the identity.
+PackedLinear stack_linears(const GemmKernel& kernel, const std::vector<const float*>& weights,
+                           const std::vector<const float*>& biases, const std::vector<int>& outs, int in,
+                           const std::vector<const float*>& scales = {}, const std::vector<const float*>& shifts = {});
+
+struct LinearPost {
+  int act = kActNone;
+  const float* residual = nullptr;  // [m, ldr]
+  int64_t ldr = 0;
+  bool apply_affine = true;  // use the layer's fused affine if it has one
+};
+
+// Runs linears with one kernel and a thread pool.
+class GemmRunner {
+ public:
+  GemmRunner(const GemmKernel& kernel, int threads) : kernel_(kernel), pool_(threads) {}
+  const GemmKernel& kernel() const { return kernel_; }
+  ThreadPool& pool() { return pool_; }
+  int threads() const { return pool_.threads(); }
+
+  // c[m, out] = post(a[m, in] · Wᵀ + b)
+  void linear(const PackedLinear& layer, const float* a, int64_t lda, int m, float* c, int64_t ldc,
+              const LinearPost& post = {});
+
+ private:
+  const GemmKernel& kernel_;
+  ThreadPool pool_;
+};
+
+}  // namespace mlfaas
