@@ -13,6 +13,10 @@ namespace {
 
 constexpr int kNr = 32;
 constexpr int kMaxMr = 12;
+#ifndef MLFAAS_PF
+#define MLFAAS_PF 64
+#endif
+constexpr int kPrefetchAhead = MLFAAS_PF * kNr;  // floats
 
 template <int MR>
 void tile(const GemmArgs& g, int row0, int panel) {
@@ -28,6 +32,9 @@ void tile(const GemmArgs& g, int row0, int panel) {
   }
   const int k = g.k;
   for (int kk = 0; kk < k; ++kk) {
+    // The weights do not fit in cache at batch 1: keep several lines in flight ahead of the FMAs.
+    _mm_prefetch(reinterpret_cast<const char*>(wp + kPrefetchAhead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(wp + kPrefetchAhead + 16), _MM_HINT_T0);
     const __m512 b0 = _mm512_load_ps(wp);
     const __m512 b1 = _mm512_load_ps(wp + 16);
     wp += kNr;
