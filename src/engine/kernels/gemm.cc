@@ -1,5 +1,6 @@
 #include "engine/kernels/gemm.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <stdexcept>
@@ -83,18 +84,17 @@ void GemmRunner::linear(const PackedLinear& layer, const float* a, int64_t lda, 
     g.shift = layer.shift();
   }
   const int panels = layer.panel_count();
-  // Splitting pays only when each thread gets real work: a hand-off costs about a microsecond, so require
-  // ~64k multiply-adds per part.
+  // Splitting pays only when each chunk is real work (a hand-off costs about a microsecond): ~32k multiply-adds
+  // per chunk, up to 4 chunks per thread so a late worker's share is picked up by the others.
   const int64_t macs = static_cast<int64_t>(m) * layer.out() * layer.in();
-  int parts = pool_.threads();
-  if (parts > panels) parts = panels;
-  while (parts > 1 && macs / parts < 65536) --parts;
-  if (parts <= 1) {
+  int64_t chunks = pool_.threads() == 1 ? 1 : std::min<int64_t>({panels, 4 * pool_.threads(), macs / 32768});
+  if (chunks <= 1) {
     g.panel_begin = 0;
     g.panel_end = panels;
     kernel_.fn(g);
     return;
   }
+  const int parts = static_cast<int>(chunks);
   auto body = [&](int part) {
     GemmArgs mine = g;
     mine.panel_begin = static_cast<int>(static_cast<int64_t>(panels) * part / parts);

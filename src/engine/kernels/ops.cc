@@ -59,12 +59,12 @@ void attention_head(const float* q, int64_t ldq, const float* k, int64_t ldk, co
 void self_attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v, int64_t ldv,
                     float* out, int64_t ldo, int seq, int heads, int head_dim, float* scratch, ThreadPool* pool) {
   const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
-  int parts = pool ? std::min(pool->threads(), heads) : 1;
+  int parts = pool && pool->threads() > 1 ? heads : 1;
   // Below a few thousand multiply-adds per head the hand-off costs more than it saves.
   if (static_cast<int64_t>(seq) * seq * head_dim < 4096) parts = 1;
   auto body = [&](int part) {
     float* probs = scratch + static_cast<int64_t>(part) * seq * seq;
-    for (int h = heads * part / parts; h < heads * (part + 1) / parts; ++h) {
+    for (int h = heads * part / parts; h < heads * (part + 1) / parts; ++h) {  // one head per chunk when split
       const int off = h * head_dim;
       attention_head(q + off, ldq, k + off, ldk, v + off, ldv, out + off, ldo, seq, head_dim, scale, probs);
     }

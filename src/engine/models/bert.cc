@@ -90,7 +90,7 @@ class Bert final : public Network {
     ctx_.allocate(S, H);
     attn_.allocate(S, H);
     inter_.allocate(S, I);
-    probs_.allocate(static_cast<int64_t>(runner.threads()) * S, S);
+    probs_.allocate(static_cast<int64_t>(c.num_attention_heads) * S, S);
     head_.allocate(1, H);
   }
 

@@ -83,7 +83,7 @@ class MobileBert final : public Network {
     attn_.allocate(S, T_);
     inter_.allocate(S, I);
     out_.allocate(S, T_);
-    probs_.allocate(static_cast<int64_t>(runner.threads()) * S, S);
+    probs_.allocate(static_cast<int64_t>(c.num_attention_heads) * S, S);
   }
 
   const float* encode(const int32_t* ids, const int32_t* types, int seq) override {
