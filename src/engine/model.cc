@@ -31,7 +31,7 @@ class Model::Impl {
   }
 
   // Validates a sequence and returns its token types (all zero when none were given).
-  const int32_t* check(const TokenIds& s) {
+  const int32_t* check(const TokenIds& s) const {
     const size_t n = s.input_ids.size();
     if (n == 0) throw InputError("empty input: a sequence needs at least one token");
     if (n > static_cast<size_t>(config_.max_position_embeddings)) {
@@ -92,6 +92,8 @@ ModelTask Model::task() const { return impl_->task(); }
 Isa Model::isa() const { return impl_->isa_; }
 int Model::threads() const { return impl_->runner_.threads(); }
 int Model::max_tokens() const { return impl_->config_.max_position_embeddings; }
+
+void Model::validate(const TokenIds& sequence) const { impl_->check(sequence); }
 
 std::vector<float> Model::classify(const TokenIds& sequence) {
   auto& net = *impl_->net_;

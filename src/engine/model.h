@@ -52,6 +52,9 @@ class Model {
   int threads() const;
   int max_tokens() const;  // max_position_embeddings
 
+  // Throws InputError if the sequence is not valid input for this model (what every run function checks first).
+  void validate(const TokenIds& sequence) const;
+
   // Classifiers: the logits [num_labels] (HF's `logits` for this sequence).
   std::vector<float> classify(const TokenIds& sequence);
   // Several sequences of different lengths, each run without padding: result[i] = classify(batch[i]).
