@@ -21,6 +21,8 @@ class Model::Impl {
   std::unique_ptr<models::Network> net_;
   std::vector<int32_t> zero_types_;
   std::vector<float> pooled_;
+  std::vector<int32_t> batch_ids_, batch_types_;
+  std::vector<int> batch_starts_;
 
   ModelTask task() const {
     switch (config_.architecture) {
@@ -101,7 +103,8 @@ std::vector<float> Model::classify(const TokenIds& sequence) {
     throw InputError(std::string(architecture_name(impl_->config_.architecture)) + " has no classification head");
   }
   const int32_t* types = impl_->check(sequence);
-  const float* hidden = net.encode(sequence.input_ids.data(), types, static_cast<int>(sequence.input_ids.size()));
+  const int starts[2] = {0, static_cast<int>(sequence.input_ids.size())};
+  const float* hidden = net.encode(sequence.input_ids.data(), types, starts, 1);
   net.pool(hidden, impl_->pooled_.data());
   std::vector<float> logits(impl_->config_.num_labels());
   net.classify(impl_->pooled_.data(), logits.data());
@@ -109,9 +112,42 @@ std::vector<float> Model::classify(const TokenIds& sequence) {
 }
 
 std::vector<std::vector<float>> Model::classify_batch(std::span<const TokenIds> batch) {
-  std::vector<std::vector<float>> out;
-  out.reserve(batch.size());
-  for (const TokenIds& s : batch) out.push_back(classify(s));
+  auto& net = *impl_->net_;
+  if (!net.has_classifier()) {
+    throw InputError(std::string(architecture_name(impl_->config_.architecture)) + " has no classification head");
+  }
+  for (const TokenIds& s : batch) impl_->check(s);  // all or nothing: no partial results for a bad batch
+  std::vector<std::vector<float>> out(batch.size());
+  // Stack as many sequences as the scratch rows hold into one encoder pass (their linears share every weight
+  // read), then run the heads per sequence.
+  auto& ids = impl_->batch_ids_;
+  auto& types = impl_->batch_types_;
+  auto& starts = impl_->batch_starts_;
+  const int H = net.hidden_size();
+  size_t next = 0;
+  while (next < batch.size()) {
+    ids.clear();
+    types.clear();
+    starts.assign(1, 0);
+    const size_t first = next;
+    while (next < batch.size() && ids.size() + batch[next].input_ids.size() <= static_cast<size_t>(net.max_rows())) {
+      const TokenIds& s = batch[next++];
+      ids.insert(ids.end(), s.input_ids.begin(), s.input_ids.end());
+      if (s.token_type_ids.empty()) {
+        types.insert(types.end(), s.input_ids.size(), 0);
+      } else {
+        types.insert(types.end(), s.token_type_ids.begin(), s.token_type_ids.end());
+      }
+      starts.push_back(static_cast<int>(ids.size()));
+    }
+    const int count = static_cast<int>(next - first);
+    const float* hidden = net.encode(ids.data(), types.data(), starts.data(), count);
+    for (int i = 0; i < count; ++i) {
+      net.pool(hidden + static_cast<int64_t>(starts[i]) * H, impl_->pooled_.data());
+      out[first + i].resize(impl_->config_.num_labels());
+      net.classify(impl_->pooled_.data(), out[first + i].data());
+    }
+  }
   return out;
 }
 
@@ -119,7 +155,8 @@ void Model::hidden_states(const TokenIds& sequence, std::vector<float>* last_hid
   auto& net = *impl_->net_;
   const int32_t* types = impl_->check(sequence);
   const int seq = static_cast<int>(sequence.input_ids.size());
-  const float* hidden = net.encode(sequence.input_ids.data(), types, seq);
+  const int starts[2] = {0, seq};
+  const float* hidden = net.encode(sequence.input_ids.data(), types, starts, 1);
   if (last_hidden) last_hidden->assign(hidden, hidden + static_cast<int64_t>(seq) * net.hidden_size());
   if (pooled) {
     if (net.has_pooler()) {
@@ -141,7 +178,8 @@ std::vector<float> Model::masked_lm_logits(const TokenIds& sequence, std::span<c
   for (int p : positions) {
     if (p < 0 || p >= seq) throw InputError("position " + std::to_string(p) + " is outside the sequence");
   }
-  const float* hidden = net.encode(sequence.input_ids.data(), types, seq);
+  const int starts[2] = {0, seq};
+  const float* hidden = net.encode(sequence.input_ids.data(), types, starts, 1);
   const int V = impl_->config_.vocab_size, H = net.hidden_size();
   std::vector<float> logits(positions.size() * static_cast<size_t>(V));
   for (size_t i = 0; i < positions.size(); ++i) {

@@ -57,7 +57,9 @@ class Model {
 
   // Classifiers: the logits [num_labels] (HF's `logits` for this sequence).
   std::vector<float> classify(const TokenIds& sequence);
-  // Several sequences of different lengths, each run without padding: result[i] = classify(batch[i]).
+  // Several sequences of different lengths: result[i] = classify(batch[i]). Padding-free: the sequences' tokens are
+  // stacked into shared GEMMs (attention stays within each sequence), so each weight is read once per group of up
+  // to max(512, max_tokens()) tokens. Validates every sequence before running any.
   std::vector<std::vector<float>> classify_batch(std::span<const TokenIds> batch);
 
   // Every architecture: the encoder's last hidden state [seq_len * hidden_size], row-major. `pooled` (optional)

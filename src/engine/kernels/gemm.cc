@@ -5,6 +5,10 @@
 #include <new>
 #include <stdexcept>
 
+#ifndef MLFAAS_ROWCHUNK
+#define MLFAAS_ROWCHUNK 128
+#endif
+
 namespace mlfaas {
 
 AlignedFloats alloc_aligned_floats(size_t count) {
@@ -66,6 +70,17 @@ PackedLinear stack_linears(const GemmKernel& kernel, const std::vector<const flo
 
 void GemmRunner::linear(const PackedLinear& layer, const float* a, int64_t lda, int m, float* c, int64_t ldc,
                         const LinearPost& post) {
+  // Many rows (a batch of sentences): go in row chunks so a chunk of A stays in L2 while the weight panels pass.
+  constexpr int kRowChunk = MLFAAS_ROWCHUNK;
+  for (int row0 = 0; row0 < m; row0 += kRowChunk) {
+    LinearPost part = post;
+    if (part.residual) part.residual += row0 * part.ldr;
+    linear_rows(layer, a + row0 * lda, lda, std::min(kRowChunk, m - row0), c + row0 * ldc, ldc, part);
+  }
+}
+
+void GemmRunner::linear_rows(const PackedLinear& layer, const float* a, int64_t lda, int m, float* c, int64_t ldc,
+                             const LinearPost& post) {
   GemmArgs g{};
   g.a = a;
   g.lda = lda;

@@ -76,6 +76,9 @@ class GemmRunner {
               const LinearPost& post = {});
 
  private:
+  void linear_rows(const PackedLinear& layer, const float* a, int64_t lda, int m, float* c, int64_t ldc,
+                   const LinearPost& post);
+
   const GemmKernel& kernel_;
   ThreadPool pool_;
 };

@@ -24,21 +24,30 @@ inline float activate(float x, int act) {
 }
 
 constexpr int kNr = 16;
-constexpr int kMr = 4;
+constexpr int kMr = 2;  // 2 x 16 accumulators fill 8 of the 16 SSE registers, leaving room for W and A
 
 template <int MR>
 void tile(const GemmArgs& g, int row0, int panel) {
   const float* wp = g.w + static_cast<int64_t>(panel) * g.k * kNr;
+  const float* a = g.a + row0 * g.lda;
+  const int64_t lda = g.lda;
+  const int k = g.k;
+  // The accumulators never have their address taken, so the compiler can keep them in vector registers; the
+  // tile handed to the post-processing is a separate copy.
   float acc[MR][kNr] = {};
-  for (int kk = 0; kk < g.k; ++kk) {
+  for (int kk = 0; kk < k; ++kk) {
     const float* wrow = wp + static_cast<int64_t>(kk) * kNr;
     for (int r = 0; r < MR; ++r) {
-      const float av = g.a[(row0 + r) * g.lda + kk];
+      const float av = a[r * lda + kk];
       for (int j = 0; j < kNr; ++j) acc[r][j] += av * wrow[j];
     }
   }
+  float out[MR][kNr];
+  for (int r = 0; r < MR; ++r) {
+    for (int j = 0; j < kNr; ++j) out[r][j] = acc[r][j];
+  }
   const int col0 = panel * kNr;
-  gemm_post_scalar(g, &acc[0][0], kNr, row0, MR, col0, std::min(kNr, g.n - col0));
+  gemm_post_scalar(g, &out[0][0], kNr, row0, MR, col0, std::min(kNr, g.n - col0));
 }
 
 }  // namespace
@@ -64,12 +73,7 @@ void gemm_portable(const GemmArgs& g) {
   for (int p = g.panel_begin; p < g.panel_end; ++p) {
     int r = 0;
     for (; r + kMr <= g.m; r += kMr) tile<kMr>(g, r, p);
-    switch (g.m - r) {
-      case 3: tile<3>(g, r, p); break;
-      case 2: tile<2>(g, r, p); break;
-      case 1: tile<1>(g, r, p); break;
-      default: break;
-    }
+    if (r < g.m) tile<1>(g, r, p);
   }
 }
 

@@ -1,5 +1,5 @@
 // BERT (BertModel, BertForSequenceClassification, BertForMaskedLM) as transformers' modeling_bert.py computes it
-// in eval mode, for one unpadded sequence.
+// in eval mode, for unpadded sequences.
 #include <cmath>
 #include <cstring>
 
@@ -22,7 +22,7 @@ struct BertLayer {
 
 class Bert final : public Network {
  public:
-  Bert(const ModelConfig& c, const WeightFile& file, GemmRunner& runner) : Network(runner, c.hidden_size), c_(c) {
+  Bert(const ModelConfig& c, const WeightFile& file, GemmRunner& runner) : Network(runner, c), c_(c) {
     const GemmKernel& kernel = runner.kernel();
     const int H = c.hidden_size, I = c.intermediate_size;
     const TensorReader r(file, detect_prefix(file, "bert"));
@@ -84,39 +84,44 @@ class Bert final : public Network {
       decoder_ = PackedLinear(kernel, decoder_w.data(), decoder_b.data(), V, H);
     }
 
-    const int S = c.max_position_embeddings;
+    const int S = max_rows();
     x_.allocate(S, H);
     qkv_.allocate(S, 3 * H);
     ctx_.allocate(S, H);
     attn_.allocate(S, H);
     inter_.allocate(S, I);
-    probs_.allocate(static_cast<int64_t>(c.num_attention_heads) * S, S);
+    probs_.allocate(static_cast<int64_t>(c.num_attention_heads) * c.max_position_embeddings, c.max_position_embeddings);
     head_.allocate(1, H);
   }
 
-  const float* encode(const int32_t* ids, const int32_t* types, int seq) override {
+  const float* encode(const int32_t* ids, const int32_t* types, const int* starts, int count) override {
     const int H = c_.hidden_size;
-    for (int i = 0; i < seq; ++i) {
-      float* row = x_.row(i);
-      const float* w = word_.data() + static_cast<int64_t>(ids[i]) * H;
-      const float* p = position_.data() + static_cast<int64_t>(i) * H;
-      const float* t = token_type_.data() + static_cast<int64_t>(types[i]) * H;
-      for (int j = 0; j < H; ++j) row[j] = w[j] + t[j] + p[j];
+    const int rows = starts[count];
+    for (int s = 0; s < count; ++s) {
+      for (int i = starts[s]; i < starts[s + 1]; ++i) {
+        float* row = x_.row(i);
+        const float* w = word_.data() + static_cast<int64_t>(ids[i]) * H;
+        const float* p = position_.data() + static_cast<int64_t>(i - starts[s]) * H;
+        const float* t = token_type_.data() + static_cast<int64_t>(types[i]) * H;
+        for (int j = 0; j < H; ++j) row[j] = w[j] + t[j] + p[j];
+      }
     }
-    layer_norm_rows(x_.row(0), H, seq, H, emb_ln_w_.data(), emb_ln_b_.data(), eps_);
+    layer_norm_rows(x_.row(0), H, rows, H, emb_ln_w_.data(), emb_ln_b_.data(), eps_);
 
     const int heads = c_.num_attention_heads;
     for (const BertLayer& layer : layers_) {
-      gemm_.linear(layer.qkv, x_.row(0), H, seq, qkv_.row(0), 3 * H);
-      const float* q = qkv_.row(0);
-      self_attention(q, 3 * H, q + H, 3 * H, q + 2 * H, 3 * H, ctx_.row(0), H, seq, heads, H / heads,
-                     probs_.row(0), &gemm_.pool());
-      gemm_.linear(layer.attn_out, ctx_.row(0), H, seq, attn_.row(0), H, {.residual = x_.row(0), .ldr = H});
-      layer_norm_rows(attn_.row(0), H, seq, H, layer.attn_ln_w.data(), layer.attn_ln_b.data(), eps_);
-      gemm_.linear(layer.intermediate, attn_.row(0), H, seq, inter_.row(0), c_.intermediate_size, {.act = act_});
-      gemm_.linear(layer.output, inter_.row(0), c_.intermediate_size, seq, x_.row(0), H,
+      gemm_.linear(layer.qkv, x_.row(0), H, rows, qkv_.row(0), 3 * H);
+      for (int s = 0; s < count; ++s) {
+        const float* q = qkv_.row(starts[s]);
+        self_attention(q, 3 * H, q + H, 3 * H, q + 2 * H, 3 * H, ctx_.row(starts[s]), H, starts[s + 1] - starts[s],
+                       heads, H / heads, probs_.row(0), &gemm_.pool());
+      }
+      gemm_.linear(layer.attn_out, ctx_.row(0), H, rows, attn_.row(0), H, {.residual = x_.row(0), .ldr = H});
+      layer_norm_rows(attn_.row(0), H, rows, H, layer.attn_ln_w.data(), layer.attn_ln_b.data(), eps_);
+      gemm_.linear(layer.intermediate, attn_.row(0), H, rows, inter_.row(0), c_.intermediate_size, {.act = act_});
+      gemm_.linear(layer.output, inter_.row(0), c_.intermediate_size, rows, x_.row(0), H,
                    {.residual = attn_.row(0), .ldr = H});
-      layer_norm_rows(x_.row(0), H, seq, H, layer.out_ln_w.data(), layer.out_ln_b.data(), eps_);
+      layer_norm_rows(x_.row(0), H, rows, H, layer.out_ln_w.data(), layer.out_ln_b.data(), eps_);
     }
     return x_.row(0);
   }

@@ -1,5 +1,5 @@
 // MobileBertForSequenceClassification as transformers' modeling_mobilebert.py computes it in eval mode, for one
-// unpadded sequence. Linears that read the same input are stacked into one GEMM and NoNorm is fused into the
+// unpadded sequences (several stack their rows into the same GEMMs). Linears that read the same input are stacked into one GEMM and NoNorm is fused into the
 // GEMM's epilogue, so a no_norm layer is 12 GEMM calls plus attention and nothing else.
 #include <cmath>
 #include <cstring>
@@ -38,7 +38,7 @@ struct MobileBertLayer {
 class MobileBert final : public Network {
  public:
   MobileBert(const ModelConfig& c, const WeightFile& file, GemmRunner& runner)
-      : Network(runner, c.hidden_size), c_(c), kernel_(runner.kernel()) {
+      : Network(runner, c), c_(c), kernel_(runner.kernel()) {
     const TensorReader r(file, detect_prefix(file, "mobilebert"));
     const int H = c.hidden_size, E = c.embedding_size, I = c.intermediate_size;
     // As MobileBertConfig does: the attention width follows the bottleneck, whatever config.json says.
@@ -71,7 +71,7 @@ class MobileBert final : public Network {
     classifier_ = PackedLinear(kernel_, r.get_head("classifier.weight", {L, H}).data(),
                                r.get_head("classifier.bias", {L}).data(), L, H);
 
-    const int S = c.max_position_embeddings;
+    const int S = max_rows();
     int in_width = 0;
     for (const auto& layer : layers_) in_width = std::max(in_width, layer.from_input.linear.out());
     trigram_.allocate(S, emb_in_);
@@ -83,33 +83,37 @@ class MobileBert final : public Network {
     attn_.allocate(S, T_);
     inter_.allocate(S, I);
     out_.allocate(S, T_);
-    probs_.allocate(static_cast<int64_t>(c.num_attention_heads) * S, S);
+    probs_.allocate(static_cast<int64_t>(c.num_attention_heads) * c.max_position_embeddings, c.max_position_embeddings);
   }
 
-  const float* encode(const int32_t* ids, const int32_t* types, int seq) override {
+  const float* encode(const int32_t* ids, const int32_t* types, const int* starts, int count) override {
     const int H = c_.hidden_size, E = c_.embedding_size;
-    // Trigram input: [x[t+1], x[t], x[t-1]] with zero rows past either end.
-    for (int i = 0; i < seq; ++i) {
-      float* row = trigram_.row(i);
-      auto put = [&](int slot, int t) {
-        float* dst = row + slot * E;
-        if (t < 0 || t >= seq) {
-          std::memset(dst, 0, sizeof(float) * E);
+    const int seq = starts[count];  // all rows
+    for (int s = 0; s < count; ++s) {
+      const int begin = starts[s], end = starts[s + 1];
+      for (int i = begin; i < end; ++i) {
+        // Trigram input: [x[t+1], x[t], x[t-1]] with zero rows past either end of this sequence.
+        float* row = trigram_.row(i);
+        auto put = [&](int slot, int t) {
+          float* dst = row + slot * E;
+          if (t < begin || t >= end) {
+            std::memset(dst, 0, sizeof(float) * E);
+          } else {
+            std::memcpy(dst, word_.data() + static_cast<int64_t>(ids[t]) * E, sizeof(float) * E);
+          }
+        };
+        if (c_.trigram_input) {
+          put(0, i + 1);
+          put(1, i);
+          put(2, i - 1);
         } else {
-          std::memcpy(dst, word_.data() + static_cast<int64_t>(ids[t]) * E, sizeof(float) * E);
+          put(0, i);
         }
-      };
-      if (c_.trigram_input) {
-        put(0, i + 1);
-        put(1, i);
-        put(2, i - 1);
-      } else {
-        put(0, i);
+        float* pt = pos_type_.row(i);
+        const float* p = position_.data() + static_cast<int64_t>(i - begin) * H;
+        const float* t = token_type_.data() + static_cast<int64_t>(types[i]) * H;
+        for (int j = 0; j < H; ++j) pt[j] = p[j] + t[j];
       }
-      float* pt = pos_type_.row(i);
-      const float* p = position_.data() + static_cast<int64_t>(i) * H;
-      const float* t = token_type_.data() + static_cast<int64_t>(types[i]) * H;
-      for (int j = 0; j < H; ++j) pt[j] = p[j] + t[j];
     }
     if (has_transformation_) {
       linear_norm(emb_transform_, trigram_.row(0), emb_in_, seq, x_.row(0), H, pos_type_.row(0), H, kActNone);
@@ -119,7 +123,7 @@ class MobileBert final : public Network {
       }
       apply_norm(emb_transform_, x_.row(0), H, seq);
     }
-    for (const MobileBertLayer& layer : layers_) run_layer(layer, seq);
+    for (const MobileBertLayer& layer : layers_) run_layer(layer, starts, count);
     return x_.row(0);
   }
 
@@ -262,8 +266,9 @@ class MobileBert final : public Network {
     if (ln.layer_norm) apply_norm(ln, c, ldc, m);
   }
 
-  void run_layer(const MobileBertLayer& layer, int seq) {
+  void run_layer(const MobileBertLayer& layer, const int* starts, int count) {
     const int H = c_.hidden_size, I = c_.intermediate_size, T = T_;
+    const int seq = starts[count];  // all rows
     const int64_t in_ld = layer.from_input.linear.out();
     float* in = from_input_.row(0);
     gemm_.linear(layer.from_input.linear, x_.row(0), H, seq, in, in_ld);
@@ -306,7 +311,11 @@ class MobileBert final : public Network {
       ldq = ldk = ldv = in_ld;
     }
     const int heads = c_.num_attention_heads;
-    self_attention(q, ldq, k, ldk, v, ldv, ctx_.row(0), T, seq, heads, T / heads, probs_.row(0), &gemm_.pool());
+    for (int s = 0; s < count; ++s) {
+      const int64_t r = starts[s];
+      self_attention(q + r * ldq, ldq, k + r * ldk, ldk, v + r * ldv, ldv, ctx_.row(r), T, starts[s + 1] - starts[s],
+                     heads, T / heads, probs_.row(0), &gemm_.pool());
+    }
     linear_norm(layer.attn_out, ctx_.row(0), T, seq, attn_.row(0), T, layer_input, ld_input, kActNone);
     for (const Ffn& ffn : layer.ffn) {
       gemm_.linear(ffn.intermediate, attn_.row(0), T, seq, inter_.row(0), I, {.act = act_});

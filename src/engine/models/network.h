@@ -1,6 +1,7 @@
 #pragma once
 // What model.cc needs from an architecture: an encoder over one padding-free sequence plus its heads. Each
 // network owns its packed weights and a scratch arena sized at load for max_position_embeddings tokens.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -17,9 +18,13 @@ class Network {
   virtual ~Network() = default;
 
   int hidden_size() const { return hidden_; }
-  // Runs the encoder; returns the last hidden state [seq, hidden_size] (row stride hidden_size), valid until the
-  // next call. ids/types are validated by the caller.
-  virtual const float* encode(const int32_t* ids, const int32_t* types, int seq) = 0;
+  // Rows the scratch arena holds: the most tokens one encode() call may take (>= max_position_embeddings).
+  int max_rows() const { return max_rows_; }
+  // Runs the encoder on `count` sequences stacked without padding: sequence s is rows [starts[s], starts[s+1]) of
+  // ids/types (starts has count + 1 entries, starts[0] = 0, starts[count] <= max_rows()). Linears run once over
+  // all rows; attention, positions and trigram neighbours stay within each sequence. Returns the last hidden state
+  // [starts[count], hidden_size], valid until the next call. ids/types are validated by the caller.
+  virtual const float* encode(const int32_t* ids, const int32_t* types, const int* starts, int count) = 0;
   virtual bool has_pooler() const = 0;
   // pooled [hidden_size] from the [CLS] row.
   virtual void pool(const float* cls_row, float* pooled) = 0;
@@ -30,9 +35,13 @@ class Network {
   virtual void mlm_logits(const float* rows, int64_t ld, int count, float* logits) {}
 
  protected:
-  explicit Network(GemmRunner& runner, int hidden) : gemm_(runner), hidden_(hidden) {}
+  Network(GemmRunner& runner, const ModelConfig& c)
+      : gemm_(runner), hidden_(c.hidden_size), max_rows_(std::max(c.max_position_embeddings, kBatchRows)) {}
+  // Enough rows for a few dozen short sentences per GEMM, where batching starts paying off in full.
+  static constexpr int kBatchRows = 512;
   GemmRunner& gemm_;
   int hidden_;
+  int max_rows_;
 };
 
 std::unique_ptr<Network> make_bert(const ModelConfig& config, const WeightFile& weights, GemmRunner& runner);
