@@ -183,12 +183,14 @@ TEST(Ops, AttentionMatchesDefinitionSingleAndThreaded) {
   std::mt19937 rng(9);
   const int seq = 11, heads = 3, dh = 8, width = heads * dh, ld = 3 * width;
   auto qkv = random_vector(static_cast<size_t>(seq) * ld, rng, 2.f);
-  std::vector<float> scratch(heads * seq * seq);
-  for (const int threads : {1, 3}) {
+  std::vector<float> scratch(attention_scratch_floats(seq, heads, dh));
+  for (const Isa isa : supported_isas()) {
+   for (const int threads : {1, 3}) {
+    SCOPED_TRACE(std::string(isa_name(isa)) + " threads=" + std::to_string(threads));
     ThreadPool pool(threads);
     std::vector<float> out(seq * width);
     self_attention(qkv.data(), ld, qkv.data() + width, ld, qkv.data() + 2 * width, ld, out.data(), width, seq, heads, dh,
-                   scratch.data(), &pool);
+                   gemm_kernel(isa).attention, scratch.data(), &pool);
     for (int h = 0; h < heads; ++h) {
       for (int i = 0; i < seq; ++i) {
         std::vector<double> p(seq);
@@ -207,6 +209,7 @@ TEST(Ops, AttentionMatchesDefinitionSingleAndThreaded) {
         }
       }
     }
+   }
   }
 }
 

@@ -16,6 +16,7 @@ struct GemmKernel {
   Isa isa;
   int nr;  // panel width the kernel expects
   void (*fn)(const GemmArgs&);
+  AttentionHeadFn attention;  // the same level's attention kernel
 };
 
 // The kernel for `isa`; throws std::runtime_error when this CPU lacks it.

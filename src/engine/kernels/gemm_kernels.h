@@ -38,6 +38,17 @@ struct GemmArgs {
 // Portable; the ISA kernels call it for partial panels and for activations they do not vectorise.
 void gemm_post_scalar(const GemmArgs& g, const float* tile, int tile_ld, int row0, int rows, int col0, int cols);
 
+// One head of unmasked attention (softmax(q kᵀ * scale) v) for a sequence; scratch: (dh + 1) * (seq rounded up
+// to 16) floats.
+using AttentionHeadFn = void (*)(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v,
+                                 int64_t ldv, float* out, int64_t ldo, int seq, int dh, float scale, float* scratch);
+void attention_head_portable(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v, int64_t ldv,
+                             float* out, int64_t ldo, int seq, int dh, float scale, float* scratch);
+void attention_head_avx2(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v, int64_t ldv,
+                         float* out, int64_t ldo, int seq, int dh, float scale, float* scratch);
+void attention_head_avx512(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v, int64_t ldv,
+                           float* out, int64_t ldo, int seq, int dh, float scale, float* scratch);
+
 void gemm_portable(const GemmArgs& g);  // nr = 16
 void gemm_avx2(const GemmArgs& g);      // nr = 16
 void gemm_avx512(const GemmArgs& g);    // nr = 32

@@ -23,50 +23,18 @@ void layer_norm_rows(float* x, int64_t ld, int rows, int width, const float* w, 
   }
 }
 
-namespace {
-
-void attention_head(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v, int64_t ldv,
-                    float* out, int64_t ldo, int seq, int dh, float scale, float* probs) {
-  for (int i = 0; i < seq; ++i) {
-    const float* qi = q + i * ldq;
-    float* p = probs + static_cast<int64_t>(i) * seq;
-    float mx = -INFINITY;
-    for (int j = 0; j < seq; ++j) {
-      const float* kj = k + j * ldk;
-      float s = 0.f;
-      for (int d = 0; d < dh; ++d) s += qi[d] * kj[d];
-      p[j] = s * scale;
-      mx = std::max(mx, p[j]);
-    }
-    float total = 0.f;
-    for (int j = 0; j < seq; ++j) {
-      p[j] = std::exp(p[j] - mx);
-      total += p[j];
-    }
-    const float inv = 1.f / total;
-    float* oi = out + i * ldo;
-    for (int d = 0; d < dh; ++d) oi[d] = 0.f;
-    for (int j = 0; j < seq; ++j) {
-      const float pj = p[j] * inv;
-      const float* vj = v + j * ldv;
-      for (int d = 0; d < dh; ++d) oi[d] += pj * vj[d];
-    }
-  }
-}
-
-}  // namespace
-
 void self_attention(const float* q, int64_t ldq, const float* k, int64_t ldk, const float* v, int64_t ldv,
-                    float* out, int64_t ldo, int seq, int heads, int head_dim, float* scratch, ThreadPool* pool) {
+                    float* out, int64_t ldo, int seq, int heads, int head_dim, AttentionHeadFn head,
+                    float* scratch, ThreadPool* pool) {
   const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
   int parts = pool && pool->threads() > 1 ? heads : 1;
   // Below a few thousand multiply-adds per head the hand-off costs more than it saves.
   if (static_cast<int64_t>(seq) * seq * head_dim < 4096) parts = 1;
   auto body = [&](int part) {
-    float* probs = scratch + static_cast<int64_t>(part) * seq * seq;
+    float* mine = scratch + attention_scratch_floats(seq, part, head_dim);
     for (int h = heads * part / parts; h < heads * (part + 1) / parts; ++h) {  // one head per chunk when split
       const int off = h * head_dim;
-      attention_head(q + off, ldq, k + off, ldk, v + off, ldv, out + off, ldo, seq, head_dim, scale, probs);
+      head(q + off, ldq, k + off, ldk, v + off, ldv, out + off, ldo, seq, head_dim, scale, mine);
     }
   };
   if (parts <= 1) {

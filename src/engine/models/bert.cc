@@ -90,7 +90,8 @@ class Bert final : public Network {
     ctx_.allocate(S, H);
     attn_.allocate(S, H);
     inter_.allocate(S, I);
-    probs_.allocate(static_cast<int64_t>(c.num_attention_heads) * c.max_position_embeddings, c.max_position_embeddings);
+    const int head_dim = c.hidden_size / c.num_attention_heads;
+    probs_.allocate(1, attention_scratch_floats(c.max_position_embeddings, c.num_attention_heads, head_dim));
     head_.allocate(1, H);
   }
 
@@ -114,7 +115,7 @@ class Bert final : public Network {
       for (int s = 0; s < count; ++s) {
         const float* q = qkv_.row(starts[s]);
         self_attention(q, 3 * H, q + H, 3 * H, q + 2 * H, 3 * H, ctx_.row(starts[s]), H, starts[s + 1] - starts[s],
-                       heads, H / heads, probs_.row(0), &gemm_.pool());
+                       heads, H / heads, gemm_.kernel().attention, probs_.row(0), &gemm_.pool());
       }
       gemm_.linear(layer.attn_out, ctx_.row(0), H, rows, attn_.row(0), H, {.residual = x_.row(0), .ldr = H});
       layer_norm_rows(attn_.row(0), H, rows, H, layer.attn_ln_w.data(), layer.attn_ln_b.data(), eps_);

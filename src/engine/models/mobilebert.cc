@@ -83,7 +83,8 @@ class MobileBert final : public Network {
     attn_.allocate(S, T_);
     inter_.allocate(S, I);
     out_.allocate(S, T_);
-    probs_.allocate(static_cast<int64_t>(c.num_attention_heads) * c.max_position_embeddings, c.max_position_embeddings);
+    const int head_dim = T_ / c.num_attention_heads;
+    probs_.allocate(1, attention_scratch_floats(c.max_position_embeddings, c.num_attention_heads, head_dim));
   }
 
   const float* encode(const int32_t* ids, const int32_t* types, const int* starts, int count) override {
@@ -314,7 +315,7 @@ class MobileBert final : public Network {
     for (int s = 0; s < count; ++s) {
       const int64_t r = starts[s];
       self_attention(q + r * ldq, ldq, k + r * ldk, ldk, v + r * ldv, ldv, ctx_.row(r), T, starts[s + 1] - starts[s],
-                     heads, T / heads, probs_.row(0), &gemm_.pool());
+                     heads, T / heads, gemm_.kernel().attention, probs_.row(0), &gemm_.pool());
     }
     linear_norm(layer.attn_out, ctx_.row(0), T, seq, attn_.row(0), T, layer_input, ld_input, kActNone);
     for (const Ffn& ffn : layer.ffn) {
