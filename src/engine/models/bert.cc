@@ -59,7 +59,11 @@ class Bert final : public Network {
       layers_.push_back(std::move(layer));
     }
 
-    if (c.architecture != Architecture::BertForMaskedLM) {  // BertForMaskedLM is built without a pooler
+    // BertForMaskedLM is built without a pooler; a BertModel may have been saved without one (add_pooling_layer
+    // false, or the encoder of another head); the classifier needs it.
+    const bool wants_pooler = c.architecture == Architecture::BertForSequenceClassification ||
+                              (c.architecture == Architecture::BertModel && r.has("pooler.dense.weight"));
+    if (wants_pooler) {
       pooler_ = PackedLinear(kernel, r.get("pooler.dense.weight", {H, H}).data(),
                              r.get("pooler.dense.bias", {H}).data(), H, H);
     }

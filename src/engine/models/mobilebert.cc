@@ -1,6 +1,6 @@
-// MobileBertForSequenceClassification as transformers' modeling_mobilebert.py computes it in eval mode, for one
-// unpadded sequences (several stack their rows into the same GEMMs). Linears that read the same input are stacked into one GEMM and NoNorm is fused into the
-// GEMM's epilogue, so a no_norm layer is 12 GEMM calls plus attention and nothing else.
+// MobileBertForSequenceClassification as transformers' modeling_mobilebert.py computes it in eval mode, for
+// unpadded sequences (several stack their rows into the same GEMMs). Linears that read the same input are stacked
+// into one GEMM and NoNorm is fused into the GEMM's epilogue, so a no_norm layer is 12 GEMM calls plus attention.
 #include <cmath>
 #include <cstring>
 
@@ -23,8 +23,13 @@ struct Ffn {
 struct MobileBertLayer {
   // One GEMM over the layer input: [bottleneck.input | bottleneck.attention | value] or [query | key | value],
   // depending on the bottleneck flags; column offsets below (-1 = not in this stack).
-  LinearNorm from_input;  // norm fields unused: see input_norms
-  std::vector<LinearNorm> input_norms;  // LayerNorm params per normalised part (layer_norm type only)
+  PackedLinear from_input;
+  // The norms of its bottleneck parts; NoNorm is already fused into from_input, LayerNorm runs after it.
+  struct PartNorm {
+    int offset;
+    LinearNorm norm;
+  };
+  std::vector<PartNorm> input_norms;
   int off_bottleneck = -1, off_shared = -1, off_q = -1, off_k = -1, off_v = -1;
   // Second GEMM over the bottleneck (shared: [query | key]; use_bottleneck_attention: [query | key | value]).
   PackedLinear from_bottleneck;
@@ -73,7 +78,7 @@ class MobileBert final : public Network {
 
     const int S = max_rows();
     int in_width = 0;
-    for (const auto& layer : layers_) in_width = std::max(in_width, layer.from_input.linear.out());
+    for (const auto& layer : layers_) in_width = std::max(in_width, layer.from_input.out());
     trigram_.allocate(S, emb_in_);
     pos_type_.allocate(S, H);
     x_.allocate(S, H);
@@ -199,14 +204,14 @@ class MobileBert final : public Network {
     const std::string attn = p + "attention.self.";
     layer.input_norms.reserve(2);
     if (bottleneck) {
-      layer.input_norms.push_back(norm_only(p + "bottleneck.input.LayerNorm", T));
+      layer.input_norms.push_back({width, norm_only(p + "bottleneck.input.LayerNorm", T)});
       layer.off_bottleneck = add(r.get(p + "bottleneck.input.dense.weight", {T, H}),
-                                 r.get(p + "bottleneck.input.dense.bias", {T}), T, &layer.input_norms.back());
+                                 r.get(p + "bottleneck.input.dense.bias", {T}), T, &layer.input_norms.back().norm);
     }
     if (shared) {
-      layer.input_norms.push_back(norm_only(p + "bottleneck.attention.LayerNorm", T));
+      layer.input_norms.push_back({width, norm_only(p + "bottleneck.attention.LayerNorm", T)});
       layer.off_shared = add(r.get(p + "bottleneck.attention.dense.weight", {T, H}),
-                             r.get(p + "bottleneck.attention.dense.bias", {T}), T, &layer.input_norms.back());
+                             r.get(p + "bottleneck.attention.dense.bias", {T}), T, &layer.input_norms.back().norm);
     }
     if (!bottleneck_attention) {
       if (!shared) {
@@ -215,7 +220,7 @@ class MobileBert final : public Network {
       }
       layer.off_v = add(r.get(attn + "value.weight", {T, H}), r.get(attn + "value.bias", {T}), T, nullptr);
     }
-    layer.from_input.linear = stack_linears(kernel_, w, b, outs, H, scale, shift);
+    layer.from_input = stack_linears(kernel_, w, b, outs, H, scale, shift);
 
     if (shared || bottleneck_attention) {
       auto wq = r.get(attn + "query.weight", {T, T});
@@ -270,14 +275,11 @@ class MobileBert final : public Network {
   void run_layer(const MobileBertLayer& layer, const int* starts, int count) {
     const int H = c_.hidden_size, I = c_.intermediate_size, T = T_;
     const int seq = starts[count];  // all rows
-    const int64_t in_ld = layer.from_input.linear.out();
+    const int64_t in_ld = layer.from_input.out();
     float* in = from_input_.row(0);
-    gemm_.linear(layer.from_input.linear, x_.row(0), H, seq, in, in_ld);
+    gemm_.linear(layer.from_input, x_.row(0), H, seq, in, in_ld);
     if (!no_norm_) {
-      for (const LinearNorm& ln : layer.input_norms) {
-        const int off = &ln == &layer.input_norms[0] ? layer.off_bottleneck : layer.off_shared;
-        apply_norm(ln, in + off, in_ld, seq);
-      }
+      for (const auto& part : layer.input_norms) apply_norm(part.norm, in + part.offset, in_ld, seq);
     }
     // Where attention reads its inputs and where the attention output's residual comes from.
     const float *q, *k, *v, *layer_input;
