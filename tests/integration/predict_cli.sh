@@ -54,4 +54,18 @@ set +e
 "$bin" predict --model "$data/models/bert-tiny-cls" --precision int8 --jsonl < /dev/null 2> "$tmp/err"; rc=$?
 set -e
 [ $rc = 2 ] && grep -q "not supported yet" "$tmp/err" || fail "int8 should be refused with exit 2"
+# Forcing the portable kernels gives the same answers; an unknown level is refused.
+head -5 "$data/models/bert-tiny-cls/expected.jsonl" | MLFAAS_ISA=portable "$bin" predict --model "$data/models/bert-tiny-cls" --jsonl > "$tmp/portable.jsonl"
+head -5 "$data/models/bert-tiny-cls/expected.jsonl" | "$bin" predict --model "$data/models/bert-tiny-cls" --jsonl > "$tmp/best.jsonl"
+python3 - "$tmp/portable.jsonl" "$tmp/best.jsonl" <<'PY'
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+assert len(a) == len(b) == 5
+assert max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra["logits"], rb["logits"])) < 1e-5
+PY
+set +e
+MLFAAS_ISA=avx9000 "$bin" predict --model "$data/models/bert-tiny-cls" --jsonl < /dev/null 2> "$tmp/err"; rc=$?
+set -e
+[ $rc = 2 ] && grep -q "MLFAAS_ISA" "$tmp/err" || fail "unknown MLFAAS_ISA should be refused with exit 2"
 echo "predict_cli: ok"

@@ -3,7 +3,9 @@
 #include <immintrin.h>
 
 // GCC 12's _mm512_max_ps passes _mm512_undefined_ps() as its (unused) merge source, which trips this warning.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include "engine/kernels/gemm_kernels.h"
 
