@@ -51,7 +51,8 @@ double gemm_error(Isa isa, int threads, const Case& c, std::mt19937& rng) {
   auto bias = random_vector(c.n, rng);
   auto res = random_vector(static_cast<size_t>(c.m) * ldr, rng);
   auto scale = random_vector(c.n, rng), shift = random_vector(c.n, rng);
-  PackedLinear layer(kernel, w.data(), bias.data(), c.n, c.k);
+  WeightArena arena;
+  PackedLinear layer(kernel, c.m % 2 ? &arena : nullptr, w.data(), bias.data(), c.n, c.k);
   if (c.affine) layer.set_affine(scale, shift);
   std::vector<float> out(static_cast<size_t>(c.m) * ldc, NAN);
   GemmRunner runner(kernel, threads);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <sys/mman.h>
 #include <new>
 #include <stdexcept>
 
@@ -19,12 +20,43 @@ AlignedFloats alloc_aligned_floats(size_t count) {
   return AlignedFloats(static_cast<float*>(p));
 }
 
-PackedLinear::PackedLinear(const GemmKernel& kernel, const float* w, const float* bias, int out, int in)
+float* WeightArena::allocate(size_t count) {
+  constexpr size_t kHugePage = size_t{2} << 20;
+  constexpr size_t kChunkFloats = (size_t{16} << 20) / sizeof(float);
+  count = (count + 15) / 16 * 16;  // keep every block 64-byte aligned
+  if (count > left_) {
+    const size_t floats = std::max(count, kChunkFloats);
+    const size_t bytes = (floats * sizeof(float) + kHugePage - 1) / kHugePage * kHugePage;
+    void* p = std::aligned_alloc(kHugePage, bytes);
+    if (p == nullptr) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+    ::madvise(p, bytes, MADV_HUGEPAGE);  // advice only: without THP it is plain memory
+#endif
+    owned_.emplace_back(p);
+    next_ = static_cast<float*>(p);
+    left_ = bytes / sizeof(float);
+  }
+  float* out = next_;
+  next_ += count;
+  left_ -= count;
+  std::memset(out, 0, count * sizeof(float));
+  return out;
+}
+
+PackedLinear::PackedLinear(const GemmKernel& kernel, WeightArena* arena, const float* w, const float* bias, int out,
+                           int in)
     : out_(out), in_(in) {
   const int nr = kernel.nr;
   panel_count_ = (out + nr - 1) / nr;
-  panels_ = alloc_aligned_floats(static_cast<size_t>(panel_count_) * nr * in);
-  float* dst = panels_.get();
+  const size_t count = static_cast<size_t>(panel_count_) * nr * in;
+  float* dst;
+  if (arena != nullptr) {
+    dst = arena->allocate(count);
+  } else {
+    owned_ = alloc_aligned_floats(count);
+    dst = owned_.get();
+  }
+  panels_ = dst;
   for (int p = 0; p < panel_count_; ++p) {
     for (int k = 0; k < in; ++k) {
       for (int j = 0; j < nr; ++j) {
@@ -44,7 +76,7 @@ void PackedLinear::set_affine(std::vector<float> scale, std::vector<float> shift
   shift_ = std::move(shift);
 }
 
-PackedLinear stack_linears(const GemmKernel& kernel, const std::vector<const float*>& weights,
+PackedLinear stack_linears(const GemmKernel& kernel, WeightArena* arena, const std::vector<const float*>& weights,
                            const std::vector<const float*>& biases, const std::vector<int>& outs, int in,
                            const std::vector<const float*>& scales, const std::vector<const float*>& shifts) {
   int total = 0;
@@ -63,7 +95,7 @@ PackedLinear stack_linears(const GemmKernel& kernel, const std::vector<const flo
     }
     row += outs[i];
   }
-  PackedLinear packed(kernel, w.data(), b.data(), total, in);
+  PackedLinear packed(kernel, arena, w.data(), b.data(), total, in);
   if (any_affine) packed.set_affine(std::move(sc), std::move(sh));
   return packed;
 }

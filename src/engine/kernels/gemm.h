@@ -28,17 +28,33 @@ struct FreeDeleter {
 using AlignedFloats = std::unique_ptr<float[], FreeDeleter>;
 AlignedFloats alloc_aligned_floats(size_t count);  // 64-byte aligned, zero-filled
 
+// Memory for a model's packed weights: large 2 MiB-aligned chunks advised as transparent huge pages. At batch 1
+// every forward pass streams all weights from DRAM; with 4 KiB pages that costs a TLB walk every 4 KiB (and the
+// hardware prefetchers stop at each page boundary) - huge pages made the 24-layer MobileBERT ~15% faster.
+class WeightArena {
+ public:
+  float* allocate(size_t count);  // 64-byte aligned, zero-filled, valid while the arena lives
+
+ private:
+  struct ChunkFree {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::vector<std::unique_ptr<void, ChunkFree>> owned_;
+  float* next_ = nullptr;
+  size_t left_ = 0;  // floats
+};
+
 // y = x · Wᵀ + b for a torch Linear weight W [out, in]. Optionally carries a per-output affine (scale, shift) to
 // fuse a following NoNorm.
 class PackedLinear {
  public:
   PackedLinear() = default;
-  // w: [out, in] row-major; bias: [out] or null.
-  PackedLinear(const GemmKernel& kernel, const float* w, const float* bias, int out, int in);
+  // w: [out, in] row-major; bias: [out] or null. Panels come from `arena` when given, else are owned.
+  PackedLinear(const GemmKernel& kernel, WeightArena* arena, const float* w, const float* bias, int out, int in);
 
   int out() const { return out_; }
   int in() const { return in_; }
-  const float* panels() const { return panels_.get(); }
+  const float* panels() const { return panels_; }
   const float* bias() const { return bias_.empty() ? nullptr : bias_.data(); }
   const float* scale() const { return scale_.empty() ? nullptr : scale_.data(); }
   const float* shift() const { return shift_.empty() ? nullptr : shift_.data(); }
@@ -47,13 +63,14 @@ class PackedLinear {
 
  private:
   int out_ = 0, in_ = 0, panel_count_ = 0;
-  AlignedFloats panels_;
+  AlignedFloats owned_;
+  const float* panels_ = nullptr;
   std::vector<float> bias_, scale_, shift_;
 };
 
 // Row-stacks several Linears that read the same input into one (e.g. Q, K and V), so one GEMM pass does all.
 // Each part keeps its own bias and (if any) affine; parts without an affine get the identity.
-PackedLinear stack_linears(const GemmKernel& kernel, const std::vector<const float*>& weights,
+PackedLinear stack_linears(const GemmKernel& kernel, WeightArena* arena, const std::vector<const float*>& weights,
                            const std::vector<const float*>& biases, const std::vector<int>& outs, int in,
                            const std::vector<const float*>& scales = {}, const std::vector<const float*>& shifts = {});
 
@@ -70,6 +87,7 @@ class GemmRunner {
   GemmRunner(const GemmKernel& kernel, int threads) : kernel_(kernel), pool_(threads) {}
   const GemmKernel& kernel() const { return kernel_; }
   ThreadPool& pool() { return pool_; }
+  WeightArena& arena() { return arena_; }
   int threads() const { return pool_.threads(); }
 
   // c[m, out] = post(a[m, in] · Wᵀ + b)
@@ -82,6 +100,7 @@ class GemmRunner {
 
   const GemmKernel& kernel_;
   ThreadPool pool_;
+  WeightArena arena_;
 };
 
 }  // namespace mlfaas

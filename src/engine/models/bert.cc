@@ -24,6 +24,7 @@ class Bert final : public Network {
  public:
   Bert(const ModelConfig& c, const WeightFile& file, GemmRunner& runner) : Network(runner, c), c_(c) {
     const GemmKernel& kernel = runner.kernel();
+    WeightArena* arena = &runner.arena();
     const int H = c.hidden_size, I = c.intermediate_size;
     const TensorReader r(file, detect_prefix(file, "bert"));
     act_ = activation_code(c.hidden_act);
@@ -44,15 +45,15 @@ class Bert final : public Network {
       auto bk = r.get(p + "attention.self.key.bias", {H});
       auto wv = r.get(p + "attention.self.value.weight", {H, H});
       auto bv = r.get(p + "attention.self.value.bias", {H});
-      layer.qkv = stack_linears(kernel, {wq.data(), wk.data(), wv.data()}, {bq.data(), bk.data(), bv.data()},
+      layer.qkv = stack_linears(kernel, arena, {wq.data(), wk.data(), wv.data()}, {bq.data(), bk.data(), bv.data()},
                                 {H, H, H}, H);
-      layer.attn_out = PackedLinear(kernel, r.get(p + "attention.output.dense.weight", {H, H}).data(),
+      layer.attn_out = PackedLinear(kernel, arena, r.get(p + "attention.output.dense.weight", {H, H}).data(),
                                     r.get(p + "attention.output.dense.bias", {H}).data(), H, H);
       layer.attn_ln_w = r.get(p + "attention.output.LayerNorm.weight", {H});
       layer.attn_ln_b = r.get(p + "attention.output.LayerNorm.bias", {H});
-      layer.intermediate = PackedLinear(kernel, r.get(p + "intermediate.dense.weight", {I, H}).data(),
+      layer.intermediate = PackedLinear(kernel, arena, r.get(p + "intermediate.dense.weight", {I, H}).data(),
                                         r.get(p + "intermediate.dense.bias", {I}).data(), I, H);
-      layer.output = PackedLinear(kernel, r.get(p + "output.dense.weight", {H, I}).data(),
+      layer.output = PackedLinear(kernel, arena, r.get(p + "output.dense.weight", {H, I}).data(),
                                   r.get(p + "output.dense.bias", {H}).data(), H, I);
       layer.out_ln_w = r.get(p + "output.LayerNorm.weight", {H});
       layer.out_ln_b = r.get(p + "output.LayerNorm.bias", {H});
@@ -64,17 +65,17 @@ class Bert final : public Network {
     const bool wants_pooler = c.architecture == Architecture::BertForSequenceClassification ||
                               (c.architecture == Architecture::BertModel && r.has("pooler.dense.weight"));
     if (wants_pooler) {
-      pooler_ = PackedLinear(kernel, r.get("pooler.dense.weight", {H, H}).data(),
+      pooler_ = PackedLinear(kernel, arena, r.get("pooler.dense.weight", {H, H}).data(),
                              r.get("pooler.dense.bias", {H}).data(), H, H);
     }
     if (c.architecture == Architecture::BertForSequenceClassification) {
       const int L = c.num_labels();
-      classifier_ = PackedLinear(kernel, r.get_head("classifier.weight", {L, H}).data(),
+      classifier_ = PackedLinear(kernel, arena, r.get_head("classifier.weight", {L, H}).data(),
                                  r.get_head("classifier.bias", {L}).data(), L, H);
     }
     if (c.architecture == Architecture::BertForMaskedLM) {
       const int V = c.vocab_size;
-      transform_ = PackedLinear(kernel, r.get_head("cls.predictions.transform.dense.weight", {H, H}).data(),
+      transform_ = PackedLinear(kernel, arena, r.get_head("cls.predictions.transform.dense.weight", {H, H}).data(),
                                 r.get_head("cls.predictions.transform.dense.bias", {H}).data(), H, H);
       transform_ln_w_ = r.get_head("cls.predictions.transform.LayerNorm.weight", {H});
       transform_ln_b_ = r.get_head("cls.predictions.transform.LayerNorm.bias", {H});
@@ -85,7 +86,7 @@ class Bert final : public Network {
       std::vector<float> decoder_b = r.has_head("cls.predictions.bias")
                                          ? r.get_head("cls.predictions.bias", {V})
                                          : r.get_head("cls.predictions.decoder.bias", {V});
-      decoder_ = PackedLinear(kernel, decoder_w.data(), decoder_b.data(), V, H);
+      decoder_ = PackedLinear(kernel, arena, decoder_w.data(), decoder_b.data(), V, H);
     }
 
     const int S = max_rows();

@@ -43,7 +43,7 @@ struct MobileBertLayer {
 class MobileBert final : public Network {
  public:
   MobileBert(const ModelConfig& c, const WeightFile& file, GemmRunner& runner)
-      : Network(runner, c), c_(c), kernel_(runner.kernel()) {
+      : Network(runner, c), c_(c), kernel_(runner.kernel()), arena_(&runner.arena()) {
     const TensorReader r(file, detect_prefix(file, "mobilebert"));
     const int H = c.hidden_size, E = c.embedding_size, I = c.intermediate_size;
     // As MobileBertConfig does: the attention width follows the bottleneck, whatever config.json says.
@@ -61,7 +61,7 @@ class MobileBert final : public Network {
     emb_in_ = c.trigram_input ? 3 * E : E;
     has_transformation_ = c.trigram_input || E != H;
     if (has_transformation_) {
-      emb_transform_.linear = PackedLinear(kernel_, r.get("embeddings.embedding_transformation.weight", {H, emb_in_}).data(),
+      emb_transform_.linear = PackedLinear(kernel_, arena_, r.get("embeddings.embedding_transformation.weight", {H, emb_in_}).data(),
                                            r.get("embeddings.embedding_transformation.bias", {H}).data(), H, emb_in_);
     }
     load_norm(r, "embeddings.LayerNorm", H, kTorchDefaultEps, &emb_transform_);
@@ -69,11 +69,11 @@ class MobileBert final : public Network {
     for (int l = 0; l < c.num_hidden_layers; ++l) layers_.push_back(load_layer(r, "encoder.layer." + std::to_string(l) + "."));
 
     if (c.classifier_activation) {
-      pooler_ = PackedLinear(kernel_, r.get("pooler.dense.weight", {H, H}).data(), r.get("pooler.dense.bias", {H}).data(),
+      pooler_ = PackedLinear(kernel_, arena_, r.get("pooler.dense.weight", {H, H}).data(), r.get("pooler.dense.bias", {H}).data(),
                              H, H);
     }
     const int L = c.num_labels();
-    classifier_ = PackedLinear(kernel_, r.get_head("classifier.weight", {L, H}).data(),
+    classifier_ = PackedLinear(kernel_, arena_, r.get_head("classifier.weight", {L, H}).data(),
                                r.get_head("classifier.bias", {L}).data(), L, H);
 
     const int S = max_rows();
@@ -166,7 +166,7 @@ class MobileBert final : public Network {
 
   LinearNorm load_linear_norm(const TensorReader& r, const std::string& prefix, int out, int in, float ln_eps) {
     LinearNorm ln;
-    ln.linear = PackedLinear(kernel_, r.get(prefix + ".dense.weight", {out, in}).data(),
+    ln.linear = PackedLinear(kernel_, arena_, r.get(prefix + ".dense.weight", {out, in}).data(),
                              r.get(prefix + ".dense.bias", {out}).data(), out, in);
     load_norm(r, prefix + ".LayerNorm", out, ln_eps, &ln);
     return ln;
@@ -220,7 +220,7 @@ class MobileBert final : public Network {
       }
       layer.off_v = add(r.get(attn + "value.weight", {T, H}), r.get(attn + "value.bias", {T}), T, nullptr);
     }
-    layer.from_input = stack_linears(kernel_, w, b, outs, H, scale, shift);
+    layer.from_input = stack_linears(kernel_, arena_, w, b, outs, H, scale, shift);
 
     if (shared || bottleneck_attention) {
       auto wq = r.get(attn + "query.weight", {T, T});
@@ -228,11 +228,11 @@ class MobileBert final : public Network {
       auto wk = r.get(attn + "key.weight", {T, T});
       auto bk = r.get(attn + "key.bias", {T});
       if (shared) {
-        layer.from_bottleneck = stack_linears(kernel_, {wq.data(), wk.data()}, {bq.data(), bk.data()}, {T, T}, T);
+        layer.from_bottleneck = stack_linears(kernel_, arena_, {wq.data(), wk.data()}, {bq.data(), bk.data()}, {T, T}, T);
       } else {
         auto wv = r.get(attn + "value.weight", {T, T});
         auto bv = r.get(attn + "value.bias", {T});
-        layer.from_bottleneck = stack_linears(kernel_, {wq.data(), wk.data(), wv.data()},
+        layer.from_bottleneck = stack_linears(kernel_, arena_, {wq.data(), wk.data(), wv.data()},
                                               {bq.data(), bk.data(), bv.data()}, {T, T, T}, T);
       }
     }
@@ -241,12 +241,12 @@ class MobileBert final : public Network {
     for (int f = 0; f + 1 < c_.num_feedforward_networks; ++f) {
       const std::string fp = p + "ffn." + std::to_string(f) + ".";
       Ffn ffn;
-      ffn.intermediate = PackedLinear(kernel_, r.get(fp + "intermediate.dense.weight", {I, T}).data(),
+      ffn.intermediate = PackedLinear(kernel_, arena_, r.get(fp + "intermediate.dense.weight", {I, T}).data(),
                                       r.get(fp + "intermediate.dense.bias", {I}).data(), I, T);
       ffn.output = load_linear_norm(r, fp + "output", T, I, eps_);
       layer.ffn.push_back(std::move(ffn));
     }
-    layer.intermediate = PackedLinear(kernel_, r.get(p + "intermediate.dense.weight", {I, T}).data(),
+    layer.intermediate = PackedLinear(kernel_, arena_, r.get(p + "intermediate.dense.weight", {I, T}).data(),
                                       r.get(p + "intermediate.dense.bias", {I}).data(), I, T);
     layer.output = load_linear_norm(r, p + "output", T, I, kTorchDefaultEps);
     if (bottleneck) layer.output_bottleneck = load_linear_norm(r, p + "output.bottleneck", H, T, eps_);
@@ -335,6 +335,7 @@ class MobileBert final : public Network {
 
   ModelConfig c_;
   const GemmKernel& kernel_;
+  WeightArena* arena_;
   int T_ = 0;
   bool no_norm_ = true;
   int act_ = kActRelu;
