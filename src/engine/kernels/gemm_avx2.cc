@@ -10,6 +10,10 @@ namespace {
 
 constexpr int kNr = 16;
 constexpr int kMaxMr = 6;
+#ifndef MLFAAS_PF
+#define MLFAAS_PF 128
+#endif
+constexpr int kPrefetchAhead = MLFAAS_PF * kNr;  // floats (8 KiB at 128)
 
 template <int MR>
 void tile(const GemmArgs& g, int row0, int panel) {
@@ -25,6 +29,9 @@ void tile(const GemmArgs& g, int row0, int panel) {
   }
   const int k = g.k;
   for (int kk = 0; kk < k; ++kk) {
+    // The weights do not fit in cache at batch 1: keep lines in flight well ahead of the FMAs (one 64-byte line
+    // per k step here).
+    _mm_prefetch(reinterpret_cast<const char*>(wp + kPrefetchAhead), _MM_HINT_T0);
     const __m256 b0 = _mm256_load_ps(wp);
     const __m256 b1 = _mm256_load_ps(wp + 8);
     wp += kNr;
