@@ -10,10 +10,8 @@ namespace {
 
 constexpr int kNr = 16;
 constexpr int kMaxMr = 6;
-#ifndef MLFAAS_PF
-#define MLFAAS_PF 128
-#endif
-constexpr int kPrefetchAhead = MLFAAS_PF * kNr;  // floats (8 KiB at 128)
+// Prefetch distance in floats (8 KiB). Measured on the 24-layer MobileBERT: none ~40% slower.
+constexpr int kPrefetchAhead = 128 * kNr;
 
 template <int MR>
 void tile(const GemmArgs& g, int row0, int panel) {

@@ -15,10 +15,8 @@ namespace {
 
 constexpr int kNr = 32;
 constexpr int kMaxMr = 12;
-#ifndef MLFAAS_PF
-#define MLFAAS_PF 64
-#endif
-constexpr int kPrefetchAhead = MLFAAS_PF * kNr;  // floats
+// Prefetch distance in floats (8 KiB). Measured on the 24-layer MobileBERT: 4-16 KiB alike, none ~35% slower.
+constexpr int kPrefetchAhead = 64 * kNr;
 
 template <int MR>
 void tile(const GemmArgs& g, int row0, int panel) {
