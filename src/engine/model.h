@@ -8,9 +8,14 @@
 // Token ids come from the WordPiece tokenizer (engine/tokenizer). Sequences are run padding-free: each one is
 // exactly its tokens, so no attention mask is needed or accepted. Lengths from 1 to config().max_position_embeddings.
 //
-// Threading: a Model owns a pool of options.threads threads (the caller's thread is one of them) and scratch
-// memory sized at load for the longest sequence, so a request allocates nothing but its result. A Model runs one
-// request at a time: calls on one Model must not overlap (use one Model per concurrent worker).
+// Threading and memory: a Model owns a pool of options.threads threads (the caller's thread is one of them; idle
+// workers sleep) and scratch memory sized at load for max(512, max_position_embeddings) tokens, so a request
+// allocates nothing but its result. Weights are packed at load for the chosen kernel level; the weight file is not
+// kept open. A Model runs one request at a time: calls on one Model must not overlap (one Model per concurrent
+// worker).
+//
+// Kernel levels: the best the CPU supports (AVX-512, AVX2+FMA, portable), or lower via ModelOptions::isa /
+// MLFAAS_ISA. Results agree across levels to float rounding (~1e-6 on the fixtures).
 //
 // Errors: load() throws FormatError (bad/missing file, tensor or shape; names the file) and std::runtime_error
 // (ISA level unavailable); the run functions throw InputError for ids out of range, empty or too-long input, or a
