@@ -180,11 +180,9 @@ std::vector<float> Model::masked_lm_logits(const TokenIds& sequence, std::span<c
   }
   const int starts[2] = {0, seq};
   const float* hidden = net.encode(sequence.input_ids.data(), types, starts, 1);
-  const int V = impl_->config_.vocab_size, H = net.hidden_size();
+  const int V = impl_->config_.vocab_size;
   std::vector<float> logits(positions.size() * static_cast<size_t>(V));
-  for (size_t i = 0; i < positions.size(); ++i) {
-    net.mlm_logits(hidden + static_cast<int64_t>(positions[i]) * H, H, 1, logits.data() + i * V);
-  }
+  net.mlm_logits(hidden, positions.data(), static_cast<int>(positions.size()), logits.data());
   return logits;
 }
 

@@ -1,5 +1,6 @@
 // BERT (BertModel, BertForSequenceClassification, BertForMaskedLM) as transformers' modeling_bert.py computes it
 // in eval mode, for unpadded sequences.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -97,7 +98,8 @@ class Bert final : public Network {
     inter_.allocate(S, I);
     const int head_dim = c.hidden_size / c.num_attention_heads;
     probs_.allocate(1, attention_scratch_floats(c.max_position_embeddings, c.num_attention_heads, head_dim));
-    head_.allocate(1, H);
+    head_in_.allocate(c.max_position_embeddings, H);
+    head_.allocate(c.max_position_embeddings, H);
   }
 
   const float* encode(const int32_t* ids, const int32_t* types, const int* starts, int count) override {
@@ -141,12 +143,17 @@ class Bert final : public Network {
     gemm_.linear(classifier_, pooled, hidden_, 1, logits, classifier_.out());
   }
   bool has_mlm_head() const override { return decoder_.out() > 0; }
-  void mlm_logits(const float* rows, int64_t ld, int count, float* logits) override {
-    const int H = hidden_;
-    for (int i = 0; i < count; ++i) {
-      gemm_.linear(transform_, rows + i * ld, ld, 1, head_.row(0), H, {.act = act_});
-      layer_norm_rows(head_.row(0), H, 1, H, transform_ln_w_.data(), transform_ln_b_.data(), eps_);
-      gemm_.linear(decoder_, head_.row(0), H, 1, logits + static_cast<int64_t>(i) * c_.vocab_size, c_.vocab_size);
+  void mlm_logits(const float* hidden, const int* positions, int count, float* logits) override {
+    const int H = hidden_, V = c_.vocab_size;
+    const int group = c_.max_position_embeddings;  // rows the head buffers hold
+    for (int first = 0; first < count; first += group) {
+      const int n = std::min(group, count - first);
+      for (int i = 0; i < n; ++i) {
+        std::memcpy(head_in_.row(i), hidden + static_cast<int64_t>(positions[first + i]) * H, sizeof(float) * H);
+      }
+      gemm_.linear(transform_, head_in_.row(0), H, n, head_.row(0), H, {.act = act_});
+      layer_norm_rows(head_.row(0), H, n, H, transform_ln_w_.data(), transform_ln_b_.data(), eps_);
+      gemm_.linear(decoder_, head_.row(0), H, n, logits + static_cast<int64_t>(first) * V, V);
     }
   }
 
@@ -158,7 +165,7 @@ class Bert final : public Network {
   std::vector<BertLayer> layers_;
   PackedLinear pooler_, classifier_, transform_, decoder_;
   std::vector<float> transform_ln_w_, transform_ln_b_;
-  Buffer x_, qkv_, ctx_, attn_, inter_, probs_, head_;
+  Buffer x_, qkv_, ctx_, attn_, inter_, probs_, head_in_, head_;
 };
 
 }  // namespace

@@ -31,8 +31,9 @@ class Network {
   virtual bool has_classifier() const = 0;
   virtual void classify(const float* pooled, float* logits) = 0;
   virtual bool has_mlm_head() const { return false; }
-  // logits [rows, vocab] for hidden rows (each hidden_size wide, stride ld).
-  virtual void mlm_logits(const float* rows, int64_t ld, int count, float* logits) {}
+  // logits [count, vocab] for the hidden rows at `positions` of a last hidden state (stride hidden_size), all in
+  // one pass so the vocabulary projection is read once per group of masks.
+  virtual void mlm_logits(const float* hidden, const int* positions, int count, float* logits) {}
 
  protected:
   Network(GemmRunner& runner, const ModelConfig& c)
