@@ -1,0 +1,92 @@
+// Run-time choice of the kernel level: what the CPU (and OS) supports, optionally lowered by MLFAAS_ISA.
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "engine/kernels/gemm.h"
+#include "engine/kernels/isa.h"
+
+namespace mlfaas {
+
+std::string_view isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Portable: return "portable";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+  }
+  return "?";
+}
+
+bool cpu_supports(Isa isa) {
+  switch (isa) {
+    case Isa::Portable: return true;
+#if defined(__x86_64__)
+    // libgcc's cpu model also checks XGETBV, so a level is reported only when the OS saves its registers.
+    case Isa::Avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Isa::Avx512:
+      return cpu_supports(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#endif
+    default: return false;
+  }
+}
+
+Isa best_isa() {
+  for (Isa isa : {Isa::Avx512, Isa::Avx2}) {
+    if (cpu_supports(isa)) return isa;
+  }
+  return Isa::Portable;
+}
+
+std::vector<Isa> supported_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::Avx512}) {
+    if (cpu_supports(isa)) out.push_back(isa);
+  }
+  return out;
+}
+
+Isa parse_isa(std::string_view name) {
+  for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::Avx512}) {
+    if (name == isa_name(isa)) return isa;
+  }
+  throw std::invalid_argument("unknown ISA level '" + std::string(name) + "' (expected portable, avx2 or avx512)");
+}
+
+Isa resolve_isa(const std::string& requested) {
+  std::string name = requested;
+  std::string source = "requested ISA";
+  if (name.empty()) {
+    const char* env = std::getenv("MLFAAS_ISA");
+    if (env == nullptr || *env == '\0') return best_isa();
+    name = env;
+    source = "MLFAAS_ISA";
+  }
+  Isa isa;
+  try {
+    isa = parse_isa(name);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(source + ": " + e.what());
+  }
+  if (!cpu_supports(isa)) {
+    throw std::runtime_error(source + "=" + name + ": this CPU does not support it (best available: " +
+                             std::string(isa_name(best_isa())) + ")");
+  }
+  return isa;
+}
+
+const GemmKernel& gemm_kernel(Isa isa) {
+  static const GemmKernel kPortable{Isa::Portable, 16, &gemm_portable, &attention_head_portable};
+#if defined(__x86_64__)
+  static const GemmKernel kAvx2{Isa::Avx2, 16, &gemm_avx2, &attention_head_avx2};
+  static const GemmKernel kAvx512{Isa::Avx512, 32, &gemm_avx512, &attention_head_avx512};
+  if (!cpu_supports(isa)) {
+    throw std::runtime_error("ISA level " + std::string(isa_name(isa)) + " is not supported by this CPU");
+  }
+  if (isa == Isa::Avx512) return kAvx512;
+  if (isa == Isa::Avx2) return kAvx2;
+#endif
+  return kPortable;
+}
+
+}  // namespace mlfaas

@@ -1,0 +1,85 @@
+#pragma once
+// The inference engine's public face: load a Hugging Face model directory once, then run token ids through it.
+//
+//   mlfaas::ModelOptions opt;  opt.threads = 1;
+//   auto model = mlfaas::Model::load("models/emo-mobilebert", opt);   // config.json + model.safetensors / .bin
+//   std::vector<float> logits = model->classify(ids, types);          // BertForSequenceClassification, MobileBERT
+//
+// Token ids come from the WordPiece tokenizer (engine/tokenizer). Sequences are run padding-free: each one is
+// exactly its tokens, so no attention mask is needed or accepted. Lengths from 1 to config().max_position_embeddings.
+//
+// Threading and memory: a Model owns a pool of options.threads threads (the caller's thread is one of them; idle
+// workers sleep) and scratch memory sized at load for max(512, max_position_embeddings) tokens, so a request
+// allocates nothing but its result. Weights are packed at load for the chosen kernel level; the weight file is not
+// kept open. A Model runs one request at a time: calls on one Model must not overlap (one Model per concurrent
+// worker).
+//
+// Kernel levels: the best the CPU supports (AVX-512, AVX2+FMA, portable), or lower via ModelOptions::isa /
+// MLFAAS_ISA. Results agree across levels to float rounding (~1e-6 on the fixtures).
+//
+// Errors: load() throws FormatError (bad/missing file, tensor or shape; names the file) and std::runtime_error
+// (ISA level unavailable); the run functions throw InputError for ids out of range, empty or too-long input, or a
+// call the architecture does not support (e.g. classify on a BertModel).
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/formats/config.h"
+#include "engine/kernels/isa.h"
+
+namespace mlfaas {
+
+struct ModelOptions {
+  int threads = 1;  // total threads used per request, including the caller's; >= 1
+  // Kernel level: "" = MLFAAS_ISA if set, else the best this CPU supports; or "portable" | "avx2" | "avx512".
+  std::string isa;
+};
+
+// One sequence. token_type_ids may be empty (all zero, a single segment) or the same length as input_ids.
+struct TokenIds {
+  std::span<const int32_t> input_ids;
+  std::span<const int32_t> token_type_ids;
+};
+
+enum class ModelTask { Classification, MaskedLM, Base };
+
+class Model {
+ public:
+  // dir: a model directory (config.json + model.safetensors or pytorch_model.bin).
+  static std::unique_ptr<Model> load(const std::string& dir, const ModelOptions& options = {});
+  virtual ~Model();
+
+  const ModelConfig& config() const;
+  ModelTask task() const;
+  Isa isa() const;
+  int threads() const;
+  int max_tokens() const;  // max_position_embeddings
+
+  // Throws InputError if the sequence is not valid input for this model (what every run function checks first).
+  void validate(const TokenIds& sequence) const;
+
+  // Classifiers: the logits [num_labels] (HF's `logits` for this sequence).
+  std::vector<float> classify(const TokenIds& sequence);
+  // Several sequences of different lengths: result[i] = classify(batch[i]). Padding-free: the sequences' tokens are
+  // stacked into shared GEMMs (attention stays within each sequence), so each weight is read once per group of up
+  // to max(512, max_tokens()) tokens. Validates every sequence before running any.
+  std::vector<std::vector<float>> classify_batch(std::span<const TokenIds> batch);
+
+  // Every architecture: the encoder's last hidden state [seq_len * hidden_size], row-major. `pooled` (optional)
+  // receives the pooler output [hidden_size] where the model has one (BertModel and BERT classifiers:
+  // tanh(dense(h[CLS])); MobileBERT: h[CLS], through tanh(dense) when classifier_activation); else it is cleared.
+  void hidden_states(const TokenIds& sequence, std::vector<float>* last_hidden, std::vector<float>* pooled = nullptr);
+
+  // Masked LM: the vocabulary logits [positions.size() * vocab_size] at the given token positions.
+  std::vector<float> masked_lm_logits(const TokenIds& sequence, std::span<const int> positions);
+
+  class Impl;
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mlfaas
