@@ -18,6 +18,7 @@ void register_predict(CLI::App& app);
 void register_classic(CLI::App& app);
 void register_models(CLI::App& app);
 void register_metrics(CLI::App& app);
+void register_eval(CLI::App& app);
 void register_loadtest(CLI::App& app);
 
 }  // namespace mlfaas::cli

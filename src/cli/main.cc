@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   mlfaas::cli::register_classic(app);
   mlfaas::cli::register_models(app);
   mlfaas::cli::register_metrics(app);
+  mlfaas::cli::register_eval(app);
   mlfaas::cli::register_loadtest(app);
   try {
     app.parse(argc, argv);

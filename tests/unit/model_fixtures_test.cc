@@ -159,14 +159,6 @@ class PytorchBin : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(PytorchBin, MatchesTransformers) {
   const std::string src = fixture_dir(GetParam());
-  try {
-    open_pytorch_bin(src + "/pytorch_model.bin");
-  } catch (const FormatError& e) {
-    if (std::string(e.what()).find("not available in this build yet") != std::string::npos) {
-      GTEST_SKIP() << "pytorch_model.bin reader not in this build yet";
-    }
-    throw;
-  }
   const std::string dir = std::string(MLFAAS_BINARY_DIR) + "/test-bin-" + GetParam();
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
