@@ -10,11 +10,14 @@ start_serve "$MLFAAS_TEST_DATA/templates/diagnostic.yaml" --idle-timeout 1.5
 out=$(curl_json POST /limited -d '{"ms": 1}')
 assert_eq "$(echo "$out" | tail -1)" 200 "warm-up"
 
+# (`wait` with no argument would also wait for the server: wait for the clients by pid.)
+clients=()
 for i in $(seq 1 20); do
   (timeout 60 curl -s -o "$WORK/sync-$i.body" -w '%{http_code}' -X POST "$BASE/limited" -d '{"ms": 400}' \
      >"$WORK/sync-$i.code" || echo timeout >"$WORK/sync-$i.code") &
+  clients+=($!)
 done
-wait
+wait "${clients[@]}"
 ok=0 throttled=0
 for i in $(seq 1 20); do
   code=$(cat "$WORK/sync-$i.code")
@@ -30,12 +33,14 @@ echo "sync: $ok ok, $throttled throttled"
 [ "$throttled" -ge 1 ] || fail "no request was throttled at reserved concurrency 2"
 
 # The Invoke API throttles with TooManyRequestsException.
-for i in 1 2 3; do
+clients=()
+for i in 1 2; do
   (timeout 60 curl -s -o /dev/null -X POST "$BASE/2015-03-31/functions/Limited/invocations" -d '{"ms": 800}') &
+  clients+=($!)
 done
-sleep 0.3
+sleep 0.4
 timeout 30 curl -s -D "$WORK/th" -o "$WORK/tb" -X POST "$BASE/2015-03-31/functions/Limited/invocations" -d '{"ms": 1}'
-wait
+wait "${clients[@]}"
 head -1 "$WORK/th" | grep -q ' 429' || fail "Invoke API over the limit: $(head -1 "$WORK/th")"
 grep -qi '^x-amzn-ErrorType: TooManyRequestsException' "$WORK/th" || fail "no TooManyRequestsException"
 grep -q 'ReservedFunctionConcurrentInvocationLimitExceeded' "$WORK/tb" || fail "429 reason: $(cat "$WORK/tb")"
