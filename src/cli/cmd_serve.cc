@@ -39,8 +39,12 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--log-dir", opts->platform.log_dir, "directory of the per-function log files")
       ->capture_default_str();
   cmd->add_flag("!--no-freeze", opts->platform.freeze_idle, "do not freeze idle instances");
+  auto freeze_ms = std::make_shared<int>(50);
+  cmd->add_option("--freeze-after-ms", *freeze_ms, "freeze an instance once idle this long (0: at once)")
+      ->capture_default_str()->check(CLI::Range(0, 3'600'000));
   cmd->add_option("--port-file", opts->port_file, "write the bound port to this file once listening");
-  cmd->callback([opts, idle_s, retry_ms] {
+  cmd->callback([opts, idle_s, retry_ms, freeze_ms] {
+    opts->platform.freeze_delay = std::chrono::milliseconds(*freeze_ms);
     if (opts->platform.bootstrap_path.empty()) opts->platform.bootstrap_path = default_bootstrap();
     opts->platform.idle_timeout = std::chrono::milliseconds(static_cast<long long>(*idle_s * 1000));
     opts->platform.async_retry_delay = std::chrono::milliseconds(*retry_ms);

@@ -16,6 +16,7 @@ struct CliExit : std::runtime_error {
 void register_tokenize(CLI::App& app);
 void register_predict(CLI::App& app);
 void register_serve(CLI::App& app);
+void register_package(CLI::App& app);
 void register_models(CLI::App& app);
 
 }  // namespace mlfaas::cli

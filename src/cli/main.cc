@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   mlfaas::cli::register_tokenize(app);
   mlfaas::cli::register_predict(app);
   mlfaas::cli::register_serve(app);
+  mlfaas::cli::register_package(app);
   mlfaas::cli::register_models(app);
   try {
     app.parse(argc, argv);

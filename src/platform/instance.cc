@@ -66,7 +66,7 @@ std::string lambda_error(const std::string& error_type, const std::string& messa
 
 Instance::Instance(Platform& platform, Function& fn)
     : platform_(platform), fn_(fn), id_(lambda::random_hex(32)), timeout_timer_(platform.io()),
-      idle_timer_(platform.io()), output_(platform.io()) {
+      idle_timer_(platform.io()), freeze_timer_(platform.io()), output_(platform.io()) {
   log_stream_ = date_path() + "/[$LATEST]" + id_;
 }
 
@@ -296,6 +296,7 @@ void Instance::on_next(ExchangePtr ex) {
 }
 
 void Instance::deliver(InvocationPtr inv) {
+  freeze_timer_.cancel();
   thaw();
   idle_timer_.cancel();
   state_ = State::Busy;
@@ -379,8 +380,15 @@ void Instance::on_timeout() {
 void Instance::become_idle() {
   last_used_ = Clock::now();
   if (platform_.shutting_down()) return stop("shutdown");
-  freeze();
   std::weak_ptr<Instance> weak = weak_from_this();
+  if (platform_.options().freeze_delay.count() == 0) {
+    freeze();
+  } else {
+    freeze_timer_.expires_after(platform_.options().freeze_delay);
+    freeze_timer_.async_wait([weak](const boost::system::error_code& ec) {
+      if (auto self = weak.lock(); self && !ec && self->state_ == State::Idle) self->freeze();
+    });
+  }
   idle_timer_.expires_after(platform_.options().idle_timeout);
   idle_timer_.async_wait([weak](const boost::system::error_code& ec) {
     auto self = weak.lock();
@@ -408,6 +416,7 @@ void Instance::stop(const std::string& why) {
   state_ = State::Dead;
   timeout_timer_.cancel();
   idle_timer_.cancel();
+  freeze_timer_.cancel();
   if (api_) api_->close();
   if (pid_ > 0 && !reaped_) {
     ::kill(-pid_, SIGKILL);

@@ -34,12 +34,17 @@ class Parser {
   void run(const YAML::Node& root) {
     if (!root.IsMap()) fail("(document)", "a SAM template must be a YAML mapping");
     static const std::set<std::string> known_top = {"AWSTemplateFormatVersion", "Transform", "Description",
-                                                    "Parameters", "Globals", "Resources", "Outputs", "Metadata"};
+                                                    "Parameters", "Globals", "Resources", "Outputs", "Metadata",
+                                                    "Conditions"};
     for (const auto& kv : root) {
       std::string key = kv.first.as<std::string>();
       if (!known_top.count(key)) warn(key, "unsupported top-level section, ignored");
     }
     if (root["Parameters"]) read_parameters(root["Parameters"]);
+    if (root["Conditions"]) {
+      if (!root["Conditions"].IsMap()) fail("Conditions", "must be a mapping");
+      conditions_ = root["Conditions"];
+    }
     const YAML::Node resources = root["Resources"];
     if (!resources) fail("Resources", "missing (a template needs at least one resource)");
     if (!resources.IsMap()) fail("Resources", "must be a mapping of logical ids to resources");
@@ -54,6 +59,10 @@ class Parser {
       if (!res["Type"] || !res["Type"].IsScalar()) fail(where + ".Type", "missing");
       ResourceInfo info;
       info.type = res["Type"].as<std::string>();
+      if (res["Condition"] && !condition(str(res["Condition"], where + ".Condition"), where + ".Condition")) {
+        skipped_.insert(id);
+        continue;
+      }
       const YAML::Node props = res["Properties"];
       if (props && !props.IsMap() && !props.IsNull()) fail(where + ".Properties", "must be a mapping");
       if (info.type == "AWS::Serverless::Function") {
@@ -69,6 +78,7 @@ class Parser {
     }
     for (const auto& kv : resources) {
       std::string id = kv.first.as<std::string>();
+      if (skipped_.count(id)) continue;
       const ResourceInfo& info = resources_[id];
       const YAML::Node props = kv.second["Properties"];
       std::string where = "Resources." + id;
@@ -91,6 +101,43 @@ class Parser {
   std::map<std::string, std::string> parameters_;
   YAML::Node globals_function_;
   std::vector<std::pair<std::string, std::string>> lambda_subscriptions_;  // function arn, topic arn
+
+  YAML::Node conditions_;
+  std::set<std::string> skipped_;  // resources whose Condition is false
+
+  // Fn::Equals / Not / And / Or and Condition references: enough for parameter-driven optional resources.
+  bool condition(const std::string& name, const std::string& where) {
+    if (!conditions_ || !conditions_[name]) fail(where, "unknown condition '" + name + "'");
+    return evaluate(conditions_[name], "Conditions." + name);
+  }
+
+  bool evaluate(const YAML::Node& n, const std::string& where) {
+    std::string fn;
+    YAML::Node args;
+    const std::string& tag = n.Tag();
+    if (tag == "!Equals" || tag == "!Not" || tag == "!And" || tag == "!Or" || tag == "!Condition") {
+      fn = tag.substr(1);
+      args = n;
+    } else if (n.IsMap() && n.size() == 1) {
+      auto kv = *n.begin();
+      fn = kv.first.as<std::string>();
+      if (fn.starts_with("Fn::")) fn = fn.substr(4);
+      args = kv.second;
+    }
+    if (fn == "Condition") return condition(args.as<std::string>(), where);
+    if (fn == "Equals" && args.IsSequence() && args.size() == 2) return str(args[0], where) == str(args[1], where);
+    if (fn == "Not" && args.IsSequence() && args.size() == 1) return !evaluate(args[0], where);
+    if ((fn == "And" || fn == "Or") && args.IsSequence()) {
+      bool all = true, any = false;
+      for (size_t i = 0; i < args.size(); ++i) {
+        bool v = evaluate(args[i], where);
+        all = all && v;
+        any = any || v;
+      }
+      return fn == "And" ? all : any;
+    }
+    fail(where, "unsupported condition (Equals, Not, And, Or and Condition are supported)");
+  }
 
   void warn(const std::string& where, const std::string& what) { t_.warnings.push_back(where + ": " + what); }
 
