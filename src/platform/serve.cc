@@ -2,6 +2,7 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <cmath>
 #include <fstream>
@@ -94,7 +95,11 @@ int serve(const ServeOptions& options) {
     console.line(fmt::format("mlfaas serve: {} received, draining {} in-flight invocation(s)",
                              sig == SIGINT ? "SIGINT" : "SIGTERM", platform.in_flight()));
     front.close();
-    platform.shutdown([&] { io.stop(); });
+    // Once drained, give the last answers a moment to leave their sockets before the loop stops.
+    platform.shutdown([&] {
+      auto grace = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(200));
+      grace->async_wait([grace, &io](const boost::system::error_code&) { io.stop(); });
+    });
     // A second signal stops at once.
     stop_signals.async_wait([&](const boost::system::error_code& ec2, int) {
       if (!ec2) io.stop();
