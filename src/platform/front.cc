@@ -221,7 +221,8 @@ void Front::invoke_api(const std::string& name, Request&& req, ExchangePtr ex) {
   inv->trace_id = std::string(req["X-Amzn-Trace-Id"]);
   if (auto cc = req["X-Amz-Client-Context"]; !cc.empty()) {
     auto decoded = lambda::base64_decode(std::string(cc));
-    if (decoded) inv->client_context = *decoded;
+    // It travels on as a header line of the Runtime API: never let it carry a line break.
+    if (decoded && decoded->find_first_of("\r\n") == std::string::npos) inv->client_context = *decoded;
   }
 
   if (type == "Event") {

@@ -63,6 +63,9 @@ int serve(const ServeOptions& options) {
 
   std::string url = fmt::format("http://{}:{}", options.host, front.port());
   console.line(fmt::format("mlfaas serve: listening on {}", url));
+  if (!address.is_loopback())
+    console.line("mlfaas: warning: --allow-remote: the Invoke API and SNS endpoint do not authenticate callers; "
+                 "anyone who can reach this address can run the functions");
   console.line(fmt::format("  template   {}", options.template_path));
   console.line(fmt::format("  resources  {}", cgroups->describe()));
   if (cgroups->mode() == CgroupMode::None)
