@@ -106,9 +106,14 @@ class Parser {
   std::set<std::string> skipped_;  // resources whose Condition is false
 
   // Fn::Equals / Not / And / Or and Condition references: enough for parameter-driven optional resources.
+  std::set<std::string> evaluating_;  // conditions on the current evaluation path (catches cycles)
+
   bool condition(const std::string& name, const std::string& where) {
     if (!conditions_ || !conditions_[name]) fail(where, "unknown condition '" + name + "'");
-    return evaluate(conditions_[name], "Conditions." + name);
+    if (!evaluating_.insert(name).second) fail("Conditions." + name, "refers to itself");
+    bool value = evaluate(conditions_[name], "Conditions." + name);
+    evaluating_.erase(name);
+    return value;
   }
 
   bool evaluate(const YAML::Node& n, const std::string& where) {
@@ -124,7 +129,7 @@ class Parser {
       if (fn.starts_with("Fn::")) fn = fn.substr(4);
       args = kv.second;
     }
-    if (fn == "Condition") return condition(args.as<std::string>(), where);
+    if (fn == "Condition") return condition(str(args, where), where);
     if (fn == "Equals" && args.IsSequence() && args.size() == 2) return str(args[0], where) == str(args[1], where);
     if (fn == "Not" && args.IsSequence() && args.size() == 1) return !evaluate(args[0], where);
     if ((fn == "And" || fn == "Or") && args.IsSequence()) {
