@@ -129,7 +129,10 @@ class Parser {
       if (fn.starts_with("Fn::")) fn = fn.substr(4);
       args = kv.second;
     }
-    if (fn == "Condition") return condition(str(args, where), where);
+    if (fn == "Condition") {
+      if (!args.IsScalar()) fail(where, "Condition needs the name of a condition");
+      return condition(args.Scalar(), where);
+    }
     if (fn == "Equals" && args.IsSequence() && args.size() == 2) return str(args[0], where) == str(args[1], where);
     if (fn == "Not" && args.IsSequence() && args.size() == 1) return !evaluate(args[0], where);
     if ((fn == "And" || fn == "Or") && args.IsSequence()) {
