@@ -5,7 +5,7 @@
 source "$(dirname "$0")/platform_lib/common.bash"
 have_aws || fail "the AWS CLI is required (tools/setup.sh core installs it)"
 
-start_serve "$MLFAAS_TEST_DATA/templates/diagnostic.yaml"
+start_serve "$MLFAAS_TEST_DATA/templates/diagnostic.yaml" --async-retry-delay-ms 200
 
 # Cold start: the runtime's INIT takes >= 150 ms (MLFAAS_DIAG_INIT_MS), and REPORT says so.
 aws_invoke Echo '{"hello": "world", "n": 1}' "$WORK/out1.json" --log-type Tail >"$WORK/cli1.json" \
@@ -68,6 +68,15 @@ done
 [ "$(grep -c $'\tREPORT RequestId' "$WORK/logs/Subscriber.log")" -ge 2 ] || fail "Subscriber did not run twice"
 grep -q '"experimentId": *"exp-7"' "$WORK/logs/Subscriber.log" || fail "SNS message's ExperimentId not in ML_ON_FAAS"
 grep -q '"batchSize": *2' "$WORK/logs/Subscriber.log" || fail "SNS batch size not logged"
+# A failing asynchronous event is retried twice (three attempts in all), then dropped.
+timeout 60 aws sns publish --endpoint-url "$BASE" --topic-arn "arn:aws:sns:us-east-1:123456789012:FailTopic" \
+  --message '{"message": "always fails"}' >/dev/null || fail "publish to FailTopic failed"
+attempts() { grep -c $'\tREPORT RequestId.*Status: error' "$WORK/logs/Fail.log" 2>/dev/null || true; }
+for _ in $(seq 1 100); do [ "$(attempts)" -ge 3 ] && break; sleep 0.1; done
+sleep 1.5
+assert_eq "$(attempts)" 3 "attempts of a failing SNS event"
+assert_eq "$(grep -o $'\tSTART RequestId: [0-9a-f-]*' "$WORK/logs/Fail.log" | sort -u | wc -l)" 1 \
+  "retries keep the event's request id"
 server_healthy "invoke tests"
 
 stop_serve
