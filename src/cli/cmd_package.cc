@@ -22,9 +22,36 @@ struct Entry {
   bool executable = false;
 };
 
+// Shared libraries the bootstrap needs beyond glibc (e.g. the engine's libzip and utf8proc): Lambda puts
+// /var/task/lib on LD_LIBRARY_PATH, so they travel in the package under lib/.
+std::vector<Entry> shared_libraries(const fs::path& bootstrap) {
+  static const char* kGlibc[] = {"linux-vdso", "ld-linux", "libc.so", "libm.so", "libpthread.so", "libdl.so",
+                                 "librt.so", "libresolv.so"};
+  std::vector<Entry> out;
+  std::string cmd = "ldd '" + bootstrap.string() + "' 2>/dev/null";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return out;
+  char line[4096];
+  while (std::fgets(line, sizeof line, pipe)) {
+    std::string l(line);
+    auto arrow = l.find(" => ");
+    if (arrow == std::string::npos) continue;
+    std::string name = l.substr(0, arrow);
+    name.erase(0, name.find_first_not_of(" \t"));
+    bool system = false;
+    for (const char* g : kGlibc) system = system || name.starts_with(g);
+    auto path_end = l.find(" (", arrow);
+    std::string path = l.substr(arrow + 4, path_end == std::string::npos ? std::string::npos : path_end - arrow - 4);
+    if (!system && fs::is_regular_file(path)) out.push_back({fs::canonical(path), "lib/" + name, false});
+  }
+  pclose(pipe);
+  return out;
+}
+
 std::vector<Entry> package_entries(const platform::FunctionSpec& fn, const fs::path& bootstrap) {
   if (!fs::is_regular_file(bootstrap)) throw CliExit(1, "package: no bootstrap at " + bootstrap.string() + " (build it first)");
   std::vector<Entry> entries{{bootstrap, "bootstrap", true}};
+  for (auto& lib : shared_libraries(bootstrap)) entries.push_back(std::move(lib));
   fs::path model;
   if (auto it = fn.environment.find("MODEL_PATH"); it != fn.environment.end())
     model = fs::path(it->second).is_absolute() ? fs::path(it->second) : fs::path(fn.code_dir) / it->second;
@@ -111,8 +138,14 @@ void register_package(CLI::App& app) {
     auto entries = package_entries(*fn, o->bootstrap.empty() ? default_bootstrap() : o->bootstrap);
     if (!o->out.empty()) write_zip(entries, o->out);
     else write_dir(entries, o->dir);
-    std::printf("%s: %zu file(s) (bootstrap%s)\n", o->out.empty() ? o->dir.c_str() : o->out.c_str(), entries.size(),
-                entries.size() > 1 ? " + model" : ", no model directory found");
+    size_t libs = 0, model = 0;
+    for (const auto& e : entries) {
+      libs += e.name.starts_with("lib/");
+      model += e.name.starts_with("model/");
+    }
+    std::printf("%s: bootstrap, %zu shared librar%s, %zu model file(s)%s\n",
+                o->out.empty() ? o->dir.c_str() : o->out.c_str(), libs, libs == 1 ? "y" : "ies", model,
+                model ? "" : " (no model directory found)");
   });
 }
 

@@ -89,4 +89,8 @@ names = {i.filename: i for i in z.infolist()}
 assert "bootstrap" in names and "model/config.json" in names, names.keys()
 assert stat.S_IMODE(names["bootstrap"].external_attr >> 16) == 0o755, oct(names["bootstrap"].external_attr >> 16)
 PY
+# provided.al2023 has glibc 2.34: the bootstrap must not need a newer symbol version.
+newest=$(objdump -T "$MLFAAS_BUILD/bootstrap" | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -1)
+python3 -c "import sys; v = tuple(map(int, '${newest#GLIBC_}'.split('.'))); sys.exit(0 if v <= (2, 34) else 1)" \
+  || fail "bootstrap needs $newest, provided.al2023 has glibc 2.34"
 echo "PASS platform_template"

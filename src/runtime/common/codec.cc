@@ -5,6 +5,8 @@
 #include <ctime>
 #include <random>
 
+#include <sys/random.h>
+
 namespace mlfaas::lambda {
 
 namespace {
@@ -19,8 +21,15 @@ int decode_char(char c) {
   return -1;
 }
 
+// Seeded with getrandom(2) rather than std::random_device: libstdc++'s random_device pulls in glibc 2.36's
+// arc4random, and the bootstrap must run on provided.al2023's glibc 2.34.
 std::mt19937_64& rng() {
-  thread_local std::mt19937_64 engine{std::random_device{}()};
+  thread_local std::mt19937_64 engine{[] {
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+      seed = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
+    return seed;
+  }()};
   return engine;
 }
 }  // namespace
