@@ -43,6 +43,11 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--freeze-after-ms", *freeze_ms, "freeze an instance once idle this long (0: at once)")
       ->capture_default_str()->check(CLI::Range(0, 3'600'000));
   cmd->add_option("--port-file", opts->port_file, "write the bound port to this file once listening");
+  cmd->add_option("--access-key-id", opts->credentials.access_key_id,
+                  "require SigV4-signed Invoke API / SNS calls with this access key (needed with --allow-remote)")
+      ->envname("MLFAAS_ACCESS_KEY_ID");
+  cmd->add_option("--secret-access-key", opts->credentials.secret_access_key, "the matching secret key")
+      ->envname("MLFAAS_SECRET_ACCESS_KEY");
   cmd->callback([opts, idle_s, retry_ms, freeze_ms] {
     opts->platform.freeze_delay = std::chrono::milliseconds(*freeze_ms);
     if (opts->platform.bootstrap_path.empty()) opts->platform.bootstrap_path = default_bootstrap();
@@ -53,6 +58,8 @@ void register_serve(CLI::App& app) {
       if (code != 0) throw CliExit(code, "");
     } catch (const platform::TemplateError& e) {
       throw CliExit(2, e.what());
+    } catch (const platform::UsageError& e) {
+      throw CliExit(2, std::string("serve: ") + e.what());
     }
   });
 }

@@ -140,7 +140,8 @@ bool match_route_path(const std::string& pattern, const std::string& path, std::
   return pat.size() == got.size();
 }
 
-Front::Front(Platform& platform, const std::string& host, unsigned short port) : platform_(platform) {
+Front::Front(Platform& platform, const std::string& host, unsigned short port, Credentials credentials)
+    : platform_(platform), credentials_(std::move(credentials)) {
   HttpServerOptions opts;
   opts.body_limit = kSyncPayloadLimit;
   auto address = asio::ip::make_address(host);
@@ -177,6 +178,16 @@ void Front::on_request(Request&& req, ExchangePtr ex) {
     std::string name = url_decode(path.substr(std::strlen(kInvokePrefix),
                                               path.size() - std::strlen(kInvokePrefix) - std::strlen("/invocations")),
                                   false);
+    if (!credentials_.empty()) {
+      std::string why = verify_sigv4(req, credentials_);
+      if (why == "unknown access key id")
+        return ex->respond(aws_error(http::status::forbidden, "UnrecognizedClientException",
+                                     "The security token included in the request is invalid."));
+      if (!why.empty())
+        return ex->respond(aws_error(http::status::forbidden, "InvalidSignatureException",
+                                     "The request signature we calculated does not match the signature you "
+                                     "provided (" + why + ")."));
+    }
     return invoke_api(name, std::move(req), std::move(ex));
   }
   if (path == "/_mlfaas/health" && req.method() == http::verb::get) {
@@ -184,8 +195,16 @@ void Front::on_request(Request&& req, ExchangePtr ex) {
                                      dump(json{{"status", "ok"}, {"in_flight", platform_.in_flight()}})));
   }
   if (path == "/" && req.method() == http::verb::post &&
-      std::string(req[http::field::content_type]).starts_with("application/x-www-form-urlencoded"))
+      std::string(req[http::field::content_type]).starts_with("application/x-www-form-urlencoded")) {
+    if (!credentials_.empty()) {
+      std::string why = verify_sigv4(req, credentials_);
+      if (!why.empty())
+        return ex->respond(sns_error(http::status::forbidden,
+                                     why == "unknown access key id" ? "InvalidClientTokenId" : "SignatureDoesNotMatch",
+                                     "The request signature does not match (" + why + ")"));
+    }
     return sns_api(std::move(req), std::move(ex));
+  }
   if (api_route(std::move(req), ex)) return;
   ex->respond(gateway_message(http::status::not_found, "Not Found"));
 }

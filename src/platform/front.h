@@ -5,12 +5,14 @@
 
 #include "platform/http_server.h"
 #include "platform/platform.h"
+#include "platform/sigv4.h"
 
 namespace mlfaas::platform {
 
 class Front {
  public:
-  Front(Platform& platform, const std::string& host, unsigned short port);
+  // With credentials, Invoke API and SNS calls must carry a valid SigV4 signature made with them.
+  Front(Platform& platform, const std::string& host, unsigned short port, Credentials credentials = {});
   unsigned short port() const { return server_->port(); }
   void close() { server_->close(); }
 
@@ -23,6 +25,7 @@ class Front {
 
   Platform& platform_;
   std::string host_header_;
+  Credentials credentials_;
   std::unique_ptr<HttpServer> server_;
 };
 

@@ -49,8 +49,11 @@ void print_summary(Platform& platform) {
 int serve(const ServeOptions& options) {
   auto address = asio::ip::make_address(options.host);
   if (!address.is_loopback() && !options.allow_remote)
-    throw std::runtime_error("--host " + options.host + " is not a loopback address: the Invoke API would be open "
+    throw UsageError("--host " + options.host + " is not a loopback address: the Invoke API would be open "
                              "to the network; pass --allow-remote to do that on purpose");
+  if (!address.is_loopback() && options.credentials.empty())
+    throw UsageError("--allow-remote needs credentials that callers must sign with: --access-key-id and "
+                             "--secret-access-key (or MLFAAS_ACCESS_KEY_ID / MLFAAS_SECRET_ACCESS_KEY)");
 
   Template tpl = load_template(options.template_path);
   Console console;
@@ -59,13 +62,13 @@ int serve(const ServeOptions& options) {
   auto cgroups = Cgroups::detect();
   asio::io_context io(1);
   Platform platform(io, std::move(tpl), options.platform, *cgroups, console);
-  Front front(platform, options.host, static_cast<unsigned short>(options.port));
+  Front front(platform, options.host, static_cast<unsigned short>(options.port), options.credentials);
 
   std::string url = fmt::format("http://{}:{}", options.host, front.port());
   console.line(fmt::format("mlfaas serve: listening on {}", url));
-  if (!address.is_loopback())
-    console.line("mlfaas: warning: --allow-remote: the Invoke API and SNS endpoint do not authenticate callers; "
-                 "anyone who can reach this address can run the functions");
+  if (!options.credentials.empty())
+    console.line("  auth       Invoke API and SNS require AWS SigV4 signatures with access key " +
+                 options.credentials.access_key_id + " (API routes stay public, as on API Gateway)");
   console.line(fmt::format("  template   {}", options.template_path));
   console.line(fmt::format("  resources  {}", cgroups->describe()));
   if (cgroups->mode() == CgroupMode::None)
