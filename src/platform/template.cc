@@ -150,11 +150,18 @@ class Parser {
   void warn(const std::string& where, const std::string& what) { t_.warnings.push_back(where + ": " + what); }
 
   std::string plain_name(const YAML::Node& props, const char* key, const std::string& fallback) {
+    std::string name = fallback;
+    std::string where = std::string("Resources.") + fallback + ".Properties." + key;
     if (props && props.IsMap() && props[key]) {
-      if (props[key].IsScalar() && !is_intrinsic_tag(props[key])) return props[key].as<std::string>();
-      fail(std::string("Resources.") + fallback + ".Properties." + key, "must be a plain string here");
+      if (!props[key].IsScalar() || is_intrinsic_tag(props[key])) fail(where, "must be a plain string here");
+      name = props[key].as<std::string>();
     }
-    return fallback;
+    // Lambda and SNS names: letters, digits, '-' and '_' (they also name log files here).
+    bool ok = !name.empty() && name.size() <= 256;
+    for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+    if (!ok) fail(props && props.IsMap() && props[key] ? where : "Resources." + fallback,
+                  "'" + name + "' is not a valid name (letters, digits, - and _ only)");
+    return name;
   }
 
   static bool is_intrinsic_tag(const YAML::Node& n) {
@@ -315,6 +322,9 @@ class Parser {
     if (globals_function_)
       for (const auto& kv : globals_function_)
         put(kv.first.as<std::string>(), kv.second, "Globals.Function." + kv.first.as<std::string>());
+    // Environment variables of Globals and of the function merge (the function's win), as in SAM.
+    if (globals_function_ && globals_function_["Environment"] && own && own.IsMap() && own["Environment"])
+      read_environment(globals_function_["Environment"], "Globals.Function.Environment", f);
     if (own && own.IsMap())
       for (const auto& kv : own) put(kv.first.as<std::string>(), kv.second, where + ".Properties." + kv.first.as<std::string>());
 

@@ -29,6 +29,8 @@ Globals:
     CodeUri: code
     Timeout: 10
     MemorySize: 256
+    Environment:
+      Variables: {SHARED: global, GREETING: overridden}
 Resources:
   Classify:
     Type: AWS::Serverless::Function
@@ -90,6 +92,7 @@ TEST(SamTemplate, ResolvesGlobalsIntrinsicsAndConditions) {
   EXPECT_EQ(classify->reserved_concurrency, 5);
   EXPECT_EQ(classify->environment.at("TOPIC"), "arn:aws:sns:us-east-1:123456789012:Alerts");
   EXPECT_EQ(classify->environment.at("GREETING"), "hello from us-east-1 in prod");
+  EXPECT_EQ(classify->environment.at("SHARED"), "global");
   ASSERT_EQ(classify->routes.size(), 1u);
   EXPECT_EQ(classify->routes[0].method, "POST");
   EXPECT_EQ(classify->routes[0].api_type, "HttpApi");
@@ -125,6 +128,9 @@ TEST(SamTemplate, ErrorsNameTheKey) {
                 "Resources.F.Properties.Timeout: !GetAtt of unknown resource 'Nope'"),
             std::string::npos);
   EXPECT_NE(error_of("Resources: [").find("invalid YAML"), std::string::npos);
+  EXPECT_EQ(error_of(fn + "      Handler: x\n      FunctionName: ../escape\n"),
+            "t.yaml: Resources.F.Properties.FunctionName: '../escape' is not a valid name (letters, digits, - and _ "
+            "only)");
   EXPECT_NE(error_of("- a\n- b\n").find("must be a YAML mapping"), std::string::npos);
 }
 
