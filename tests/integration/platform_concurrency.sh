@@ -13,7 +13,7 @@ assert_eq "$(echo "$out" | tail -1)" 200 "warm-up"
 # (`wait` with no argument would also wait for the server: wait for the clients by pid.)
 clients=()
 for i in $(seq 1 20); do
-  (timeout 60 curl -s -o "$WORK/sync-$i.body" -w '%{http_code}' -X POST "$BASE/limited" -d '{"ms": 400}' \
+  (timeout 60 curl -s -o "$WORK/sync-$i.body" -w '%{http_code}' -X POST "$BASE/limited" -d '{"ms": 1500}' \
      >"$WORK/sync-$i.code" || echo timeout >"$WORK/sync-$i.code") &
   clients+=($!)
 done

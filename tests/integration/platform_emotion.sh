@@ -40,5 +40,7 @@ if have_aws; then
   json_get 'j["LogResult"]' <"$WORK/cli.json" | base64 -d | grep -q '^REPORT RequestId: .*Memory Size: 512 MB' \
     || fail "no REPORT in the log tail"
 fi
+# Cold start of the emotion function (model loading included), for docs/PLATFORM.md.
+grep $'\tREPORT' "$WORK/logs/EmotionFunction.log" | head -1 | sed -E 's/.*(Duration: [0-9.]+ ms).*(Init Duration: [0-9.]+ ms).*/emotion cold start: \2, first invocation \1/'
 server_healthy "emotion"
 echo "PASS platform_emotion"
