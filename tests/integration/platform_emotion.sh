@@ -41,6 +41,7 @@ if have_aws; then
     || fail "no REPORT in the log tail"
 fi
 # Cold start of the emotion function (model loading included), for docs/PLATFORM.md.
-grep $'\tREPORT' "$WORK/logs/EmotionFunction.log" | head -1 | sed -E 's/.*(Duration: [0-9.]+ ms).*(Init Duration: [0-9.]+ ms).*/emotion cold start: \2, first invocation \1/'
+grep $'\tREPORT' "$WORK/logs/EmotionFunction.log" | head -1 \
+  | sed -E 's/.*\tDuration: ([0-9.]+) ms.*Max Memory Used: ([0-9]+) MB.*Init Duration: ([0-9.]+) ms.*/emotion cold start: Init Duration \3 ms, first invocation \1 ms, Max Memory Used \2 MB/'
 server_healthy "emotion"
 echo "PASS platform_emotion"

@@ -15,6 +15,13 @@ using nlohmann::json;
 
 namespace {
 
+// A Lambda of 512 MB has 0.29 vCPU: more threads would only contend for the quota.
+mlfaas::ModelOptions single_thread() {
+  mlfaas::ModelOptions options;
+  options.threads = 1;
+  return options;
+}
+
 // Seed A padded to 512 tokens; we keep emo-mobilebert's 128-token limit and do not pad.
 constexpr int kMaxTokens = 128;
 
@@ -22,7 +29,7 @@ class EmotionHandler final : public Handler {
  public:
   explicit EmotionHandler(const HandlerSetup& setup)
       : dir_(resolve_model_dir(setup, "emotion")),
-        model_(mlfaas::Model::load(dir_, {.threads = 1})),
+        model_(mlfaas::Model::load(dir_, single_thread())),
         tokenizer_(mlfaas::WordPieceTokenizer::from_model_dir(dir_)) {
     if (model_->config().labels.empty())
       throw std::runtime_error(dir_ + ": the model has no labels (not a sequence classifier)");
@@ -41,8 +48,8 @@ class EmotionHandler final : public Handler {
  private:
   json classify(const std::string& sentence) {
     auto& enc = encoding_;  // reused: no allocation per request after warm-up
-    tokenizer_.encode(sentence, kMaxTokens, &enc);
-    auto logits = model_->classify_ids(enc.input_ids, enc.token_type_ids);
+    tokenizer_.encode(sentence, std::min(kMaxTokens, model_->max_tokens()), &enc);
+    std::vector<float> logits = model_->classify(mlfaas::TokenIds{enc.input_ids, enc.token_type_ids});
     const auto& labels = model_->config().labels;
     std::vector<double> p(logits.begin(), logits.end());
     double top = *std::max_element(p.begin(), p.end()), sum = 0;
@@ -58,9 +65,9 @@ class EmotionHandler final : public Handler {
   }
 
   std::string dir_;
-  decltype(mlfaas::Model::load(std::string(), {})) model_;
+  std::unique_ptr<mlfaas::Model> model_;
   mlfaas::WordPieceTokenizer tokenizer_;
-  mlfaas::WordPieceTokenizer::Encoding encoding_;
+  mlfaas::Encoding encoding_;
 };
 
 }  // namespace
