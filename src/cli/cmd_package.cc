@@ -25,8 +25,10 @@ struct Entry {
 // Shared libraries the bootstrap needs beyond glibc (e.g. the engine's libzip and utf8proc): Lambda puts
 // /var/task/lib on LD_LIBRARY_PATH, so they travel in the package under lib/.
 std::vector<Entry> shared_libraries(const fs::path& bootstrap) {
+  // glibc's own libraries, and libgcc_s, come from the provided.al2023 image (Debian's libgcc_s would need a
+  // newer glibc than the image has).
   static const char* kGlibc[] = {"linux-vdso", "ld-linux", "libc.so", "libm.so", "libpthread.so", "libdl.so",
-                                 "librt.so", "libresolv.so"};
+                                 "librt.so", "libresolv.so", "libgcc_s.so"};
   std::vector<Entry> out;
   std::string cmd = "ldd '" + bootstrap.string() + "' 2>/dev/null";
   FILE* pipe = popen(cmd.c_str(), "r");
