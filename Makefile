@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CTEST_TIMEOUT ?= 300
 
-.PHONY: all setup build run check test bench clean
+.PHONY: all setup build run check test bench clean build-EmotionFunction
 
 all: build
 
@@ -18,7 +18,11 @@ build: setup $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 run: build
-	$(BUILD_DIR)/mlfaas predict --model models/emotion "I am so happy today!"
+	$(BUILD_DIR)/mlfaas serve --template template.yaml
+
+# `sam build` (template.yaml, BuildMethod: makefile) calls this with ARTIFACTS_DIR set.
+build-EmotionFunction: build
+	$(BUILD_DIR)/mlfaas package --template template.yaml --function EmotionFunction --dir "$(ARTIFACTS_DIR)"
 
 check: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout $(CTEST_TIMEOUT) -j $(JOBS)

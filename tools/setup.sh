@@ -15,7 +15,8 @@ core_pkgs=(build-essential cmake ninja-build pkg-config git curl ca-certificates
            libutf8proc-dev nlohmann-json3-dev libzip-dev libcli11-dev libfmt-dev
            libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy
            libcurl4-openssl-dev libssl-dev python3-aiosmtpd
-           libsqlite3-dev python3-prometheus-client chromium)
+           libsqlite3-dev python3-prometheus-client chromium
+           libboost-dev libyaml-cpp-dev)
 bench_pkgs=(python3-onnx python3-numpy hyperfine wrk)
 train_pkgs=(python3-torch python3-numpy libopenblas0-pthread python3-sklearn)
 loadtest_pkgs=(python3-locust)
@@ -38,6 +39,10 @@ for p in "${want[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
+done
+# The platform's tests drive `mlfaas serve` with the AWS CLI; keep one that is already on PATH.
+for g in "${groups[@]}"; do
+  if [ "$g" = core ] && ! command -v aws >/dev/null; then missing+=(awscli); fi
 done
 # Node.js builds the web assets (core) and runs peers (bench). It may come from outside Debian (a newer build on
 # PATH); Debian's is installed only when none is there.

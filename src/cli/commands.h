@@ -16,6 +16,8 @@ struct CliExit : std::runtime_error {
 void register_tokenize(CLI::App& app);
 void register_predict(CLI::App& app);
 void register_classic(CLI::App& app);
+void register_serve(CLI::App& app);
+void register_package(CLI::App& app);
 void register_models(CLI::App& app);
 void register_metrics(CLI::App& app);
 void register_eval(CLI::App& app);

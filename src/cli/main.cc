@@ -10,6 +10,8 @@ int main(int argc, char** argv) {
   mlfaas::cli::register_tokenize(app);
   mlfaas::cli::register_predict(app);
   mlfaas::cli::register_classic(app);
+  mlfaas::cli::register_serve(app);
+  mlfaas::cli::register_package(app);
   mlfaas::cli::register_models(app);
   mlfaas::cli::register_metrics(app);
   mlfaas::cli::register_eval(app);

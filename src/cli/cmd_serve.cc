@@ -1,0 +1,67 @@
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "platform/serve.h"
+
+namespace mlfaas::cli {
+
+namespace {
+// The bootstrap built with this mlfaas sits next to it in the build directory.
+std::string default_bootstrap() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "bootstrap";
+  return (self.parent_path() / "bootstrap").string();
+}
+}  // namespace
+
+void register_serve(CLI::App& app) {
+  auto opts = std::make_shared<platform::ServeOptions>();
+  auto idle_s = std::make_shared<double>(300);
+  auto retry_ms = std::make_shared<int>(1000);
+  auto* cmd = app.add_subcommand("serve", "Run a SAM template's functions locally, the way AWS Lambda does");
+  cmd->add_option("--template,-t", opts->template_path, "AWS SAM template")->capture_default_str();
+  cmd->add_option("--port,-p", opts->port, "port of the Invoke API, SNS and API routes (0: any free port)")
+      ->capture_default_str()->check(CLI::Range(0, 65535));
+  cmd->add_option("--host", opts->host, "address to bind")->capture_default_str();
+  cmd->add_flag("--allow-remote", opts->allow_remote, "allow a non-loopback --host");
+  cmd->add_option("--account-concurrency", opts->platform.account_concurrency, "account concurrency limit")
+      ->capture_default_str()->check(CLI::Range(1, 1'000'000));
+  cmd->add_option("--idle-timeout", *idle_s, "seconds before an idle instance is reclaimed")
+      ->capture_default_str()->check(CLI::Range(0.01, 86400.0));
+  cmd->add_option("--async-retry-delay-ms", *retry_ms,
+                  "wait before retrying a failed asynchronous event (doubled for the second retry)")
+      ->capture_default_str()->check(CLI::Range(0, 3'600'000));
+  cmd->add_option("--bootstrap", opts->platform.bootstrap_path,
+                  "runtime to run for functions whose CodeUri has no bootstrap (default: next to mlfaas)");
+  cmd->add_option("--log-dir", opts->platform.log_dir, "directory of the per-function log files")
+      ->capture_default_str();
+  cmd->add_flag("!--no-freeze", opts->platform.freeze_idle, "do not freeze idle instances");
+  auto freeze_ms = std::make_shared<int>(50);
+  cmd->add_option("--freeze-after-ms", *freeze_ms, "freeze an instance once idle this long (0: at once)")
+      ->capture_default_str()->check(CLI::Range(0, 3'600'000));
+  cmd->add_option("--port-file", opts->port_file, "write the bound port to this file once listening");
+  cmd->add_option("--access-key-id", opts->credentials.access_key_id,
+                  "require SigV4-signed Invoke API / SNS calls with this access key (needed with --allow-remote)")
+      ->envname("MLFAAS_ACCESS_KEY_ID");
+  cmd->add_option("--secret-access-key", opts->credentials.secret_access_key, "the matching secret key")
+      ->envname("MLFAAS_SECRET_ACCESS_KEY");
+  cmd->callback([opts, idle_s, retry_ms, freeze_ms] {
+    opts->platform.freeze_delay = std::chrono::milliseconds(*freeze_ms);
+    if (opts->platform.bootstrap_path.empty()) opts->platform.bootstrap_path = default_bootstrap();
+    opts->platform.idle_timeout = std::chrono::milliseconds(static_cast<long long>(*idle_s * 1000));
+    opts->platform.async_retry_delay = std::chrono::milliseconds(*retry_ms);
+    try {
+      int code = platform::serve(*opts);
+      if (code != 0) throw CliExit(code, "");
+    } catch (const platform::TemplateError& e) {
+      throw CliExit(2, e.what());
+    } catch (const platform::UsageError& e) {
+      throw CliExit(2, std::string("serve: ") + e.what());
+    }
+  });
+}
+
+}  // namespace mlfaas::cli

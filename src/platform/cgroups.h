@@ -1,0 +1,56 @@
+#pragma once
+// Lambda's resource model on one Linux host: each function instance gets its own cgroup (v2, or v1 with the
+// cpu, memory, cpuset and freezer controllers) with a CPU quota proportional to its memory size, Lambda's
+// visible CPU count, a memory limit, and a freezer. Cgroups are created below the server's own cgroup, so the
+// platform never escapes the place it was started in. Without usable cgroups the platform runs unenforced.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlfaas::platform {
+
+enum class CgroupMode { V2, V1, None };
+
+// What Lambda gives a function of `memory_mb` on a host with `host_cpus` CPUs.
+struct ResourceShape {
+  int memory_mb = 128;
+  double vcpus = 0;          // CPU quota: memory / 1769 MB, at most 6 and at most the host's CPUs
+  int visible_cpus = 2;      // 2 up to 3008 MB, 3 to 5307, 4 to 7076, 5 to 8845, 6 above (capped by the host)
+  bool quota_capped = false; // true when the host has fewer CPUs than Lambda would give
+};
+ResourceShape lambda_shape(int memory_mb, int host_cpus);
+
+class InstanceCgroup {
+ public:
+  virtual ~InstanceCgroup() = default;
+  // Files the child writes "0" into, between fork and exec, to join the cgroup before it runs any code.
+  virtual const std::vector<std::string>& procs_files() const = 0;
+  virtual bool freeze() = 0;  // false: the caller falls back to SIGSTOP
+  virtual bool thaw() = 0;
+  virtual std::optional<long long> peak_bytes() const = 0;
+  virtual long long oom_kills() const = 0;
+  // Removes the (empty) cgroup directories; called after the instance's processes are reaped.
+  virtual void remove() = 0;
+};
+
+class Cgroups {
+ public:
+  // Detects what this host allows. Never throws: on failure the mode is None and `warning()` says why.
+  static std::unique_ptr<Cgroups> detect();
+  virtual ~Cgroups() = default;
+  virtual CgroupMode mode() const = 0;
+  virtual std::string describe() const = 0;  // for the start-up banner
+  const std::string& warning() const { return warning_; }
+  // Throws std::runtime_error when the cgroup cannot be created or configured.
+  virtual std::unique_ptr<InstanceCgroup> create(const std::string& name, const ResourceShape& shape,
+                                                 const std::vector<int>& cpus) = 0;
+  // The CPUs this server may use (its own affinity), from which instances get their visible CPUs.
+  const std::vector<int>& host_cpus() const { return host_cpus_; }
+
+ protected:
+  std::string warning_;
+  std::vector<int> host_cpus_;
+};
+
+}  // namespace mlfaas::platform

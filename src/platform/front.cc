@@ -1,0 +1,504 @@
+#include "platform/front.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <ctime>
+
+#include "runtime/common/codec.h"
+
+namespace mlfaas::platform {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kSyncPayloadLimit = 6 * 1024 * 1024;   // Lambda: 6 MB request for RequestResponse
+constexpr size_t kAsyncPayloadLimit = 1024 * 1024;      // Lambda: 1 MB for Event invocations
+constexpr const char* kInvokePrefix = "/2015-03-31/functions/";
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+Response aws_error(http::status status, const std::string& type, const std::string& message,
+                   json extra = json::object()) {
+  json body = {{"Type", "User"}, {"message", message}};
+  body.update(extra);
+  Response res = make_response(status, dump(body));
+  res.set("x-amzn-ErrorType", type);
+  res.set("x-amzn-RequestId", lambda::random_uuid());
+  return res;
+}
+
+Response gateway_message(http::status status, const std::string& message) {
+  Response res = make_response(status, dump(json{{"message", message}}));
+  res.set("apigw-requestid", lambda::random_hex(16));
+  return res;
+}
+
+void add_cors(Response& res) {
+  res.set("Access-Control-Allow-Origin", "*");
+  res.set("Access-Control-Allow-Headers", "Content-Type");
+  res.set("Access-Control-Allow-Methods", "OPTIONS,POST");
+}
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  return out;
+}
+
+Response sns_error(http::status status, const std::string& code, const std::string& message) {
+  std::string body = fmt::format(
+      "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>Sender</Type><Code>{}</Code>"
+      "<Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+      code, xml_escape(message), lambda::random_uuid());
+  return make_response(status, body, "text/xml");
+}
+
+std::map<std::string, std::string> parse_form(const std::string& body) {
+  std::map<std::string, std::string> out;
+  size_t start = 0;
+  while (start <= body.size()) {
+    size_t amp = body.find('&', start);
+    std::string pair = body.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+    if (!pair.empty()) {
+      auto eq = pair.find('=');
+      out[url_decode(pair.substr(0, eq), true)] = eq == std::string::npos ? "" : url_decode(pair.substr(eq + 1), true);
+    }
+    if (amp == std::string::npos) break;
+    start = amp + 1;
+  }
+  return out;
+}
+
+std::string http_date_clf() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%d/%b/%Y:%H:%M:%S +0000", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::string url_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(uint8_t(s[i + 1])) &&
+        std::isxdigit(uint8_t(s[i + 2]))) {
+      out += char(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else if (plus_is_space && s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+bool match_route_path(const std::string& pattern, const std::string& path, std::map<std::string, std::string>& params) {
+  auto split = [](const std::string& p) {
+    std::vector<std::string> parts;
+    size_t start = 1;
+    while (start <= p.size()) {
+      size_t slash = p.find('/', start);
+      parts.push_back(p.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+      if (slash == std::string::npos) break;
+      start = slash + 1;
+    }
+    return parts;
+  };
+  auto pat = split(pattern), got = split(path);
+  for (size_t i = 0; i < pat.size(); ++i) {
+    const std::string& seg = pat[i];
+    bool param = seg.size() > 2 && seg.front() == '{' && seg.back() == '}';
+    if (param && seg.ends_with("+}")) {  // greedy: the rest of the path
+      if (i >= got.size()) return false;
+      std::string rest;
+      for (size_t k = i; k < got.size(); ++k) rest += (k > i ? "/" : "") + got[k];
+      params[seg.substr(1, seg.size() - 3)] = rest;
+      return true;
+    }
+    if (i >= got.size()) return false;
+    if (param) {
+      if (got[i].empty()) return false;
+      params[seg.substr(1, seg.size() - 2)] = url_decode(got[i], false);
+    } else if (seg != got[i]) {
+      return false;
+    }
+  }
+  return pat.size() == got.size();
+}
+
+Front::Front(Platform& platform, const std::string& host, unsigned short port, Credentials credentials)
+    : platform_(platform), credentials_(std::move(credentials)) {
+  HttpServerOptions opts;
+  opts.body_limit = kSyncPayloadLimit;
+  auto address = asio::ip::make_address(host);
+  server_ = std::make_unique<HttpServer>(
+      platform.io(), asio::ip::tcp::endpoint(address, port), opts,
+      [this](Request&& req, ExchangePtr ex) { on_request(std::move(req), std::move(ex)); },
+      [this](const Request& header) { return on_too_large(header); });
+  host_header_ = fmt::format("{}:{}", host, server_->port());
+}
+
+Response Front::on_too_large(const Request& header) {
+  std::string target(header.target());
+  if (target.starts_with(kInvokePrefix))
+    return aws_error(http::status::payload_too_large, "RequestTooLargeException",
+                     fmt::format("Request must be smaller than {} bytes for the InvokeFunction operation",
+                                 kSyncPayloadLimit));
+  Response res = make_response(http::status::bad_request,
+                               dump(json{{"error", "Request too large"},
+                                         {"details", fmt::format("the body exceeds Lambda's payload limit of {} bytes",
+                                                                 kSyncPayloadLimit)}}));
+  add_cors(res);
+  return res;
+}
+
+void Front::on_request(Request&& req, ExchangePtr ex) {
+  std::string target(req.target());
+  std::string path = target.substr(0, target.find('?'));
+  if (platform_.shutting_down())
+    return ex->respond(gateway_message(http::status::service_unavailable, "Service Unavailable"));
+
+  if (path.starts_with(kInvokePrefix) && path.ends_with("/invocations")) {
+    if (req.method() != http::verb::post)
+      return ex->respond(aws_error(http::status::method_not_allowed, "MethodNotAllowed", "use POST"));
+    std::string name = url_decode(path.substr(std::strlen(kInvokePrefix),
+                                              path.size() - std::strlen(kInvokePrefix) - std::strlen("/invocations")),
+                                  false);
+    if (!credentials_.empty()) {
+      std::string why = verify_sigv4(req, credentials_);
+      if (why == "unknown access key id")
+        return ex->respond(aws_error(http::status::forbidden, "UnrecognizedClientException",
+                                     "The security token included in the request is invalid."));
+      if (!why.empty())
+        return ex->respond(aws_error(http::status::forbidden, "InvalidSignatureException",
+                                     "The request signature we calculated does not match the signature you "
+                                     "provided (" + why + ")."));
+    }
+    return invoke_api(name, std::move(req), std::move(ex));
+  }
+  if (path == "/_mlfaas/health" && req.method() == http::verb::get) {
+    return ex->respond(make_response(http::status::ok,
+                                     dump(json{{"status", "ok"}, {"in_flight", platform_.in_flight()}})));
+  }
+  if (path == "/" && req.method() == http::verb::post &&
+      std::string(req[http::field::content_type]).starts_with("application/x-www-form-urlencoded")) {
+    if (!credentials_.empty()) {
+      std::string why = verify_sigv4(req, credentials_);
+      if (!why.empty())
+        return ex->respond(sns_error(http::status::forbidden,
+                                     why == "unknown access key id" ? "InvalidClientTokenId" : "SignatureDoesNotMatch",
+                                     "The request signature does not match (" + why + ")"));
+    }
+    return sns_api(std::move(req), std::move(ex));
+  }
+  if (api_route(std::move(req), ex)) return;
+  ex->respond(gateway_message(http::status::not_found, "Not Found"));
+}
+
+// ------------------------------------------------------------------ Invoke API
+
+void Front::invoke_api(const std::string& name, Request&& req, ExchangePtr ex) {
+  Function* fn = platform_.function(name);
+  if (!fn)
+    return ex->respond(aws_error(http::status::not_found, "ResourceNotFoundException",
+                                 fmt::format("Function not found: arn:aws:lambda:{}:{}:function:{}",
+                                             platform_.tpl().region, platform_.tpl().account_id, name)));
+  std::string type(req["X-Amz-Invocation-Type"]);
+  if (type.empty()) type = "RequestResponse";
+  if (type != "RequestResponse" && type != "Event" && type != "DryRun")
+    return ex->respond(aws_error(http::status::bad_request, "InvalidParameterValueException",
+                                 "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun"));
+  std::string payload = std::move(req.body());
+  if (payload.empty()) payload = "{}";
+  if (!lambda::is_valid_utf8(payload) || !json::accept(payload))
+    return ex->respond(aws_error(http::status::bad_request, "InvalidRequestContentException",
+                                 "Could not parse request body into json: the payload is not valid JSON"));
+  if (type == "DryRun") {
+    Response res = make_response(http::status::no_content, "", "");
+    res.set("x-amzn-RequestId", lambda::random_uuid());
+    return ex->respond(std::move(res));
+  }
+
+  auto inv = std::make_shared<Invocation>();
+  inv->request_id = lambda::random_uuid();
+  inv->payload = std::move(payload);
+  inv->source = type == "Event" ? "invoke (Event)" : "invoke";
+  inv->trace_id = std::string(req["X-Amzn-Trace-Id"]);
+  if (auto cc = req["X-Amz-Client-Context"]; !cc.empty()) {
+    auto decoded = lambda::base64_decode(std::string(cc));
+    // It travels on as a header line of the Runtime API: never let it carry a line break.
+    if (decoded && decoded->find_first_of("\r\n") == std::string::npos) inv->client_context = *decoded;
+  }
+
+  if (type == "Event") {
+    if (inv->payload.size() > kAsyncPayloadLimit)
+      return ex->respond(aws_error(http::status::payload_too_large, "RequestTooLargeException",
+                                   fmt::format("Request must be smaller than {} bytes for an Event invocation",
+                                               kAsyncPayloadLimit)));
+    inv->async = true;
+    std::string id = inv->request_id;
+    if (platform_.invoke(*fn, inv) == Platform::Admission::Throttled)
+      return ex->respond(aws_error(http::status::too_many_requests, "TooManyRequestsException", "Rate Exceeded.",
+                                   {{"Reason", "EventQueueFull"}}));
+    Response res = make_response(http::status::accepted, "", "");
+    res.set("x-amzn-RequestId", id);
+    return ex->respond(std::move(res));
+  }
+
+  bool tail = std::string(req["X-Amz-Log-Type"]) == "Tail";
+  std::string id = inv->request_id;
+  inv->on_done = [ex, tail, id](const InvocationResult& r) {
+    Response res = make_response(http::status::ok, r.payload);
+    res.set("x-amzn-RequestId", id);
+    res.set("X-Amz-Executed-Version", "$LATEST");
+    if (r.function_error) res.set("X-Amz-Function-Error", "Unhandled");
+    if (tail) {
+      std::string_view log(r.log);
+      if (log.size() > 4096) log = log.substr(log.size() - 4096);
+      res.set("X-Amz-Log-Result", lambda::base64_encode(log));
+    }
+    ex->respond(std::move(res));
+  };
+  if (platform_.invoke(*fn, inv) == Platform::Admission::Throttled)
+    ex->respond(aws_error(http::status::too_many_requests, "TooManyRequestsException", "Rate Exceeded.",
+                          {{"Reason", platform_.throttle_reason(*fn)}}));
+}
+
+// ------------------------------------------------------------------ SNS
+
+void Front::sns_api(Request&& req, ExchangePtr ex) {
+  auto form = parse_form(req.body());
+  const std::string& action = form["Action"];
+  const auto& tpl = platform_.tpl();
+  if (action == "ListTopics") {
+    std::string members;
+    for (const auto& t : tpl.topics) members += "<member><TopicArn>" + xml_escape(t.arn) + "</TopicArn></member>";
+    return ex->respond(make_response(
+        http::status::ok,
+        fmt::format("<ListTopicsResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><ListTopicsResult>"
+                    "<Topics>{}</Topics></ListTopicsResult><ResponseMetadata><RequestId>{}</RequestId>"
+                    "</ResponseMetadata></ListTopicsResponse>",
+                    members, lambda::random_uuid()),
+        "text/xml"));
+  }
+  if (action != "Publish")
+    return ex->respond(sns_error(http::status::bad_request, "InvalidAction",
+                                 "mlfaas serves the SNS actions Publish and ListTopics, not '" + action + "'"));
+  std::string arn = form.count("TopicArn") ? form["TopicArn"] : form["TargetArn"];
+  const TopicSpec* topic = tpl.topic_by_arn(arn);
+  if (!topic) return ex->respond(sns_error(http::status::not_found, "NotFound", "Topic does not exist"));
+  if (!form.count("Message") || form["Message"].empty())
+    return ex->respond(sns_error(http::status::bad_request, "InvalidParameter",
+                                 "Invalid parameter: Empty message"));
+  const std::string& message = form["Message"];
+  if (message.size() > 256 * 1024)
+    return ex->respond(sns_error(http::status::bad_request, "InvalidParameter",
+                                 "Invalid parameter: Message too long"));
+
+  std::string message_id = lambda::random_uuid();
+  json record = {
+      {"EventSource", "aws:sns"},
+      {"EventVersion", "1.0"},
+      {"EventSubscriptionArn", topic->arn + ":" + lambda::random_uuid()},
+      {"Sns",
+       {{"Type", "Notification"},
+        {"MessageId", message_id},
+        {"TopicArn", topic->arn},
+        {"Subject", form.count("Subject") ? json(form["Subject"]) : json(nullptr)},
+        {"Message", message},
+        {"Timestamp", lambda::iso8601_now()},
+        {"SignatureVersion", "1"},
+        {"Signature", ""},
+        {"SigningCertUrl", ""},
+        {"UnsubscribeUrl", ""},
+        {"MessageAttributes", json::object()}}}};
+  std::string event = dump(json{{"Records", json::array({record})}});
+  for (Function* fn : platform_.subscribers(topic->arn)) {
+    auto inv = std::make_shared<Invocation>();
+    inv->request_id = lambda::random_uuid();
+    inv->payload = event;
+    inv->async = true;
+    inv->source = "sns:" + topic->name;
+    if (platform_.invoke(*fn, inv) == Platform::Admission::Throttled)
+      platform_.console().line(fmt::format("mlfaas: {}: event queue full, SNS message {} dropped", fn->spec.name,
+                                           message_id));
+  }
+  ex->respond(make_response(
+      http::status::ok,
+      fmt::format("<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult><MessageId>{}"
+                  "</MessageId></PublishResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata>"
+                  "</PublishResponse>",
+                  message_id, lambda::random_uuid()),
+      "text/xml"));
+}
+
+// ------------------------------------------------------------------ API Gateway routes
+
+bool Front::api_route(Request&& req, ExchangePtr ex) {
+  std::string target(req.target());
+  auto q = target.find('?');
+  std::string path = target.substr(0, q), query = q == std::string::npos ? "" : target.substr(q + 1);
+  std::string method(req.method_string());
+
+  // Exact paths win over templated ones, templated ones over $default (API Gateway's precedence).
+  Function* fn = nullptr;
+  const Route* route = nullptr;
+  std::map<std::string, std::string> params;
+  bool path_known = false;
+  for (int pass = 0; pass < 3 && !route; ++pass)
+    for (auto& f : platform_.functions())
+      for (const auto& r : f->spec.routes) {
+        std::map<std::string, std::string> p;
+        bool hit = pass == 0 ? r.path == path
+                 : pass == 1 ? r.path != "$default" && r.path.find('{') != std::string::npos && match_route_path(r.path, path, p)
+                             : r.path == "$default";
+        if (!hit) continue;
+        path_known = true;
+        if ((r.method == "ANY" || r.method == method) && !route) {
+          fn = f.get();
+          route = &r;
+          params = p;
+        }
+      }
+  if (method == "OPTIONS" && path_known && (!route || route->method == "ANY")) {
+    Response res = make_response(http::status::no_content, "", "");
+    add_cors(res);
+    res.set("Access-Control-Max-Age", "600");
+    ex->respond(std::move(res));
+    return true;
+  }
+  if (!route) return false;
+
+  std::string body = std::move(req.body());
+  bool binary = !lambda::is_valid_utf8(body);
+  std::string encoded_body = binary ? lambda::base64_encode(body) : body;
+  json headers = json::object();
+  for (const auto& field : req) {
+    std::string name(field.name_string());
+    for (auto& c : name) c = char(std::tolower(uint8_t(c)));
+    std::string value(field.value());
+    if (!lambda::is_valid_utf8(value)) continue;
+    headers[name] = headers.contains(name) ? headers[name].get<std::string>() + "," + value : value;
+  }
+  json query_params = json::object();
+  for (const auto& [k, v] : parse_form(query)) query_params[k] = v;
+  std::string request_id = lambda::random_hex(16);
+  std::string route_key = route->path == "$default" ? "$default" : route->method + " " + route->path;
+  json event;
+  if (route->api_type == "HttpApi") {
+    event = {{"version", "2.0"},
+             {"routeKey", route_key},
+             {"rawPath", path},
+             {"rawQueryString", query},
+             {"headers", headers},
+             {"requestContext",
+              {{"accountId", platform_.tpl().account_id},
+               {"apiId", "local"},
+               {"domainName", host_header_},
+               {"domainPrefix", "local"},
+               {"http",
+                {{"method", method},
+                 {"path", path},
+                 {"protocol", "HTTP/1.1"},
+                 {"sourceIp", "127.0.0.1"},
+                 {"userAgent", headers.value("user-agent", "")}}},
+               {"requestId", request_id},
+               {"routeKey", route_key},
+               {"stage", "$default"},
+               {"time", http_date_clf()},
+               {"timeEpoch", lambda::epoch_ms_now()}}},
+             {"isBase64Encoded", binary}};
+    if (!query_params.empty()) event["queryStringParameters"] = query_params;
+    if (!params.empty()) event["pathParameters"] = params;
+    if (!body.empty()) event["body"] = encoded_body;
+  } else {
+    json multi = json::object();
+    for (auto& [k, v] : headers.items()) multi[k] = json::array({v});
+    event = {{"resource", route->path},
+             {"path", path},
+             {"httpMethod", method},
+             {"headers", headers},
+             {"multiValueHeaders", multi},
+             {"queryStringParameters", query_params.empty() ? json(nullptr) : query_params},
+             {"pathParameters", params.empty() ? json(nullptr) : json(params)},
+             {"stageVariables", nullptr},
+             {"requestContext",
+              {{"resourcePath", route->path},
+               {"httpMethod", method},
+               {"path", "/Prod" + path},
+               {"stage", "Prod"},
+               {"requestId", request_id},
+               {"accountId", platform_.tpl().account_id},
+               {"apiId", "local"},
+               {"identity", {{"sourceIp", "127.0.0.1"}, {"userAgent", headers.value("user-agent", "")}}},
+               {"protocol", "HTTP/1.1"},
+               {"requestTimeEpoch", lambda::epoch_ms_now()}}},
+             {"body", body.empty() ? json(nullptr) : json(encoded_body)},
+             {"isBase64Encoded", binary}};
+  }
+
+  auto inv = std::make_shared<Invocation>();
+  inv->request_id = lambda::random_uuid();
+  inv->payload = dump(event);
+  inv->source = method + " " + path;
+  bool v2 = route->api_type == "HttpApi";
+  inv->on_done = [ex, v2](const InvocationResult& r) {
+    if (r.timed_out) return ex->respond(gateway_message(http::status::gateway_timeout, "Endpoint request timed out"));
+    if (r.function_error) return ex->respond(gateway_message(http::status::bad_gateway, "Internal server error"));
+    json answer;
+    try {
+      answer = json::parse(r.payload);
+    } catch (const std::exception&) {
+      if (!v2) return ex->respond(gateway_message(http::status::bad_gateway, "Internal server error"));
+      return ex->respond(make_response(http::status::ok, r.payload));
+    }
+    // Payload 2.0 lets a function return any JSON (API Gateway wraps it in a 200); 1.0 needs a proxy response.
+    if (!answer.is_object() || !answer.contains("statusCode")) {
+      if (!v2) return ex->respond(gateway_message(http::status::bad_gateway, "Internal server error"));
+      return ex->respond(make_response(http::status::ok, r.payload));
+    }
+    int status = answer["statusCode"].is_number_integer() ? answer["statusCode"].get<int>() : 0;
+    if (status < 100 || status > 599) return ex->respond(gateway_message(http::status::bad_gateway, "Internal server error"));
+    std::string out_body;
+    if (answer.contains("body") && answer["body"].is_string()) out_body = answer["body"].get<std::string>();
+    else if (answer.contains("body") && !answer["body"].is_null()) out_body = dump(answer["body"]);
+    if (answer.value("isBase64Encoded", false)) {
+      auto decoded = lambda::base64_decode(out_body);
+      if (!decoded) return ex->respond(gateway_message(http::status::bad_gateway, "Internal server error"));
+      out_body = *decoded;
+    }
+    Response res = make_response(http::status(status), std::move(out_body), "");
+    if (answer.contains("headers") && answer["headers"].is_object())
+      for (auto& [k, v] : answer["headers"].items())
+        res.set(k, v.is_string() ? v.get<std::string>() : dump(v));
+    if (answer.contains("multiValueHeaders") && answer["multiValueHeaders"].is_object())
+      for (auto& [k, vs] : answer["multiValueHeaders"].items())
+        if (vs.is_array())
+          for (auto& v : vs) res.insert(k, v.is_string() ? v.get<std::string>() : dump(v));
+    if (answer.contains("cookies") && answer["cookies"].is_array())
+      for (auto& c : answer["cookies"])
+        if (c.is_string()) res.insert(http::field::set_cookie, c.get<std::string>());
+    if (res[http::field::content_type].empty()) res.set(http::field::content_type, "application/json");
+    res.set("apigw-requestid", lambda::random_hex(16));
+    ex->respond(std::move(res));
+  };
+  if (platform_.invoke(*fn, inv) == Platform::Admission::Throttled)
+    ex->respond(gateway_message(http::status::too_many_requests, "Too Many Requests"));
+  return true;
+}
+
+}  // namespace mlfaas::platform

@@ -1,0 +1,180 @@
+#include "platform/http_server.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+
+#include <optional>
+
+namespace mlfaas::platform {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
+  State(asio::io_context& io, const tcp::endpoint& ep) : io(io), acceptor(io) {
+    acceptor.open(ep.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    acceptor.bind(ep);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+  }
+  asio::io_context& io;
+  tcp::acceptor acceptor;
+  HttpServerOptions options;
+  RequestHandler on_request;
+  TooLargeHandler on_too_large;
+  bool closed = false;
+
+  void accept();
+};
+
+namespace {
+
+// After refusing an oversized body, read and drop what the client still sends (bounded), so that it sees our
+// answer instead of a connection reset.
+constexpr size_t kLingerBytes = 64u << 20;
+constexpr auto kLingerTime = std::chrono::seconds(5);
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<HttpServer::State> server)
+      : stream_(std::move(socket)), server_(std::move(server)) {
+    beast::error_code ec;
+    stream_.socket().set_option(tcp::no_delay(true), ec);
+  }
+
+  void read_next() {
+    parser_.emplace();
+    parser_->body_limit(server_->options.body_limit);
+    parser_->header_limit(64 * 1024);
+    if (server_->options.idle_timeout.count() > 0) stream_.expires_after(server_->options.idle_timeout);
+    else stream_.expires_never();
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+  }
+
+  void write(Response res, bool keep_alive, unsigned version) {
+    res.version(version);
+    res.keep_alive(keep_alive && !server_->closed);
+    res.prepare_payload();
+    auto msg = std::make_shared<Response>(std::move(res));
+    stream_.expires_after(std::chrono::seconds(30));
+    http::async_write(stream_, *msg, [self = shared_from_this(), msg](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      if (!msg->keep_alive()) return self->close();
+      self->read_next();
+    });
+  }
+
+ private:
+  class SessionExchange final : public Exchange {
+   public:
+    SessionExchange(std::shared_ptr<Session> s, bool keep_alive, unsigned version)
+        : session_(std::move(s)), keep_alive_(keep_alive), version_(version) {}
+    void respond(Response res) override {
+      if (answered_) return;
+      answered_ = true;
+      auto s = std::move(session_);
+      s->write(std::move(res), keep_alive_, version_);
+    }
+    bool answered() const override { return answered_; }
+
+   private:
+    std::shared_ptr<Session> session_;
+    bool keep_alive_;
+    unsigned version_;
+    bool answered_ = false;
+  };
+
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      Request header_only;
+      header_only.base() = parser_->get().base();
+      Response res = server_->on_too_large(header_only);
+      res.version(header_only.version());
+      res.keep_alive(false);
+      res.prepare_payload();
+      auto msg = std::make_shared<Response>(std::move(res));
+      http::async_write(stream_, *msg, [self = shared_from_this(), msg](beast::error_code ec, size_t) {
+        if (ec) return self->close();
+        self->linger();
+      });
+      return;
+    }
+    if (ec) return close();
+    // The answer may take as long as the function runs: no read deadline while it is pending.
+    stream_.expires_never();
+    auto& req = parser_->get();
+    auto exchange = std::make_shared<SessionExchange>(shared_from_this(), req.keep_alive(), req.version());
+    server_->on_request(parser_->release(), exchange);
+  }
+
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(kLingerTime);
+    drain_ = std::make_shared<std::vector<char>>(64 * 1024);
+    drain_next();
+  }
+
+  void drain_next() {
+    stream_.async_read_some(asio::buffer(*drain_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->drained_ += n;
+      if (ec || self->drained_ > kLingerBytes) return self->close();
+      self->drain_next();
+    });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<HttpServer::State> server_;
+  std::shared_ptr<std::vector<char>> drain_;
+  size_t drained_ = 0;
+};
+
+}  // namespace
+
+void HttpServer::State::accept() {
+  acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    if (self->closed) return;
+    if (!ec) std::make_shared<Session>(std::move(socket), self)->read_next();
+    self->accept();
+  });
+}
+
+HttpServer::HttpServer(asio::io_context& io, const tcp::endpoint& endpoint, HttpServerOptions options,
+                       RequestHandler on_request, TooLargeHandler on_too_large)
+    : state_(std::make_shared<State>(io, endpoint)) {
+  state_->options = options;
+  state_->on_request = std::move(on_request);
+  state_->on_too_large = std::move(on_too_large);
+  state_->accept();
+}
+
+HttpServer::~HttpServer() { close(); }
+
+unsigned short HttpServer::port() const { return state_->acceptor.local_endpoint().port(); }
+
+void HttpServer::close() {
+  if (state_->closed) return;
+  state_->closed = true;
+  beast::error_code ec;
+  state_->acceptor.close(ec);
+}
+
+Response make_response(http::status status, std::string body, const std::string& content_type) {
+  Response res{status, 11};
+  res.set(http::field::server, "mlfaas");
+  if (!content_type.empty()) res.set(http::field::content_type, content_type);
+  res.body() = std::move(body);
+  return res;
+}
+
+}  // namespace mlfaas::platform

@@ -1,0 +1,55 @@
+#pragma once
+// A small asynchronous HTTP/1.1 server on Boost.Beast, used twice: for the public port (Invoke API, SNS, API
+// routes) and for each instance's private Runtime API endpoint. A request's answer may come much later (a
+// Runtime API `next` waits for an event; an invoke waits for the function), so handlers get an Exchange to
+// answer through. Everything runs on one io_context thread.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+namespace mlfaas::platform {
+
+namespace http = boost::beast::http;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+class Exchange {
+ public:
+  virtual ~Exchange() = default;
+  // Answers the request (once; later calls are ignored). Keep-alive and HTTP version follow the request.
+  virtual void respond(Response res) = 0;
+  virtual bool answered() const = 0;
+};
+using ExchangePtr = std::shared_ptr<Exchange>;
+
+struct HttpServerOptions {
+  size_t body_limit = 6 * 1024 * 1024;
+  // How long a connection may sit idle between requests (0: forever, for the Runtime API's long polls).
+  std::chrono::seconds idle_timeout{60};
+};
+
+using RequestHandler = std::function<void(Request&& req, ExchangePtr exchange)>;
+// Builds the answer to a request whose body is over the limit; the connection is then closed.
+using TooLargeHandler = std::function<Response(const Request& header_only)>;
+
+class HttpServer {
+ public:
+  HttpServer(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& endpoint, HttpServerOptions options,
+             RequestHandler on_request, TooLargeHandler on_too_large);
+  ~HttpServer();
+  unsigned short port() const;
+  void close();  // stops accepting; open connections finish their current request
+
+  struct State;  // shared with the connections, which may outlive the server object
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+Response make_response(http::status status, std::string body, const std::string& content_type = "application/json");
+
+}  // namespace mlfaas::platform

@@ -1,0 +1,254 @@
+#include "platform/platform.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+namespace mlfaas::platform {
+
+namespace fs = std::filesystem;
+
+Function::Function(Platform& platform, FunctionSpec s, ResourceShape sh, const std::string& log_dir,
+                   Console& console)
+    : spec(std::move(s)), shape(sh), log(log_dir, spec.name, console) {
+  // A CodeUri holding its own bootstrap (a packaged function) runs that; otherwise the one built with mlfaas.
+  fs::path own = fs::path(spec.code_dir) / "bootstrap";
+  bootstrap = ::access(own.c_str(), X_OK) == 0 ? own.string() : platform.options().bootstrap_path;
+}
+
+Platform::Platform(boost::asio::io_context& io, Template tpl, PlatformOptions options, Cgroups& cgroups,
+                   Console& console)
+    : io_(io), tpl_(std::move(tpl)), options_(std::move(options)), cgroups_(cgroups), console_(console),
+      sigchld_(io, SIGCHLD) {
+  int reserved_total = 0;
+  int host_cpus = int(cgroups_.host_cpus().size());
+  for (const auto& spec : tpl_.functions) {
+    if (spec.reserved_concurrency) reserved_total += *spec.reserved_concurrency;
+    functions_.push_back(std::make_unique<Function>(*this, spec, lambda_shape(spec.memory_mb, host_cpus),
+                                                    options_.log_dir, console_));
+  }
+  if (reserved_total > options_.account_concurrency)
+    throw TemplateError(fmt::format("ReservedConcurrentExecutions add up to {}, above the account limit {} "
+                                    "(--account-concurrency)", reserved_total, options_.account_concurrency));
+  unreserved_pool_ = options_.account_concurrency - reserved_total;
+  wait_signal();
+}
+
+Platform::~Platform() = default;
+
+Function* Platform::function(const std::string& name_or_arn) {
+  const FunctionSpec* spec = tpl_.function_by_name(name_or_arn);
+  if (!spec) return nullptr;
+  for (auto& f : functions_)
+    if (f->spec.name == spec->name) return f.get();
+  return nullptr;
+}
+
+std::vector<Function*> Platform::subscribers(const std::string& topic_arn) {
+  std::vector<Function*> out;
+  for (auto& f : functions_)
+    for (const auto& arn : f->spec.sns_topic_arns)
+      if (arn == topic_arn) out.push_back(f.get());
+  return out;
+}
+
+bool Platform::can_admit(const Function& fn) const {
+  if (fn.spec.reserved_concurrency) return fn.in_flight < *fn.spec.reserved_concurrency;
+  return unreserved_in_flight_ < unreserved_pool_;
+}
+
+std::string Platform::throttle_reason(const Function& fn) const {
+  return fn.spec.reserved_concurrency ? "ReservedFunctionConcurrentInvocationLimitExceeded"
+                                      : "ConcurrentInvocationLimitExceeded";
+}
+
+Platform::Admission Platform::invoke(Function& fn, InvocationPtr inv) {
+  if (inv->async) {
+    if (fn.async_queue.size() >= options_.async_queue_limit) {
+      ++fn.stats.throttles;
+      return Admission::Throttled;
+    }
+    fn.async_queue.push_back(std::move(inv));
+    pump_queues();
+    return Admission::Queued;
+  }
+  if (shutting_down_ || !can_admit(fn)) {
+    ++fn.stats.throttles;
+    return Admission::Throttled;
+  }
+  start(fn, std::move(inv));
+  return Admission::Started;
+}
+
+void Platform::start(Function& fn, InvocationPtr inv) {
+  ++fn.in_flight;
+  ++account_in_flight_;
+  if (!fn.spec.reserved_concurrency) ++unreserved_in_flight_;
+  ++fn.stats.invocations;
+
+  // Warm reuse: the most recently used idle instance (its caches are the warmest), else one that has answered
+  // and is about to ask for more work, else a cold start.
+  std::shared_ptr<Instance> pick;
+  for (auto& inst : fn.instances)
+    if (inst->state() == Instance::State::Idle && (!pick || inst->last_used() > pick->last_used())) pick = inst;
+  if (!pick)
+    for (auto& inst : fn.instances)
+      if (inst->state() == Instance::State::Draining && !inst->has_queued()) {
+        pick = inst;
+        break;
+      }
+  if (pick) {
+    pick->assign(std::move(inv));
+    return;
+  }
+  auto inst = std::make_shared<Instance>(*this, fn);
+  fn.instances.push_back(inst);
+  try {
+    inst->spawn(inv);
+  } catch (const std::exception& e) {
+    fn.instances.remove(inst);
+    InvocationResult r;
+    r.function_error = true;
+    r.error_type = "Runtime.InvalidEntrypoint";
+    r.payload = lambda_error(r.error_type, "RequestId: " + inv->request_id + " Error: " + e.what());
+    console_.line(fmt::format("mlfaas: {}: cannot start an instance: {}", fn.spec.name, e.what()));
+    finished(fn, inv, r);
+  }
+}
+
+void Platform::finished(Function& fn, InvocationPtr inv, InvocationResult result) {
+  --fn.in_flight;
+  --account_in_flight_;
+  if (!fn.spec.reserved_concurrency) --unreserved_in_flight_;
+  if (result.function_error) ++fn.stats.errors;
+
+  if (inv->async && result.function_error && inv->attempt < 3 && !shutting_down_) {
+    // Lambda retries a failed asynchronous event twice, waiting longer each time.
+    auto delay = options_.async_retry_delay * (1 << (inv->attempt - 1));
+    ++inv->attempt;
+    auto timer = std::make_shared<boost::asio::steady_timer>(io_, delay);
+    timer->async_wait([this, &fn, inv, timer](const boost::system::error_code& ec) {
+      if (ec || shutting_down_) return;
+      inv->log.clear();
+      fn.async_queue.push_front(inv);
+      pump_queues();
+    });
+  } else if (inv->on_done) {
+    inv->on_done(result);
+  }
+  pump_queues();
+  maybe_finish_shutdown();
+}
+
+void Platform::requeue(Function& fn, InvocationPtr inv) {
+  // It never started: undo its admission and run it like a new one, first in line.
+  --fn.in_flight;
+  --account_in_flight_;
+  if (!fn.spec.reserved_concurrency) --unreserved_in_flight_;
+  --fn.stats.invocations;
+  if (inv->async) {
+    fn.async_queue.push_front(std::move(inv));
+    pump_queues();
+  } else {
+    start(fn, std::move(inv));
+  }
+}
+
+void Platform::pump_queues() {
+  if (shutting_down_) return;
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (auto& f : functions_)
+      if (!f->async_queue.empty() && can_admit(*f)) {
+        auto inv = f->async_queue.front();
+        f->async_queue.pop_front();
+        start(*f, inv);
+        progress = true;
+      }
+  }
+}
+
+void Platform::instance_gone(Function& fn, Instance* inst) {
+  // Deferred: the instance may still be on the call stack.
+  boost::asio::post(io_, [this, &fn, inst] {
+    fn.instances.remove_if([inst](const std::shared_ptr<Instance>& p) { return p.get() == inst; });
+    maybe_finish_shutdown();
+  });
+}
+
+std::vector<int> Platform::cpus_for_next_instance(int count) {
+  // Rotate the starting CPU so that instances with fewer visible CPUs than the host spread over all of them.
+  const auto& host = cgroups_.host_cpus();
+  std::vector<int> cpus;
+  for (int i = 0; i < count && i < int(host.size()); ++i) cpus.push_back(host[(next_cpu_ + i) % host.size()]);
+  next_cpu_ = (next_cpu_ + 1) % host.size();
+  return cpus;
+}
+
+void Platform::wait_signal() {
+  sigchld_.async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    reap_children();
+    wait_signal();
+  });
+}
+
+void Platform::reap_children() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    for (auto& f : functions_)
+      for (auto& inst : f->instances)
+        if (inst->pid() == pid) {
+          auto keep = inst;  // on_exit may remove it from the list
+          keep->on_exit(status);
+          goto next;
+        }
+  next:;
+  }
+}
+
+void Platform::shutdown(std::function<void()> done) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  shutdown_done_ = std::move(done);
+  size_t dropped = 0;
+  for (auto& f : functions_) {
+    dropped += f->async_queue.size();
+    f->async_queue.clear();
+  }
+  if (dropped) console_.line(fmt::format("mlfaas: dropping {} queued asynchronous event(s)", dropped));
+  // In-flight invocations end by themselves or at their timeout; this is only a backstop.
+  int longest = 1;
+  for (auto& f : functions_) longest = std::max(longest, f->spec.timeout_s);
+  shutdown_timer_ = std::make_unique<boost::asio::steady_timer>(io_, std::chrono::seconds(longest + 2));
+  shutdown_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    for (auto& f : functions_)
+      for (auto& inst : std::list<std::shared_ptr<Instance>>(f->instances)) inst->stop("shutdown");
+    if (shutdown_done_) std::exchange(shutdown_done_, nullptr)();
+  });
+  maybe_finish_shutdown();
+}
+
+void Platform::maybe_finish_shutdown() {
+  if (!shutting_down_ || !shutdown_done_) return;
+  if (account_in_flight_ > 0) return;
+  bool stopping = false;
+  for (auto& f : functions_)
+    for (auto& inst : std::list<std::shared_ptr<Instance>>(f->instances)) {
+      if (inst->state() != Instance::State::Dead) inst->stop("shutdown");
+      stopping = true;
+    }
+  if (stopping) return;  // instance_gone() calls back here once they are reaped
+  shutdown_timer_->cancel();
+  std::exchange(shutdown_done_, nullptr)();
+}
+
+}  // namespace mlfaas::platform

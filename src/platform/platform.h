@@ -1,0 +1,209 @@
+#pragma once
+// The local Lambda: functions, their instances (bootstrap processes, each with a private Runtime API endpoint),
+// admission against reserved and account concurrency, the asynchronous event queue with retries, and the
+// START/END/REPORT accounting. Single-threaded: everything runs on one io_context.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "platform/cgroups.h"
+#include "platform/http_server.h"
+#include "platform/logs.h"
+#include "platform/template.h"
+
+namespace mlfaas::platform {
+
+using Clock = std::chrono::steady_clock;
+
+struct PlatformOptions {
+  int account_concurrency = 1000;
+  std::chrono::milliseconds idle_timeout{300'000};
+  std::string bootstrap_path;  // used when a function's CodeUri has no bootstrap of its own
+  std::string log_dir = ".mlfaas/logs";
+  std::chrono::milliseconds async_retry_delay{1000};  // Lambda waits ~1 min, then ~2 min; doubled each retry
+  bool freeze_idle = true;
+  // Idle instances are frozen once idle this long: a steady stream of invocations then skips a freeze/thaw
+  // pair each time (the v1 freezer costs ~0.1-2 ms per pair), while idle instances still stop running.
+  std::chrono::milliseconds freeze_delay{50};
+  size_t async_queue_limit = 100'000;
+};
+
+struct InvocationResult {
+  bool function_error = false;  // the caller sees X-Amz-Function-Error: Unhandled
+  bool timed_out = false;
+  std::string error_type;
+  std::string payload;  // the function's answer, or Lambda's error object
+  std::string log;      // START ... REPORT, for X-Amz-Log-Result
+};
+
+struct Invocation {
+  std::string request_id;
+  std::string payload;
+  bool async = false;
+  int attempt = 1;
+  std::string trace_id;
+  std::string client_context;
+  std::string source;  // for the console: "invoke", "POST /path", "sns:Topic"
+  std::function<void(const InvocationResult&)> on_done;
+
+  Clock::time_point delivered;
+  std::string log;
+  bool cold = false;
+  double init_ms = 0;
+};
+using InvocationPtr = std::shared_ptr<Invocation>;
+
+// Lambda's error object for failures the platform itself reports: {"errorType", "errorMessage"}.
+std::string lambda_error(const std::string& error_type, const std::string& message);
+
+class Platform;
+class Function;
+
+class Instance : public std::enable_shared_from_this<Instance> {
+ public:
+  enum class State { Starting, Idle, Busy, Draining, Dead };
+
+  Instance(Platform& platform, Function& function);
+  ~Instance();
+  // Starts the bootstrap process with `first` waiting for its first `next`. Throws on failure.
+  void spawn(InvocationPtr first);
+  // Hands `inv` over now (Idle) or when the runtime next asks for work (Draining).
+  void assign(InvocationPtr inv);
+  void stop(const std::string& why);  // kills the process; state becomes Dead
+  void on_exit(int wait_status);
+
+  State state() const { return state_; }
+  bool has_queued() const { return queued_ != nullptr; }
+  pid_t pid() const { return pid_; }
+  const std::string& id() const { return id_; }
+  Clock::time_point last_used() const { return last_used_; }
+
+ private:
+  void on_runtime_request(Request&& req, ExchangePtr ex);
+  Response on_runtime_too_large(const Request& header);
+  void on_next(ExchangePtr ex);
+  void deliver(InvocationPtr inv);
+  void complete(InvocationResult result, const std::string& status_suffix);
+  void on_timeout();
+  void become_idle();
+  void freeze();
+  void thaw();
+  void read_output();
+  void drain_output();
+  void handle_output(const char* data, size_t n);
+  void emit(const std::string& line);
+  void fail_init_or_queue(const std::string& error_type, const std::string& message);
+  std::string max_memory_used_mb();
+  std::vector<std::string> environment() const;
+
+  Platform& platform_;
+  Function& fn_;
+  std::string id_;
+  std::string log_stream_;
+  State state_ = State::Starting;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  std::unique_ptr<InstanceCgroup> cgroup_;
+  std::unique_ptr<HttpServer> api_;
+  ExchangePtr pending_next_;
+  InvocationPtr current_;
+  InvocationPtr queued_;
+  bool served_any_ = false;
+  bool frozen_by_cgroup_ = false;
+  bool frozen_by_signal_ = false;
+  long long oom_kills_at_start_ = 0;
+  Clock::time_point spawned_;
+  Clock::time_point last_used_;
+  double init_ms_ = 0;
+  std::string init_log_;
+  boost::asio::steady_timer timeout_timer_;
+  boost::asio::steady_timer idle_timer_;
+  boost::asio::steady_timer freeze_timer_;
+  boost::asio::posix::stream_descriptor output_;
+  std::array<char, 16384> output_buf_{};
+  std::string partial_line_;
+  std::string kill_reason_;
+};
+
+struct FunctionStats {
+  long long invocations = 0, errors = 0, throttles = 0, cold_starts = 0;
+  double cost_usd = 0;
+  double billed_ms = 0;
+};
+
+class Function {
+ public:
+  Function(Platform& platform, FunctionSpec spec, ResourceShape shape, const std::string& log_dir, Console& console);
+  FunctionSpec spec;
+  ResourceShape shape;
+  LogSink log;
+  std::string bootstrap;  // executable to run
+  std::list<std::shared_ptr<Instance>> instances;
+  std::deque<InvocationPtr> async_queue;
+  int in_flight = 0;
+  FunctionStats stats;
+};
+
+class Platform {
+ public:
+  Platform(boost::asio::io_context& io, Template tpl, PlatformOptions options, Cgroups& cgroups, Console& console);
+  ~Platform();
+
+  enum class Admission { Started, Queued, Throttled };
+  // Synchronous invocations run now or are throttled; asynchronous ones are queued when over the limits.
+  Admission invoke(Function& fn, InvocationPtr inv);
+  Function* function(const std::string& name_or_arn);
+  std::vector<Function*> subscribers(const std::string& topic_arn);
+  const Template& tpl() const { return tpl_; }
+  const PlatformOptions& options() const { return options_; }
+  boost::asio::io_context& io() { return io_; }
+  Cgroups& cgroups() { return cgroups_; }
+  Console& console() { return console_; }
+  std::vector<std::unique_ptr<Function>>& functions() { return functions_; }
+  std::string throttle_reason(const Function& fn) const;
+
+  // Called by instances.
+  void finished(Function& fn, InvocationPtr inv, InvocationResult result);
+  void requeue(Function& fn, InvocationPtr inv);  // an instance died before starting `inv`
+  void instance_gone(Function& fn, Instance* inst);
+  std::vector<int> cpus_for_next_instance(int count);
+
+  // Graceful shutdown: no new work, in-flight invocations finish (up to their deadline), instances stop.
+  void shutdown(std::function<void()> done);
+  bool shutting_down() const { return shutting_down_; }
+  int in_flight() const { return account_in_flight_; }
+
+ private:
+  bool can_admit(const Function& fn) const;
+  void start(Function& fn, InvocationPtr inv);
+  void pump_queues();
+  void reap_children();
+  void wait_signal();
+  void maybe_finish_shutdown();
+
+  boost::asio::io_context& io_;
+  Template tpl_;
+  PlatformOptions options_;
+  Cgroups& cgroups_;
+  Console& console_;
+  std::vector<std::unique_ptr<Function>> functions_;
+  int account_in_flight_ = 0;
+  int unreserved_in_flight_ = 0;
+  int unreserved_pool_ = 0;
+  unsigned next_cpu_ = 0;
+  boost::asio::signal_set sigchld_;
+  bool shutting_down_ = false;
+  std::function<void()> shutdown_done_;
+  std::unique_ptr<boost::asio::steady_timer> shutdown_timer_;
+};
+
+}  // namespace mlfaas::platform

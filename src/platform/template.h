@@ -1,0 +1,87 @@
+#pragma once
+// The subset of an AWS SAM template that `mlfaas serve` runs: functions (with their HttpApi/Api/SNS events),
+// SNS topics and CloudWatch alarms. CloudFormation intrinsics (!Ref, !GetAtt, !Sub) are resolved for the cases
+// these resources use. Invalid templates throw TemplateError naming the key; unsupported keys become warnings.
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace mlfaas::platform {
+
+struct TemplateError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Route {
+  std::string api_type;  // "HttpApi" (payload format 2.0) or "Api" (REST, format 1.0)
+  std::string method;    // upper case, or "ANY"
+  std::string path;      // may hold {param} and {proxy+} segments
+};
+
+struct FunctionSpec {
+  std::string logical_id;
+  std::string name;        // FunctionName, else the logical id
+  std::string arn;
+  std::string code_dir;    // CodeUri resolved against the template's directory
+  std::string handler;
+  std::string runtime;
+  std::string architecture = "x86_64";
+  int memory_mb = 128;
+  int timeout_s = 3;
+  std::optional<int> reserved_concurrency;
+  std::map<std::string, std::string> environment;
+  std::vector<Route> routes;
+  std::vector<std::string> sns_topic_arns;
+};
+
+struct Subscription {
+  std::string protocol;  // lambda, email, http, https, ...
+  std::string endpoint;
+};
+
+struct TopicSpec {
+  std::string logical_id;
+  std::string name;
+  std::string arn;
+  std::vector<Subscription> subscriptions;
+};
+
+// Kept as read for the alarm evaluator: CloudWatch's fields, intrinsics resolved.
+struct AlarmSpec {
+  std::string logical_id;
+  std::string alarm_name;
+  std::string metric_name;
+  std::string ns;
+  std::string statistic = "Average";
+  int period_s = 300;
+  int evaluation_periods = 1;
+  int datapoints_to_alarm = 1;
+  double threshold = 0;
+  std::string comparison_operator;
+  std::string treat_missing_data = "missing";
+  std::map<std::string, std::string> dimensions;
+  std::vector<std::string> alarm_actions;
+  std::vector<std::string> ok_actions;
+};
+
+struct Template {
+  std::string path;
+  std::string region = "us-east-1";
+  std::string account_id = "123456789012";
+  std::string stack_name = "mlfaas";
+  std::vector<FunctionSpec> functions;
+  std::vector<TopicSpec> topics;
+  std::vector<AlarmSpec> alarms;
+  std::vector<std::string> warnings;
+
+  const FunctionSpec* function_by_name(const std::string& name_or_arn) const;
+  const TopicSpec* topic_by_arn(const std::string& arn) const;
+};
+
+Template load_template(const std::string& path);
+// `base_dir` resolves relative CodeUri values.
+Template parse_template(const std::string& yaml_text, const std::string& path, const std::string& base_dir);
+
+}  // namespace mlfaas::platform

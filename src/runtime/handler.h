@@ -1,0 +1,79 @@
+#pragma once
+// A handler turns one request payload (already unwrapped from its API Gateway / SNS envelope) into a JSON
+// answer. `_HANDLER` picks one by name from the registry; its constructor is the INIT phase (model loading).
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace mlfaas::runtime {
+
+// What the runtime knows about the current function and invocation.
+struct Context {
+  std::string function_name;
+  std::string function_instance_id;
+  int memory_mb = 0;
+  std::string request_id;
+  long long deadline_ms = 0;
+  bool cold_start = false;
+  std::string experiment_id;  // seed B's SNS messages carry these
+  std::string message_id;
+};
+
+// The caller's fault: answered as a 400 proxy response {"error", "details"}, never reported as a function error.
+struct BadRequest : std::runtime_error {
+  BadRequest(std::string error, std::string details)
+      : std::runtime_error(error + ": " + details), error(std::move(error)), details(std::move(details)) {}
+  std::string error;
+  std::string details;
+};
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  virtual nlohmann::json handle(const nlohmann::json& input, const Context& ctx) = 0;
+  // How many items `input` holds (batch size in the EMF and ML_ON_FAAS lines).
+  virtual size_t batch_size(const nlohmann::json& input) const;
+  // Name of the model this handler serves, for logs ("" when none).
+  virtual std::string model_name() const { return ""; }
+};
+
+struct HandlerSetup {
+  std::string task_root;   // LAMBDA_TASK_ROOT
+  std::string model_path;  // MODEL_PATH, or "" to use the handler's default under task_root
+};
+
+using HandlerFactory = std::function<std::unique_ptr<Handler>(const HandlerSetup&)>;
+
+class HandlerRegistry {
+ public:
+  void add(const std::string& name, std::string description, HandlerFactory factory);
+  // nullptr when no handler has that name.
+  const HandlerFactory* find(const std::string& name) const;
+  std::vector<std::pair<std::string, std::string>> list() const;  // name, description
+
+  // Every handler compiled into this bootstrap.
+  static const HandlerRegistry& builtin();
+
+ private:
+  struct Entry {
+    std::string description;
+    HandlerFactory factory;
+  };
+  std::map<std::string, Entry> entries_;
+};
+
+void register_diagnostic_handlers(HandlerRegistry& registry);
+#ifdef MLFAAS_HAVE_EMOTION
+void register_emotion_handler(HandlerRegistry& registry);
+#endif
+
+// Where a handler's model lives: MODEL_PATH if set, else `task_root/model` (the packaged layout of
+// `mlfaas package`), else `task_root/models/<handler>` (the repository layout, for `mlfaas serve` on a checkout).
+std::string resolve_model_dir(const HandlerSetup& setup, const std::string& handler_name);
+
+}  // namespace mlfaas::runtime

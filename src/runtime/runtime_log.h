@@ -1,0 +1,32 @@
+#pragma once
+// The runtime's structured log lines, written to stdout (Lambda ships stdout to CloudWatch Logs):
+//  - one CloudWatch Embedded Metric Format object per invocation (CloudWatch turns it into metrics), and
+//  - seed B's `ML_ON_FAAS - {...}` lines, which its log parser reads.
+#include <string>
+
+#include "runtime/handler.h"
+
+namespace mlfaas::runtime {
+
+// Writes `line` + '\n' to stdout with one write(2), so lines from a handler never interleave with ours and
+// reach the platform before the response does.
+void log_line(const std::string& line);
+
+struct InvocationMetrics {
+  double init_ms = 0;  // only reported on the cold invocation
+  double processing_ms = 0;
+  size_t batch_size = 0;
+  std::string model;
+  std::string event_kind;
+  int status_code = 200;
+};
+
+void log_emf(const Context& ctx, const InvocationMetrics& metrics);
+
+// logMessage: "Initialization started", "Initialization completed", "Processing started", "Processing completed".
+void log_ml_on_faas(const Context& ctx, size_t batch_size, const std::string& log_message);
+
+// CPUs this process may run on (what `nproc` prints): the affinity mask, else the online count.
+int visible_cpu_count();
+
+}  // namespace mlfaas::runtime
