@@ -59,10 +59,10 @@ def parse_args():
     p.add_argument("--ffns", type=int, default=1)
     p.add_argument("--norm", default="layer_norm", choices=("layer_norm", "no_norm"))
     # Schedule.
-    p.add_argument("--mlm-steps", type=int, default=2000)
+    p.add_argument("--mlm-steps", type=int, default=1000)
     p.add_argument("--mlm-batch", type=int, default=64)
     p.add_argument("--mlm-lr", type=float, default=1e-3)
-    p.add_argument("--ft-epochs", type=float, default=3.0)
+    p.add_argument("--ft-epochs", type=float, default=2.5)
     p.add_argument("--ft-batch", type=int, default=32)
     p.add_argument("--ft-lr", type=float, default=5e-4)
     p.add_argument("--nlp-weight", type=float, default=0.5,
