@@ -153,7 +153,7 @@ void LogParser::add_cloudwatch_json(const std::string& json_text) {
       std::time_t secs = ms / 1000;
       std::tm tm{};
       gmtime_r(&secs, &tm);
-      char buf[40];
+      char buf[96];
       std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
       ts = buf;

@@ -222,7 +222,7 @@ std::string write_report(const std::string& run_dir) {
        "the visible CPUs are what the function's <code>cpuCount</code> reported (Lambda shows 2 up to 3008 MB).</p>";
   {
     svg::Chart c{"vCPUs per memory size", "memory size (MB)", "vCPUs", memory_labels(a),
-                 {{"CPU share (MB/1769)", {}, {}}, {"visible CPUs (cpuCount)", {}, {}}}, false};
+                 {{"CPU share", {}, {}}, {"visible CPUs", {}, {}}}, false};
     for (int m : a.memory) {
       c.series[0].values.push_back(std::min(6.0, m / 1769.0));
       c.series[0].labels.push_back(fmt(std::min(6.0, m / 1769.0), 2));

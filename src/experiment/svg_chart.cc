@@ -53,7 +53,9 @@ Scale make_scale(const Chart& c, bool bars) {
       if (std::isfinite(v) && (!c.log_y || v > 0)) lo = std::min(lo, v), hi = std::max(hi, v);
   if (!std::isfinite(lo)) lo = 0, hi = 1;
   if (c.log_y) {
-    lo = std::pow(10, std::floor(std::log10(lo)));
+    // A value exactly on the lowest decade would draw as an empty bar: start one decade lower then.
+    double floor_lo = std::pow(10, std::floor(std::log10(lo)));
+    lo = floor_lo >= lo * 0.999 ? floor_lo / 10 : floor_lo;
     hi = std::pow(10, std::ceil(std::log10(hi * 1.0001)));
     if (hi <= lo) hi = lo * 10;
     return {lo, hi, true};
