@@ -9,7 +9,10 @@ namespace mlfaas::experiment::svg {
 
 namespace {
 
-constexpr double kWidth = 600, kHeight = 320, kLeft = 70, kRight = 150, kTop = 34, kBottom = 52;
+constexpr double kMinWidth = 600, kCategoryWidth = 44, kHeight = 320, kLeft = 70, kRight = 150, kTop = 34, kBottom = 52;
+// Many categories (memory x concurrency) get a wider chart instead of overlapping labels.
+double chart_width(size_t categories) { return std::max(kMinWidth, kLeft + kRight + kCategoryWidth * double(categories)); }
+
 const char* const kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
 
 std::string num(double v) {
@@ -71,14 +74,15 @@ Scale make_scale(const Chart& c, bool bars) {
 
 std::string frame(const Chart& c, const Scale& scale, std::string& out) {
   char buf[512];
+  const double width = chart_width(c.categories.size());
   std::snprintf(buf, sizeof buf,
                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
                 "font-family=\"sans-serif\" font-size=\"11\" role=\"img\">",
-                kWidth, kHeight, kWidth, kHeight);
+                width, kHeight, width, kHeight);
   out += buf;
-  out += "<text x=\"" + num(kWidth / 2) + "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">" +
+  out += "<text x=\"" + num(width / 2) + "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">" +
          html_escape(c.title) + "</text>";
-  double right = kWidth - kRight;
+  double right = width - kRight;
   for (double t : scale.ticks()) {
     double y = scale.y(t);
     std::snprintf(buf, sizeof buf,
@@ -109,14 +113,19 @@ std::string frame(const Chart& c, const Scale& scale, std::string& out) {
 }
 
 double category_x(size_t i, size_t n) {
-  double w = (kWidth - kRight - kLeft) / double(std::max<size_t>(n, 1));
+  double w = (chart_width(n) - kRight - kLeft) / double(std::max<size_t>(n, 1));
   return kLeft + w * (double(i) + 0.5);
 }
 
 void x_labels(const Chart& c, std::string& out) {
-  for (size_t i = 0; i < c.categories.size(); ++i)
-    out += "<text x=\"" + num(category_x(i, c.categories.size())) + "\" y=\"" + num(kHeight - kBottom + 16) +
-           "\" text-anchor=\"middle\">" + html_escape(c.categories[i]) + "</text>";
+  bool slanted = c.categories.size() > 8;  // long runs of "memory/concurrency" labels would touch
+  for (size_t i = 0; i < c.categories.size(); ++i) {
+    std::string x = num(category_x(i, c.categories.size())), y = num(kHeight - kBottom + (slanted ? 12 : 16));
+    out += slanted ? "<text x=\"" + x + "\" y=\"" + y + "\" text-anchor=\"end\" font-size=\"10\" transform=\"rotate(-35 " +
+                         x + " " + y + ")\">"
+                   : "<text x=\"" + x + "\" y=\"" + y + "\" text-anchor=\"middle\">";
+    out += html_escape(c.categories[i]) + "</text>";
+  }
 }
 
 bool drawable(const Scale& s, double v) { return std::isfinite(v) && (!s.log || v > 0); }
@@ -168,7 +177,7 @@ std::string bar_chart(const Chart& c) {
   frame(c, scale, out);
   x_labels(c, out);
   size_t n = c.categories.size(), k = std::max<size_t>(c.series.size(), 1);
-  double group = (kWidth - kRight - kLeft) / double(std::max<size_t>(n, 1));
+  double group = (chart_width(n) - kRight - kLeft) / double(std::max<size_t>(n, 1));
   double bar = group * 0.8 / double(k);
   double base = scale.log ? scale.lo : 0;
   for (size_t si = 0; si < c.series.size(); ++si) {
