@@ -22,5 +22,6 @@ void register_models(CLI::App& app);
 void register_metrics(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_loadtest(CLI::App& app);
+void register_experiment(CLI::App& app);
 
 }  // namespace mlfaas::cli

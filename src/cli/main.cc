@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   mlfaas::cli::register_metrics(app);
   mlfaas::cli::register_eval(app);
   mlfaas::cli::register_loadtest(app);
+  mlfaas::cli::register_experiment(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

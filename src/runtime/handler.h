@@ -70,6 +70,7 @@ class HandlerRegistry {
 void register_diagnostic_handlers(HandlerRegistry& registry);
 #ifdef MLFAAS_HAVE_EMOTION
 void register_emotion_handler(HandlerRegistry& registry);
+void register_classic_handlers(HandlerRegistry& registry);  // kmeans, gmm, pca, logreg, svm, random-forest
 #endif
 
 // Where a handler's model lives: MODEL_PATH if set, else `task_root/model` (the packaged layout of

@@ -31,6 +31,7 @@ const HandlerRegistry& HandlerRegistry::builtin() {
     register_diagnostic_handlers(r);
 #ifdef MLFAAS_HAVE_EMOTION
     register_emotion_handler(r);
+    register_classic_handlers(r);
 #endif
     return r;
   }();

@@ -1,0 +1,96 @@
+// `mlfaas experiment run SPEC.yaml [--out RUN_DIR]`, `mlfaas experiment report RUN_DIR` and
+// `mlfaas experiment parse-logs` (REPORT/ML_ON_FAAS lines from serve logs or CloudWatch JSON into the CSV).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "experiment/log_parser.h"
+#include "experiment/report.h"
+#include "experiment/runner.h"
+
+namespace mlfaas::cli {
+namespace {
+
+struct ParseLogsOptions {
+  std::vector<std::string> cloudwatch;
+  std::vector<std::string> serve_logs;
+  std::string out;
+};
+
+void parse_logs(const ParseLogsOptions& opt) {
+  experiment::LogParser parser;
+  for (const auto& path : opt.cloudwatch) {
+    std::ifstream in(path);
+    if (!in) throw CliExit(2, path + ": cannot read");
+    std::stringstream s;
+    s << in.rdbuf();
+    try {
+      parser.add_cloudwatch_json(s.str());
+    } catch (const std::runtime_error& e) {
+      throw CliExit(2, path + ": " + e.what());
+    }
+  }
+  for (const auto& path : opt.serve_logs) {
+    std::ifstream in(path);
+    if (!in) throw CliExit(2, path + ": cannot read");
+    parser.add_serve_log(in);
+  }
+  std::ofstream file;
+  if (!opt.out.empty()) {
+    file.open(opt.out, std::ios::trunc);
+    if (!file) throw CliExit(1, opt.out + ": cannot write");
+  }
+  std::ostream& out = opt.out.empty() ? std::cout : file;
+  experiment::write_csv_header(out);
+  for (const auto& r : parser.records()) experiment::write_csv_row(out, r);
+}
+
+}  // namespace
+
+void register_experiment(CLI::App& app) {
+  auto* cmd = app.add_subcommand("experiment", "Seed B's experiments: memory x concurrency x batch grids on the local platform");
+  cmd->require_subcommand(1);
+
+  auto run_opt = std::make_shared<experiment::RunOptions>();
+  auto* run = cmd->add_subcommand("run", "Run every configuration of SPEC.yaml (resumable) and write the CSV and report");
+  run->add_option("spec", run_opt->spec_path, "experiment spec (YAML, see docs/EXPERIMENT.md)")->required();
+  run->add_option("--out", run_opt->run_dir, "run directory (default runs/<name>); finished configurations are skipped");
+  run->add_option("--mlfaas", run_opt->mlfaas_binary, "the mlfaas binary that runs `serve` (default: this one)");
+  run->callback([run_opt] {
+    run_opt->progress = ::isatty(STDERR_FILENO);
+    auto t0 = std::chrono::steady_clock::now();
+    auto summary = experiment::run_experiment(*run_opt);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::string dir = summary.csv_path.substr(0, summary.csv_path.rfind('/'));
+    std::string report = experiment::write_report(dir);
+    std::printf("%d configurations (%d done before), %d new invocations in %.1f s\nCSV: %s\nreport: %s\n",
+                summary.configurations, summary.skipped, summary.invocations, s, summary.csv_path.c_str(),
+                report.c_str());
+  });
+
+  auto run_dir = std::make_shared<std::string>();
+  auto* report = cmd->add_subcommand("report", "Re-render RUN_DIR/report.html from RUN_DIR/results");
+  report->add_option("run_dir", *run_dir, "run directory of `mlfaas experiment run`")->required();
+  report->callback([run_dir] {
+    experiment::merge_results(*run_dir);
+    std::printf("%s\n", experiment::write_report(*run_dir).c_str());
+  });
+
+  auto logs_opt = std::make_shared<ParseLogsOptions>();
+  auto* logs = cmd->add_subcommand("parse-logs", "REPORT + ML_ON_FAAS log lines to one CSV row per invocation");
+  logs->add_option("--cloudwatch", logs_opt->cloudwatch, "JSON printed by `aws logs filter-log-events` (repeatable)");
+  logs->add_option("--serve-log", logs_opt->serve_logs, "a log file of `mlfaas serve` (<log-dir>/<function>.log)");
+  logs->add_option("--out", logs_opt->out, "CSV file (default: stdout)");
+  logs->callback([logs_opt] {
+    if (logs_opt->cloudwatch.empty() && logs_opt->serve_logs.empty())
+      throw CliExit(2, "experiment parse-logs: give --cloudwatch FILE or --serve-log FILE");
+    parse_logs(*logs_opt);
+  });
+}
+
+}  // namespace mlfaas::cli

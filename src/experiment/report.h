@@ -1,0 +1,37 @@
+#pragma once
+// `mlfaas experiment report RUN_DIR`: one self-contained HTML file (inline SVG, no script) with seed B's figures
+// and a memory recommendation per function, from RUN_DIR/results/*.csv.
+#include <string>
+#include <vector>
+
+#include "experiment/log_parser.h"
+
+namespace mlfaas::experiment {
+
+struct ConfigurationStats {
+  std::string function;
+  int memory_mb = 0, max_concurrency = 0, batch = 0;
+  int invocations = 0, cold_starts = 0, instances = 0, cpu_count = 0, max_memory_mb = 0;
+  double warm_processing_ms = 0;  // median over warm invocations (NaN when none)
+  double warm_billed_ms = 0;      // median
+  double cold_total_ms = 0;       // median of init + duration over cold starts (NaN when none)
+  double mean_billed_ms = 0;      // over all invocations, cold included
+  double mean_cost_usd = 0;       // per invocation, cold included
+};
+
+std::vector<ConfigurationStats> summarise(const std::vector<InvocationRecord>& records);
+
+// AWS Lambda Power Tuning's three strategies over one function's memory sizes (one batch size and concurrency):
+// cheapest = lowest mean cost, fastest = lowest mean billed duration, balanced = lowest
+// 0.5 * cost / max cost + 0.5 * duration / max duration (Power Tuning's "balanced" with balancedWeight 0.5).
+struct Recommendation {
+  std::string function;
+  int batch = 0, max_concurrency = 0;
+  int cheapest_mb = 0, fastest_mb = 0, balanced_mb = 0;
+};
+std::vector<Recommendation> recommend(const std::vector<ConfigurationStats>& stats);
+
+// Writes RUN_DIR/report.html; returns its path. Throws std::runtime_error when RUN_DIR holds no results.
+std::string write_report(const std::string& run_dir);
+
+}  // namespace mlfaas::experiment

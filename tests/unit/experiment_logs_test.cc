@@ -1,0 +1,210 @@
+// The log parser on real CloudWatch output (`aws logs filter-log-events` JSON) and on mlfaas serve's log
+// files, the CSV round trip, the spec loader's errors and the Power Tuning recommendation.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/error.h"
+#include "experiment/dataset.h"
+#include "experiment/log_parser.h"
+#include "experiment/report.h"
+#include "experiment/runner.h"
+#include "experiment/spec.h"
+
+namespace fs = std::filesystem;
+using namespace mlfaas::experiment;
+
+namespace {
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+fs::path temp_dir(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / ("mlfaas-experiment-test-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::string write(const fs::path& path, const std::string& text) {
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+}  // namespace
+
+TEST(ExperimentLogs, ReadsCloudWatchFilterLogEvents) {
+  LogParser parser;
+  parser.add_cloudwatch_json(read(MLFAAS_TEST_DATA "/experiment/cloudwatch_filter_log_events.json"));
+  auto records = parser.records();
+  ASSERT_EQ(records.size(), 3u);
+
+  const auto& cold = records[0];
+  EXPECT_EQ(cold.request_id, "3f1b6c2e-8d4a-4c1e-9b7f-0a2d5e6f7a81");
+  EXPECT_EQ(cold.function, "ml-on-faas-logreg");
+  EXPECT_EQ(cold.experiment, "exp-2024-03-11");
+  EXPECT_EQ(cold.message_id, "msg-1");
+  EXPECT_EQ(cold.batch_size, 1000);
+  EXPECT_TRUE(cold.cold_start);
+  EXPECT_DOUBLE_EQ(cold.init_ms, 2398.77);
+  EXPECT_DOUBLE_EQ(cold.duration_ms, 189.42);
+  EXPECT_DOUBLE_EQ(cold.billed_ms, 190);
+  EXPECT_EQ(cold.memory_mb, 1769);
+  EXPECT_EQ(cold.max_memory_mb, 212);
+  EXPECT_DOUBLE_EQ(cold.processing_ms, 187);  // no EMF line: "Processing started" -> "completed" timestamps
+  EXPECT_EQ(cold.instance_id, "i-1");
+  EXPECT_EQ(cold.cpu_count, 2);
+  EXPECT_EQ(cold.start, "2024-03-11T10:00:02.411Z");
+  EXPECT_NEAR(cold.cost_usd, 0.190 * (1769 / 1024.0) * 0.0000166667 + 0.2e-6, 1e-15);
+  EXPECT_EQ(cold.status, "ok");
+
+  // Python's logging prefix "[INFO]\t<time>\t<request id>\t" in front of the marker.
+  const auto& warm = records[1];
+  EXPECT_FALSE(warm.cold_start);
+  EXPECT_EQ(warm.message_id, "msg-2");
+  EXPECT_DOUBLE_EQ(warm.init_ms, 0);
+  EXPECT_DOUBLE_EQ(warm.processing_ms, 122);
+  EXPECT_EQ(records[2].instance_id, "i-2");
+  EXPECT_EQ(records[2].batch_size, 100);
+}
+
+TEST(ExperimentLogs, RejectsJsonThatIsNotFilterLogEvents) {
+  LogParser parser;
+  EXPECT_THROW(parser.add_cloudwatch_json("{\"logGroups\": []}"), std::runtime_error);
+  EXPECT_THROW(parser.add_cloudwatch_json("not json"), std::runtime_error);
+}
+
+TEST(ExperimentLogs, ReadsServeLogWithEmfAndFailedInvocation) {
+  std::istringstream log(
+      "2026-01-01T00:00:00.000Z\t2026/01/01/[$LATEST]a\tSTART RequestId: r1 Version: $LATEST\n"
+      "2026-01-01T00:00:00.001Z\t2026/01/01/[$LATEST]a\tML_ON_FAAS - {\"timeStamp\": \"2026-01-01T00:00:00.001Z\", "
+      "\"functionName\": \"kmeans\", \"functionInstanceId\": \"inst-a\", \"experimentId\": null, \"messageId\": null, "
+      "\"batchSize\": 0, \"isColdStart\": true, \"lambdaRequestId\": \"r1\", \"lambdaMemorySize\": 512, \"cpuCount\": 2, "
+      "\"logMessage\": \"Processing started\"}\n"
+      "2026-01-01T00:00:00.009Z\t2026/01/01/[$LATEST]a\tML_ON_FAAS - {\"timeStamp\": \"2026-01-01T00:00:00.009Z\", "
+      "\"functionName\": \"kmeans\", \"functionInstanceId\": \"inst-a\", \"experimentId\": \"e\", \"messageId\": \"1\", "
+      "\"batchSize\": 10, \"isColdStart\": true, \"lambdaRequestId\": \"r1\", \"lambdaMemorySize\": 512, \"cpuCount\": 2, "
+      "\"logMessage\": \"Processing completed\"}\n"
+      "2026-01-01T00:00:00.009Z\t2026/01/01/[$LATEST]a\t{\"_aws\": {}, \"ProcessingMs\": 7.25, \"RequestId\": \"r1\", \"StatusCode\": 200}\n"
+      "2026-01-01T00:00:00.010Z\t2026/01/01/[$LATEST]a\tREPORT RequestId: r1\tDuration: 9.50 ms\tBilled Duration: 31 ms\t"
+      "Memory Size: 512 MB\tMax Memory Used: 20 MB\tInit Duration: 21.00 ms\n"
+      "2026-01-01T00:00:01.000Z\t2026/01/01/[$LATEST]a\tML_ON_FAAS - {\"timeStamp\": \"2026-01-01T00:00:01.000Z\", "
+      "\"functionName\": \"kmeans\", \"functionInstanceId\": \"inst-a\", \"lambdaRequestId\": \"r2\", "
+      "\"logMessage\": \"Processing started\"}\n"
+      "2026-01-01T00:00:01.100Z\t2026/01/01/[$LATEST]a\tREPORT RequestId: r2\tDuration: 100.00 ms\tBilled Duration: 100 ms\t"
+      "Memory Size: 512 MB\tMax Memory Used: 20 MB\n"
+      "2026-01-01T00:00:01.100Z\t2026/01/01/[$LATEST]a\tREPORT RequestId: r3\tDuration: 60000.00 ms\tBilled Duration: "
+      "60000 ms\tMemory Size: 512 MB\tMax Memory Used: 20 MB\tStatus: timeout\n");
+  LogParser parser;
+  parser.add_serve_log(log);
+  auto r = parser.records();
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_DOUBLE_EQ(r[0].processing_ms, 7.25);  // the EMF value wins over timestamps
+  EXPECT_EQ(r[0].batch_size, 10);
+  EXPECT_EQ(r[0].status, "ok");
+  EXPECT_EQ(r[1].status, "error");  // started, never completed
+  EXPECT_EQ(r[2].status, "timeout");
+  EXPECT_EQ(r[2].instance_id, "2026/01/01/[$LATEST]a");  // no ML_ON_FAAS line: the log stream names the instance
+}
+
+TEST(ExperimentLogs, CsvRoundTrip) {
+  fs::path dir = temp_dir("csv");
+  InvocationRecord r;
+  r.experiment = "exp,1";
+  r.function = "random-forest";
+  r.memory_mb = 1769, r.max_concurrency = 2, r.batch_size = 100, r.cold_start = true;
+  r.init_ms = 12.5, r.processing_ms = 3.25, r.duration_ms = 4.5, r.billed_ms = 18, r.max_memory_mb = 77;
+  r.cost_usd = invocation_cost_usd(1769, 18);
+  r.instance_id = "abc", r.cpu_count = 2, r.request_id = "req \"q\"", r.message_id = "7";
+  std::ostringstream out;
+  write_csv_header(out);
+  write_csv_row(out, r);
+  auto back = read_csv(write(dir / "r.csv", out.str()));
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].experiment, "exp,1");
+  EXPECT_EQ(back[0].request_id, "req \"q\"");
+  EXPECT_TRUE(back[0].cold_start);
+  EXPECT_DOUBLE_EQ(back[0].billed_ms, 18);
+  EXPECT_NEAR(back[0].cost_usd, r.cost_usd, 1e-15);
+  EXPECT_THROW(read_csv(write(dir / "bad.csv", "a,b\n1,2\n")), mlfaas::FormatError);
+  fs::remove_all(dir);
+}
+
+TEST(ExperimentSpec, ErrorsNameTheKey) {
+  fs::path dir = temp_dir("spec");
+  auto expect_error = [&](const std::string& yaml, const std::string& needle) {
+    try {
+      load_spec(write(dir / "s.yaml", yaml));
+      ADD_FAILURE() << "accepted: " << yaml;
+    } catch (const mlfaas::FormatError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  const std::string ok_tail = "functions: [kmeans]\nmemory_mb: [512]\nmax_concurrency: 1\nbatch_sizes: [10]\n";
+  expect_error("dataset: {path: d.csv, column: Text}\n" + ok_tail, "name: is required");
+  expect_error("name: x\ndataset: {path: d.csv}\n" + ok_tail, "dataset: needs exactly one of column");
+  expect_error("name: x\ndataset: {path: d.csv, column: Text}\nfunctions: [bert]\nmemory_mb: [512]\n"
+               "max_concurrency: 1\nbatch_sizes: [10]\n", "functions[0]: unknown function 'bert'");
+  expect_error("name: x\ndataset: {path: d.csv, column: Text}\nfunctions: [kmeans]\nmemory_mb: [512, 99999]\n"
+               "max_concurrency: 1\nbatch_sizes: [10]\n", "memory_mb[1]: must be within 128..10240");
+  expect_error("name: x\ndataset: {path: d.csv, column: Text}\n" + ok_tail + "mesages: 3\n", "mesages: unknown key");
+  expect_error("name: x\ndataset: {path: d.csv, column: Text}\n" + ok_tail + "messages: many\n", "messages: must be an integer");
+
+  Spec spec = load_spec(write(dir / "s.yaml", "name: x\ndataset: {path: d.jsonl, field: text}\nfunctions: all\n"
+                                              "memory_mb: [256, 512]\nmax_concurrency: [1, 2]\nbatch_sizes: 5\n"));
+  EXPECT_EQ(spec.functions.size(), 6u);
+  auto configs = configurations(spec);
+  EXPECT_EQ(configs.size(), 6u * 2 * 2);
+  EXPECT_EQ(configs[0].id(), "kmeans-m256-c1-b5");
+  fs::remove_all(dir);
+}
+
+TEST(ExperimentDataset, CsvColumnWithQuotesAndJsonlField) {
+  fs::path dir = temp_dir("data");
+  auto texts = load_texts({write(dir / "d.csv", "Emotion,Text\njoy,\"hello, \"\"world\"\"\nagain\"\nsad,plain\nx,\n"), "Text", ""});
+  ASSERT_EQ(texts.size(), 2u);
+  EXPECT_EQ(texts[0], "hello, \"world\"\nagain");
+  EXPECT_EQ(texts[1], "plain");
+  auto lines = load_texts({write(dir / "d.jsonl", "{\"text\": \"a\"}\n\n{\"text\": \"b\", \"x\": 1}\n"), "", "text"});
+  EXPECT_EQ(lines, (std::vector<std::string>{"a", "b"}));
+  EXPECT_THROW(load_texts({(dir / "missing.csv").string(), "Text", ""}), mlfaas::FormatError);
+  EXPECT_THROW(load_texts({(dir / "d.csv").string(), "Body", ""}), mlfaas::FormatError);
+  EXPECT_THROW(load_texts({write(dir / "bad.jsonl", "{\"text\": 1}\n"), "", "text"}), mlfaas::FormatError);
+  // The committed subset has 500 rows with a Text column.
+  EXPECT_EQ(load_texts({MLFAAS_TEST_DATA "/classic/subset.csv", "Text", ""}).size(), 500u);
+  fs::remove_all(dir);
+}
+
+TEST(ExperimentReport, PowerTuningRecommendation) {
+  auto stat = [](int memory, double ms) {
+    ConfigurationStats s;
+    s.function = "f", s.memory_mb = memory, s.max_concurrency = 1, s.batch = 100;
+    s.mean_billed_ms = ms;
+    s.mean_cost_usd = invocation_cost_usd(memory, ms);
+    return s;
+  };
+  // Time falls about as 1/memory up to 1769 MB and then stays, so cost doubles at 3538 MB.
+  std::vector<ConfigurationStats> stats = {stat(256, 700), stat(512, 350), stat(1024, 170), stat(1769, 102),
+                                           stat(3538, 100)};
+  auto rec = recommend(stats);
+  ASSERT_EQ(rec.size(), 1u);
+  EXPECT_EQ(rec[0].fastest_mb, 3538);
+  EXPECT_EQ(rec[0].cheapest_mb, 1024);
+  EXPECT_EQ(rec[0].balanced_mb, 1769);
+}
+
+TEST(ExperimentTemplate, ConfigurationTemplateHasTheResourceModel) {
+  std::string t = configuration_template({"random-forest", 1769, 10, 100}, "/models/random-forest", 900);
+  EXPECT_NE(t.find("MemorySize: 1769"), std::string::npos);
+  EXPECT_NE(t.find("ReservedConcurrentExecutions: 10"), std::string::npos);
+  EXPECT_NE(t.find("Handler: random-forest"), std::string::npos);
+  EXPECT_NE(t.find("Type: SNS"), std::string::npos);
+  EXPECT_NE(t.find("MODEL_PATH: \"/models/random-forest\""), std::string::npos);
+}
