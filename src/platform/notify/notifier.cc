@@ -143,6 +143,7 @@ void Notifier::on_result(std::function<void(const DeliveryResult&)> callback) {
 }
 
 void Notifier::enqueue(Delivery d) {
+  if (d.message_id.empty()) d.message_id = new_message_id();
   std::function<void(const DeliveryResult&)> cb;
   DeliveryResult dropped;
   bool drop = false;
@@ -277,7 +278,7 @@ bool Notifier::send_http(const Delivery& d, std::string* error) {
     *error = "cannot initialise libcurl";
     return false;
   }
-  const std::string message_id = new_message_id();
+  const std::string message_id = d.message_id.empty() ? new_message_id() : d.message_id;
   const std::string body = sns_notification_body(d, message_id, iso8601_now());
   curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, "Content-Type: text/plain; charset=UTF-8");
