@@ -23,8 +23,8 @@ for _ in 1 2 3; do
 done
 wait_for_text "$MBOX" 'Subject: ALARM: "Flaky-Errors" in US East (N. Virginia)' 30
 grep -qF "From alarms@mlfaas.test TO oncall@example.com" "$MBOX" || fail "envelope: $(head -1 "$MBOX")"
-grep -qF '"NewStateValue":"ALARM"' "$MBOX" || fail "the mail lacks CloudWatch's alarm JSON"
-grep -qF '"OldStateValue":"INSUFFICIENT_DATA"' "$MBOX" || fail "the mail lacks the old state"
+grep -qF '"NewStateValue": "ALARM"' "$MBOX" || fail "the mail lacks CloudWatch's alarm JSON"
+grep -qF '"OldStateValue": "INSUFFICIENT_DATA"' "$MBOX" || fail "the mail lacks the old state"
 grep -qF 'alarm Flaky-Errors: INSUFFICIENT_DATA -> ALARM' "$WORK/serve.out" || fail "transition not logged"
 assert_eq "$(alarm_state Flaky-Errors)" ALARM "Flaky-Errors after the failures"
 grep -qF 'OK: "Flaky-Errors"' "$MBOX" && fail "an OK mail came before any successful invocation"
@@ -35,7 +35,7 @@ succeed() {
   sleep 0.3
 }
 wait_for_text "$MBOX" 'Subject: OK: "Flaky-Errors" in US East (N. Virginia)' 40 succeed
-grep -qF '"NewStateValue":"OK"' "$MBOX" || fail "the OK mail lacks its alarm JSON"
+grep -qF '"NewStateValue": "OK"' "$MBOX" || fail "the OK mail lacks its alarm JSON"
 grep -qF 'alarm Flaky-Errors: ALARM -> OK' "$WORK/serve.out" || fail "OK transition not logged"
 alarm_line=$(grep -n 'Subject: ALARM: "Flaky-Errors"' "$MBOX" | head -1 | cut -d: -f1)
 ok_line=$(grep -n 'Subject: OK: "Flaky-Errors"' "$MBOX" | head -1 | cut -d: -f1)

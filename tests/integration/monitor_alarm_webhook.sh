@@ -31,11 +31,13 @@ wait_for_state() {
 }
 
 # Eight requests at once against a concurrency of one: all but the running one are throttled.
+burst=()
 for i in $(seq 1 8); do
   timeout 60 curl -sS -o /dev/null -w '%{http_code}\n' -X POST -H 'Content-Type: application/json' \
     --data '{"ms": 1500}' "$BASE/limited" >"$WORK/burst.$i" &
+  burst+=($!)
 done
-wait
+wait "${burst[@]}"
 codes=$(cat "$WORK"/burst.* | sort | uniq -c | tr -s ' ' | tr '\n' ';')
 echo "burst answers: $codes"
 n429=$(cat "$WORK"/burst.* | grep -c '^429$' || true)
