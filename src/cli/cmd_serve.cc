@@ -48,6 +48,17 @@ void register_serve(CLI::App& app) {
       ->envname("MLFAAS_ACCESS_KEY_ID");
   cmd->add_option("--secret-access-key", opts->credentials.secret_access_key, "the matching secret key")
       ->envname("MLFAAS_SECRET_ACCESS_KEY");
+  auto& mon = opts->monitoring;
+  cmd->add_option("--state-dir", mon.state_dir, "directory of the metrics database (metrics.db)")
+      ->capture_default_str();
+  cmd->add_option("--web-dir", mon.web_dir, "assets of / and /dashboard (default: web/ next to mlfaas)");
+  cmd->add_option("--smtp-url", mon.smtp.url, "mail server for alarm e-mails: smtp://HOST:PORT or smtps://HOST:PORT")
+      ->capture_default_str()->envname("MLFAAS_SMTP_URL");
+  cmd->add_option("--smtp-from", mon.smtp.from, "sender address of alarm e-mails")->capture_default_str();
+  cmd->add_option("--smtp-user", mon.smtp.username, "SMTP AUTH user")->envname("MLFAAS_SMTP_USER");
+  cmd->add_option("--smtp-password", mon.smtp.password, "SMTP AUTH password")->envname("MLFAAS_SMTP_PASSWORD");
+  cmd->add_flag("--smtp-starttls", mon.smtp.starttls, "require STARTTLS on smtp://");
+  cmd->add_flag("!--smtp-no-verify", mon.smtp.verify_tls, "do not verify the mail server's TLS certificate");
   cmd->callback([opts, idle_s, retry_ms, freeze_ms] {
     opts->platform.freeze_delay = std::chrono::milliseconds(*freeze_ms);
     if (opts->platform.bootstrap_path.empty()) opts->platform.bootstrap_path = default_bootstrap();

@@ -110,8 +110,19 @@ void remove_stale(const std::string& base) {
   ::closedir(dir);
   for (const auto& server : stale) {
     if (DIR* d = ::opendir(server.c_str())) {
-      while (dirent* e = ::readdir(d))
-        if (e->d_type == DT_DIR && e->d_name[0] != '.') ::rmdir((server + "/" + e->d_name).c_str());
+      while (dirent* e = ::readdir(d)) {
+        if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
+        // Instances of a server killed with SIGKILL outlive it (a frozen one never notices): end them first, or
+        // the cgroup cannot be removed and the process lingers.
+        std::string inst = server + "/" + e->d_name;
+        std::ifstream procs(inst + "/cgroup.procs");
+        for (long pid; procs >> pid;)
+          if (pid > 0) ::kill(static_cast<pid_t>(pid), SIGKILL);
+        std::ofstream(inst + "/freezer.state") << "THAWED";
+        std::ofstream(inst + "/cgroup.freeze") << "0";
+        for (int attempt = 0; attempt < 100 && ::rmdir(inst.c_str()) != 0 && errno == EBUSY; ++attempt)
+          ::usleep(10'000);
+      }
       ::closedir(d);
     }
     ::rmdir(server.c_str());

@@ -3,9 +3,16 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <boost/asio/post.hpp>
+
 #include <cstring>
 #include <ctime>
+#include <fstream>
+#include <sstream>
 
+#include "platform/metrics/metrics_store.h"
+#include "platform/monitoring.h"
+#include "platform/web/web_api.h"
 #include "runtime/common/codec.h"
 
 namespace mlfaas::platform {
@@ -140,8 +147,9 @@ bool match_route_path(const std::string& pattern, const std::string& path, std::
   return pat.size() == got.size();
 }
 
-Front::Front(Platform& platform, const std::string& host, unsigned short port, Credentials credentials)
-    : platform_(platform), credentials_(std::move(credentials)) {
+Front::Front(Platform& platform, const std::string& host, unsigned short port, Credentials credentials,
+             Monitoring* monitoring)
+    : platform_(platform), credentials_(std::move(credentials)), monitoring_(monitoring) {
   HttpServerOptions opts;
   opts.body_limit = kSyncPayloadLimit;
   auto address = asio::ip::make_address(host);
@@ -151,6 +159,8 @@ Front::Front(Platform& platform, const std::string& host, unsigned short port, C
       [this](const Request& header) { return on_too_large(header); });
   host_header_ = fmt::format("{}:{}", host, server_->port());
 }
+
+Front::~Front() { queries_.join(); }
 
 Response Front::on_too_large(const Request& header) {
   std::string target(header.target());
@@ -205,8 +215,107 @@ void Front::on_request(Request&& req, ExchangePtr ex) {
     }
     return sns_api(std::move(req), std::move(ex));
   }
-  if (api_route(std::move(req), ex)) return;
+  std::string query = target.find('?') == std::string::npos ? "" : target.substr(target.find('?') + 1);
+  bool is_get = req.method() == http::verb::get || req.method() == http::verb::head;
+  if (!is_get || !monitoring_) {
+    if (api_route(std::move(req), ex)) return;
+  } else {
+    Request copy = req;  // api_route consumes the request; the monitoring pages need only its header
+    if (api_route(std::move(req), ex)) return;
+    if (monitoring_route(copy, path, query, ex)) return;
+  }
   ex->respond(gateway_message(http::status::not_found, "Not Found"));
+}
+
+// ------------------------------------------------------------------ metrics, dashboard API, web page
+
+namespace {
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string query_value(const std::string& query, const std::string& key) {
+  for (const auto& [k, v] : parse_form(query))
+    if (k == key) return v;
+  return "";
+}
+
+}  // namespace
+
+bool Front::monitoring_route(const Request& req, const std::string& path, const std::string& query, ExchangePtr ex) {
+  auto& io = platform_.io();
+  auto answer_later = [this, &io, ex](std::function<Response()> build) {
+    boost::asio::post(queries_, [&io, ex, build = std::move(build)] {
+      Response res;
+      try {
+        res = build();
+      } catch (const std::exception& e) {
+        res = make_response(http::status::internal_server_error, dump(json{{"message", e.what()}}));
+      }
+      boost::asio::post(io, [ex, res = std::move(res)]() mutable { ex->respond(std::move(res)); });
+    });
+  };
+  if (path == "/metrics") {
+    Monitoring* m = monitoring_;
+    answer_later([m] {
+      m->store().flush();
+      return make_response(http::status::ok, metrics::render_prometheus(m->store()),
+                           "text/plain; version=0.0.4; charset=utf-8");
+    });
+    return true;
+  }
+  std::vector<web::FunctionInfo> functions;
+  for (auto& f : platform_.functions())
+    functions.push_back({f->spec.name, f->spec.memory_mb, f->spec.timeout_s, f->spec.handler});
+  if (path == "/api/info") {
+    std::vector<web::RouteInfo> routes;
+    for (auto& f : platform_.functions())
+      for (const auto& r : f->spec.routes) routes.push_back({r.method, r.path, f->spec.name});
+    ex->respond(make_response(http::status::ok, web::info_json(functions, routes)));
+    return true;
+  }
+  if (path == "/api/dashboard") {
+    int window_s = 300;
+    std::string w = query_value(query, "window");
+    if (!w.empty()) {
+      try {
+        window_s = std::stoi(w);
+      } catch (const std::exception&) {
+        ex->respond(make_response(http::status::bad_request,
+                                  dump(json{{"error", "Invalid window"}, {"details", "window must be seconds"}})));
+        return true;
+      }
+    }
+    Monitoring* m = monitoring_;
+    answer_later([m, functions, window_s] {
+      m->store().flush();
+      return make_response(http::status::ok,
+                           web::dashboard_json(m->store(), functions, m->alarm_status(), unix_ms(), window_s));
+    });
+    return true;
+  }
+  auto asset = web::find_asset(monitoring_->web_dir(), path);
+  if (!asset) {
+    if (path == "/" || path == "/dashboard") {
+      ex->respond(make_response(http::status::not_found,
+                                "the web assets are not built (" + monitoring_->web_dir() +
+                                    "): install Node.js and npm (tools/setup.sh) and rebuild\n",
+                                "text/plain; charset=utf-8"));
+      return true;
+    }
+    return false;
+  }
+  std::ifstream in(asset->path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream body;
+  body << in.rdbuf();
+  Response res = make_response(http::status::ok, body.str(), asset->content_type);
+  res.set(http::field::cache_control, "no-cache");
+  if (req.method() == http::verb::head) res.body().clear(), res.prepare_payload();
+  ex->respond(std::move(res));
+  return true;
 }
 
 // ------------------------------------------------------------------ Invoke API
@@ -336,6 +445,20 @@ void Front::sns_api(Request&& req, ExchangePtr ex) {
     if (platform_.invoke(*fn, inv) == Platform::Admission::Throttled)
       platform_.console().line(fmt::format("mlfaas: {}: event queue full, SNS message {} dropped", fn->spec.name,
                                            message_id));
+  }
+  if (monitoring_) {
+    // E-mail and HTTP(S) subscribers get the message through the notifier (queued: Publish never waits on them).
+    for (const auto& sub : topic->subscriptions) {
+      notify::Delivery d;
+      if (sub.protocol == "email" || sub.protocol == "email-json") d.protocol = notify::Protocol::Email;
+      else if (sub.protocol == "http" || sub.protocol == "https") d.protocol = notify::Protocol::Http;
+      else continue;
+      d.endpoint = sub.endpoint;
+      d.topic_arn = topic->arn;
+      d.subject = form.count("Subject") && !form["Subject"].empty() ? form["Subject"] : "AWS Notification Message";
+      d.message = message;
+      monitoring_->notifier().enqueue(std::move(d));
+    }
   }
   ex->respond(make_response(
       http::status::ok,

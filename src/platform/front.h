@@ -1,6 +1,8 @@
 #pragma once
 // The public port: the Lambda Invoke API (2015-03-31), the SNS query API's Publish, and the template's API
 // Gateway routes (HTTP API payload 2.0 and REST API payload 1.0), answering with API Gateway's shapes.
+#include <boost/asio/thread_pool.hpp>
+
 #include <memory>
 
 #include "platform/http_server.h"
@@ -9,10 +11,16 @@
 
 namespace mlfaas::platform {
 
+class Monitoring;
+
 class Front {
  public:
   // With credentials, Invoke API and SNS calls must carry a valid SigV4 signature made with them.
-  Front(Platform& platform, const std::string& host, unsigned short port, Credentials credentials = {});
+  // With `monitoring`, GET /metrics, /api/info, /api/dashboard, / and /dashboard are served where no template
+  // route claims the path, and SNS Publish also reaches e-mail and HTTP(S) subscribers.
+  Front(Platform& platform, const std::string& host, unsigned short port, Credentials credentials = {},
+        Monitoring* monitoring = nullptr);
+  ~Front();
   unsigned short port() const { return server_->port(); }
   void close() { server_->close(); }
 
@@ -22,11 +30,15 @@ class Front {
   void invoke_api(const std::string& function_name, Request&& req, ExchangePtr ex);
   void sns_api(Request&& req, ExchangePtr ex);
   bool api_route(Request&& req, ExchangePtr ex);
+  bool monitoring_route(const Request& req, const std::string& path, const std::string& query, ExchangePtr ex);
 
   Platform& platform_;
   std::string host_header_;
   Credentials credentials_;
   std::unique_ptr<HttpServer> server_;
+  Monitoring* monitoring_ = nullptr;
+  // SQLite queries of /metrics and /api/dashboard run here, so the event loop keeps serving invocations.
+  boost::asio::thread_pool queries_{1};
 };
 
 // Matching of API Gateway paths with {param} and {proxy+} segments; fills `params`.

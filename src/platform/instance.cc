@@ -350,6 +350,10 @@ void Instance::complete(InvocationResult result, const std::string& status_suffi
   double cost = invocation_cost_usd(fn_.spec.memory_mb, billed, fn_.spec.architecture);
   fn_.stats.cost_usd += cost;
   fn_.stats.billed_ms += billed;
+  result.duration_ms = duration;
+  result.billed_ms = billed;
+  result.max_memory_mb = std::atoi(max_memory_used_mb().c_str());
+  result.cost_usd = cost;
   if (platform_.console().terminal()) {
     std::string outcome = result.timed_out ? "TIMEOUT" : result.function_error ? "ERROR " + result.error_type : "OK";
     platform_.console().line(fmt::format("{} {:<20} {:<28} {:<10} {:>9.2f} ms  {}  {}/{} MB  ${:.9f}",
@@ -443,6 +447,10 @@ void Instance::fail_init_or_queue(const std::string& error_type, const std::stri
                    error_type));
   current_ = nullptr;
   inv->log.swap(r.log);
+  r.duration_ms = init_ms_;
+  r.billed_ms = std::ceil(init_ms_);
+  r.max_memory_mb = std::atoi(max_memory_used_mb().c_str());
+  r.cost_usd = invocation_cost_usd(fn_.spec.memory_mb, r.billed_ms, fn_.spec.architecture);
   platform_.finished(fn_, inv, std::move(r));
 }
 

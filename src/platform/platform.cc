@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "platform/metrics/metrics_store.h"
+
 namespace mlfaas::platform {
 
 namespace fs = std::filesystem;
@@ -23,7 +25,7 @@ Function::Function(Platform& platform, FunctionSpec s, ResourceShape sh, const s
 Platform::Platform(boost::asio::io_context& io, Template tpl, PlatformOptions options, Cgroups& cgroups,
                    Console& console)
     : io_(io), tpl_(std::move(tpl)), options_(std::move(options)), cgroups_(cgroups), console_(console),
-      sigchld_(io, SIGCHLD) {
+      sigchld_(io, SIGCHLD), concurrency_timer_(io) {
   int reserved_total = 0;
   int host_cpus = int(cgroups_.host_cpus().size());
   for (const auto& spec : tpl_.functions) {
@@ -39,6 +41,38 @@ Platform::Platform(boost::asio::io_context& io, Template tpl, PlatformOptions op
 }
 
 Platform::~Platform() = default;
+
+namespace {
+int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+void Platform::set_metrics(metrics::MetricsStore* store) {
+  metrics_ = store;
+  concurrency_timer_.cancel();
+  if (metrics_) sample_concurrency();
+}
+
+void Platform::record_throttle(const Function& fn) {
+  if (metrics_) metrics_->record_throttle(fn.spec.name, unix_ms_now());
+}
+
+void Platform::record_concurrency(const Function& fn) {
+  if (metrics_) metrics_->record_concurrency(fn.spec.name, unix_ms_now(), fn.in_flight);
+}
+
+void Platform::sample_concurrency() {
+  // Changes are recorded as they happen; a sample every second also gives quiet seconds their (zero) value, as
+  // CloudWatch's ConcurrentExecutions has a datapoint per period while a function is in use.
+  for (auto& f : functions_)
+    if (f->in_flight > 0 || f->stats.invocations > 0) record_concurrency(*f);
+  concurrency_timer_.expires_after(std::chrono::seconds(1));
+  concurrency_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec && metrics_ && !shutting_down_) sample_concurrency();
+  });
+}
 
 Function* Platform::function(const std::string& name_or_arn) {
   const FunctionSpec* spec = tpl_.function_by_name(name_or_arn);
@@ -70,14 +104,18 @@ Platform::Admission Platform::invoke(Function& fn, InvocationPtr inv) {
   if (inv->async) {
     if (fn.async_queue.size() >= options_.async_queue_limit) {
       ++fn.stats.throttles;
+      record_throttle(fn);
       return Admission::Throttled;
     }
+    // Lambda counts an event it cannot run now as a throttle, then keeps it and retries.
+    if (!can_admit(fn)) record_throttle(fn);
     fn.async_queue.push_back(std::move(inv));
     pump_queues();
     return Admission::Queued;
   }
   if (shutting_down_ || !can_admit(fn)) {
     ++fn.stats.throttles;
+    record_throttle(fn);
     return Admission::Throttled;
   }
   start(fn, std::move(inv));
@@ -89,6 +127,7 @@ void Platform::start(Function& fn, InvocationPtr inv) {
   ++account_in_flight_;
   if (!fn.spec.reserved_concurrency) ++unreserved_in_flight_;
   ++fn.stats.invocations;
+  record_concurrency(fn);
 
   // Warm reuse: the most recently used idle instance (its caches are the warmest), else one that has answered
   // and is about to ask for more work, else a cold start.
@@ -125,6 +164,22 @@ void Platform::finished(Function& fn, InvocationPtr inv, InvocationResult result
   --account_in_flight_;
   if (!fn.spec.reserved_concurrency) --unreserved_in_flight_;
   if (result.function_error) ++fn.stats.errors;
+  if (metrics_) {
+    metrics::InvocationRecord r;
+    r.ts_ms = unix_ms_now();
+    r.function = fn.spec.name;
+    r.request_id = inv->request_id;
+    r.duration_ms = result.duration_ms;
+    r.billed_ms = static_cast<int64_t>(result.billed_ms);
+    if (inv->cold) r.init_ms = inv->init_ms;
+    r.memory_mb = fn.spec.memory_mb;
+    r.max_memory_mb = result.max_memory_mb;
+    r.error = result.function_error;
+    r.error_type = result.function_error ? (result.error_type.empty() ? "Unhandled" : result.error_type) : "";
+    r.cost_usd = result.cost_usd;
+    metrics_->record_invocation(std::move(r));
+    record_concurrency(fn);
+  }
 
   if (inv->async && result.function_error && inv->attempt < 3 && !shutting_down_) {
     // Lambda retries a failed asynchronous event twice, waiting longer each time.

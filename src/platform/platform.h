@@ -20,6 +20,10 @@
 #include "platform/logs.h"
 #include "platform/template.h"
 
+namespace mlfaas::metrics {
+class MetricsStore;
+}
+
 namespace mlfaas::platform {
 
 using Clock = std::chrono::steady_clock;
@@ -43,6 +47,11 @@ struct InvocationResult {
   std::string error_type;
   std::string payload;  // the function's answer, or Lambda's error object
   std::string log;      // START ... REPORT, for X-Amz-Log-Result
+  // The REPORT line's figures, for the metrics store.
+  double duration_ms = 0;
+  double billed_ms = 0;
+  int max_memory_mb = 0;
+  double cost_usd = 0;
 };
 
 struct Invocation {
@@ -170,6 +179,8 @@ class Platform {
   Console& console() { return console_; }
   std::vector<std::unique_ptr<Function>>& functions() { return functions_; }
   std::string throttle_reason(const Function& fn) const;
+  // Every invocation, throttle and concurrency change is queued to `store` from now on (nullptr: none).
+  void set_metrics(metrics::MetricsStore* store);
 
   // Called by instances.
   void finished(Function& fn, InvocationPtr inv, InvocationResult result);
@@ -189,6 +200,9 @@ class Platform {
   void reap_children();
   void wait_signal();
   void maybe_finish_shutdown();
+  void record_throttle(const Function& fn);
+  void record_concurrency(const Function& fn);
+  void sample_concurrency();
 
   boost::asio::io_context& io_;
   Template tpl_;
@@ -204,6 +218,8 @@ class Platform {
   bool shutting_down_ = false;
   std::function<void()> shutdown_done_;
   std::unique_ptr<boost::asio::steady_timer> shutdown_timer_;
+  metrics::MetricsStore* metrics_ = nullptr;
+  boost::asio::steady_timer concurrency_timer_;
 };
 
 }  // namespace mlfaas::platform

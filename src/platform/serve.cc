@@ -61,8 +61,11 @@ int serve(const ServeOptions& options) {
 
   auto cgroups = Cgroups::detect();
   asio::io_context io(1);
+  // Declared before the platform and the front, so it outlives everything that records into it.
+  Monitoring monitoring(tpl, options.monitoring, console);
   Platform platform(io, std::move(tpl), options.platform, *cgroups, console);
-  Front front(platform, options.host, static_cast<unsigned short>(options.port), options.credentials);
+  platform.set_metrics(&monitoring.store());
+  Front front(platform, options.host, static_cast<unsigned short>(options.port), options.credentials, &monitoring);
 
   std::string url = fmt::format("http://{}:{}", options.host, front.port());
   console.line(fmt::format("mlfaas serve: listening on {}", url));
@@ -86,6 +89,9 @@ int serve(const ServeOptions& options) {
   }
   console.line(fmt::format("  account concurrency {}, idle timeout {} s, logs in {}/", options.platform.account_concurrency,
                            options.platform.idle_timeout.count() / 1000.0, options.platform.log_dir));
+  console.line(fmt::format("  metrics    {} (GET {}/metrics), {} alarm(s); mail via {}", monitoring.database_path(),
+                           url, monitoring.alarm_count(), options.monitoring.smtp.url));
+  console.line(fmt::format("  web        {}/ (try the model), {}/dashboard", url, url));
   if (!platform.functions().empty())
     console.line(fmt::format("  try: aws lambda invoke --endpoint-url {} --function-name {} --cli-binary-format "
                              "raw-in-base64-out --payload '{{\"sentence\": \"I am happy\"}}' out.json",
@@ -113,6 +119,7 @@ int serve(const ServeOptions& options) {
   });
   ::signal(SIGPIPE, SIG_IGN);
   io.run();
+  platform.set_metrics(nullptr);
   print_summary(platform);
   return 0;
 }

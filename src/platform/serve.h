@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "platform/monitoring.h"
 #include "platform/platform.h"
 #include "platform/sigv4.h"
 
@@ -16,6 +17,7 @@ struct ServeOptions {
   std::string port_file;
   Credentials credentials;  // required with a non-loopback host; optional (but enforced) on loopback
   PlatformOptions platform;
+  MonitoringOptions monitoring;  // metrics database, alarms, notifications, web assets
 };
 
 // Options that cannot work together (e.g. a non-loopback host without --allow-remote).

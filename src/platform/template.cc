@@ -465,13 +465,18 @@ class Parser {
     a.logical_id = id;
     a.alarm_name = id;
     auto p = [&](const char* key) { return where + ".Properties." + key; };
+    bool has_statistic = false;
     for (const auto& kv : props) {
       std::string key = kv.first.as<std::string>();
       const YAML::Node& v = kv.second;
       if (key == "AlarmName") a.alarm_name = str(v, p("AlarmName"));
       else if (key == "MetricName") a.metric_name = str(v, p("MetricName"));
       else if (key == "Namespace") a.ns = str(v, p("Namespace"));
-      else if (key == "Statistic") a.statistic = str(v, p("Statistic"));
+      else if (key == "Statistic" || key == "ExtendedStatistic") {
+        if (has_statistic) fail(p(key.c_str()), "give either Statistic or ExtendedStatistic, not both");
+        has_statistic = true;
+        a.statistic = str(v, p(key.c_str()));
+      }
       else if (key == "Period") a.period_s = int(integer(v, p("Period"), 1, 86400 * 7));
       else if (key == "EvaluationPeriods") a.evaluation_periods = int(integer(v, p("EvaluationPeriods"), 1, 1440));
       else if (key == "DatapointsToAlarm") a.datapoints_to_alarm = int(integer(v, p("DatapointsToAlarm"), 1, 1440));
@@ -493,11 +498,14 @@ class Parser {
           if (!v[i].IsMap() || !v[i]["Name"] || !v[i]["Value"]) fail(dp, "needs Name and Value");
           a.dimensions[str(v[i]["Name"], dp + ".Name")] = str(v[i]["Value"], dp + ".Value");
         }
-      } else if (key == "AlarmActions" || key == "OKActions") {
+      } else if (key == "AlarmActions" || key == "OKActions" || key == "InsufficientDataActions") {
         if (!v.IsSequence()) fail(p(key.c_str()), "must be a list");
-        auto& out = key == "AlarmActions" ? a.alarm_actions : a.ok_actions;
+        auto& out = key == "AlarmActions" ? a.alarm_actions : key == "OKActions" ? a.ok_actions
+                                                                                 : a.insufficient_data_actions;
         for (size_t i = 0; i < v.size(); ++i) out.push_back(str(v[i], p(key.c_str()) + "[" + std::to_string(i) + "]"));
-      } else if (key == "AlarmDescription" || key == "ActionsEnabled" || key == "Unit") {
+      } else if (key == "AlarmDescription") {
+        a.description = str(v, p("AlarmDescription"));
+      } else if (key == "ActionsEnabled" || key == "Unit") {
         continue;
       } else {
         warn(p(key.c_str()), "unsupported alarm property, ignored");
@@ -505,6 +513,9 @@ class Parser {
     }
     if (a.metric_name.empty()) fail(p("MetricName"), "missing");
     if (a.comparison_operator.empty()) fail(p("ComparisonOperator"), "missing");
+    if (a.datapoints_to_alarm == 0) a.datapoints_to_alarm = a.evaluation_periods;
+    if (a.datapoints_to_alarm > a.evaluation_periods)
+      fail(p("DatapointsToAlarm"), "must not exceed EvaluationPeriods (" + std::to_string(a.evaluation_periods) + ")");
     static const std::set<std::string> ops = {"GreaterThanThreshold", "GreaterThanOrEqualToThreshold",
                                               "LessThanThreshold", "LessThanOrEqualToThreshold"};
     if (!ops.count(a.comparison_operator))

@@ -54,16 +54,18 @@ struct AlarmSpec {
   std::string alarm_name;
   std::string metric_name;
   std::string ns;
-  std::string statistic = "Average";
+  std::string statistic = "Average";  // Statistic, or ExtendedStatistic (p90, p99.9) when that was given
+  std::string description;
   int period_s = 300;
   int evaluation_periods = 1;
-  int datapoints_to_alarm = 1;
+  int datapoints_to_alarm = 0;  // 0: not given, CloudWatch then uses EvaluationPeriods
   double threshold = 0;
   std::string comparison_operator;
   std::string treat_missing_data = "missing";
   std::map<std::string, std::string> dimensions;
   std::vector<std::string> alarm_actions;
   std::vector<std::string> ok_actions;
+  std::vector<std::string> insufficient_data_actions;
 };
 
 struct Template {

@@ -53,6 +53,47 @@ TEST(Notifier, EmailArrivesAtRealSmtpServer) {
   EXPECT_NE(mbox.find("\n.\nA line that starts with a dot."), std::string::npos) << "dot-stuffing broke the body";
 }
 
+// SMTP servers refuse lines over 998 characters (aiosmtpd answers "500 Line too long"); an SNS message may be one
+// long line of JSON, so such a body goes quoted-printable and must decode to the same text.
+TEST(Notifier, LongLinesAreMailedQuotedPrintable) {
+  std::string dir = temp_dir("smtp-long");
+  ChildProcess smtp({"/usr/bin/python3", kTools + "smtp_sink.py", "--mbox", dir + "/mbox", "--port-file", dir + "/port"});
+  std::string port = wait_for_file(dir + "/port", 20s);
+  ASSERT_FALSE(port.empty()) << "aiosmtpd did not start (is python3-aiosmtpd installed?)";
+  SmtpConfig smtp_cfg;
+  smtp_cfg.url = "smtp://127.0.0.1:" + port;
+  Notifier n(smtp_cfg, fast_retry(2));
+  Delivery d;
+  d.protocol = Protocol::Email;
+  d.endpoint = "oncall@example.com";
+  d.subject = "long";
+  std::string line;
+  for (int i = 0; i < 300; ++i) line += "{\"k\":" + std::to_string(i) + "} ";
+  d.message = "first line\n" + line + "= caf\xc3\xa9 \nlast line";
+  n.enqueue(d);
+  ASSERT_TRUE(n.drain(20s));
+  ASSERT_EQ(n.delivered(), 1u);
+  std::string mbox = wait_for_file(dir + "/mbox", 10s);
+  mbox.erase(std::remove(mbox.begin(), mbox.end(), '\r'), mbox.end());
+  ASSERT_NE(mbox.find("Content-Transfer-Encoding: quoted-printable"), std::string::npos) << mbox;
+  std::string body = mbox.substr(mbox.find("\n\n") + 2);
+  std::string decoded;
+  for (size_t i = 0; i < body.size(); ++i) {
+    if (body[i] == '=' && i + 1 < body.size() && body[i + 1] == '\n') {
+      ++i;  // soft line break
+    } else if (body[i] == '=' && i + 2 < body.size()) {
+      decoded += char(std::stoi(body.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      decoded += body[i];
+    }
+  }
+  EXPECT_NE(decoded.find(d.message), std::string::npos) << decoded.substr(0, 300);
+  size_t longest = 0, run = 0;
+  for (char c : mbox) longest = std::max(longest, run = c == '\n' ? 0 : run + 1);
+  EXPECT_LE(longest, 76u);
+}
+
 TEST(Notifier, WebhookRetriedWithBackoffAndGetsSnsShapedBody) {
   std::string dir = temp_dir("hook");
   ChildProcess hook({"/usr/bin/python3", kTools + "webhook_sink.py", "--out", dir + "/posts", "--port-file",

@@ -26,13 +26,16 @@
 
   const ms = (v) => (v == null ? '–' : v.toFixed(2) + ' ms');
   const time = (t) => new Date(t).toLocaleTimeString();
+  // A few invocations cost millionths of a dollar: keep three significant digits so the card stays narrow.
+  const usd = (v) => (v === 0 ? '$0' : v >= 0.01 ? '$' + v.toFixed(2) : '$' + v.toExponential(2));
 
   function card(title, value, sub) {
     const d = document.createElement('div');
     d.className = 'bg-white rounded-xl border border-slate-200 p-4';
-    d.innerHTML = '<div class="text-xs text-slate-500"></div><div class="text-2xl font-semibold mt-1"></div><div class="text-xs text-slate-400 mt-1"></div>';
+    d.innerHTML = '<div class="text-xs text-slate-500"></div><div class="text-xl xl:text-2xl font-semibold mt-1 whitespace-nowrap overflow-hidden text-ellipsis"></div><div class="text-xs text-slate-400 mt-1"></div>';
     d.children[0].textContent = title;
     d.children[1].textContent = value;
+    d.children[1].title = String(value);
     d.children[2].textContent = sub || '';
     d.dataset.card = title;
     return d;
@@ -55,7 +58,7 @@
       card('Cold starts', t.cold_starts ?? 0, ''),
       card('Duration p50', ms(t.duration_p50_ms), 'p99 ' + ms(t.duration_p99_ms)),
       card('Concurrency', t.concurrency_max ?? 0, 'max in window'),
-      card('Cost', '$' + (t.cost_usd ?? 0).toFixed(8), (f ? f.memory_mb + ' MB' : '')));
+      card('Cost', usd(t.cost_usd ?? 0), (f ? f.memory_mb + ' MB · $' + (t.cost_usd ?? 0).toFixed(8) : '')));
     const s = (f && f.series) || [];
     const labels = s.map((b) => time(b.t));
     fill(chart('chart-traffic', [['Invocations', '#6366f1'], ['Errors', '#ef4444'], ['Throttles', '#f59e0b']]), labels,
@@ -64,14 +67,14 @@
          [s.map((b) => b.p50), s.map((b) => b.p90), s.map((b) => b.p99), s.map((b) => b.max)]);
     fill(chart('chart-concurrency', [['Concurrent executions', '#0ea5e9']]), labels, [s.map((b) => b.concurrency)]);
     fill(chart('chart-cold', [['Cold starts', '#8b5cf6'], ['Init ms (avg)', '#f97316', 'y1']],
-               { scales: { y: { beginAtZero: true }, y1: { beginAtZero: true, position: 'right', grid: { drawOnChartArea: false } } } }),
+               { scales: { x: { ticks: { maxTicksLimit: 6 } }, y: { beginAtZero: true }, y1: { beginAtZero: true, position: 'right', grid: { drawOnChartArea: false } } } }),
          labels, [s.map((b) => b.cold_starts), s.map((b) => (b.cold_starts ? b.init_avg : null))]);
 
     $('alarms').replaceChildren(...data.alarms.map((a) => {
       const tr = document.createElement('tr');
       tr.className = 'border-t border-slate-100';
       tr.dataset.alarm = a.name;
-      tr.innerHTML = '<td class="py-1"></td><td><span class="rounded px-2 py-0.5 text-xs font-medium"></span></td><td></td><td class="text-slate-500"></td>';
+      tr.innerHTML = '<td class="py-1 pr-4"></td><td class="pr-4 whitespace-nowrap"><span class="rounded px-2 py-0.5 text-xs font-medium"></span></td><td class="pr-4 whitespace-nowrap"></td><td class="text-slate-500"></td>';
       tr.children[0].textContent = a.name;
       const badge = tr.children[1].firstChild;
       badge.textContent = a.state;
@@ -87,7 +90,7 @@
       const cells = [time(r.ts), r.function, r.request_id, ms(r.duration_ms), r.billed_ms + ' ms', r.memory_mb + ' MB',
                      r.max_memory_mb + ' MB', r.init_ms == null ? '' : ms(r.init_ms), r.cost_usd.toFixed(10),
                      r.error ? (r.error_type || 'Error') : 'OK'];
-      cells.forEach((c, i) => { const td = document.createElement('td'); td.className = 'py-1 pr-3'; td.textContent = c;
+      cells.forEach((c, i) => { const td = document.createElement('td'); td.className = 'py-1 pr-4 whitespace-nowrap'; td.textContent = c;
         if (i === 9 && r.error) td.className += ' text-red-600'; tr.appendChild(td); });
       return tr;
     }));

@@ -199,9 +199,11 @@ void Monitor::publish(const Entry& e, State old_state, int64_t now_ms) {
       d.endpoint = s.endpoint;
       d.topic_arn = t->arn;
       d.subject = subj;
-      d.message = d.protocol == notify::Protocol::Email ? subj + "\n\n" + e.def.description + "\n" + e.status.reason +
-                                                              "\n\n" + message
-                                                        : message;
+      // Mail readers get the JSON indented (short lines); webhooks get CloudWatch's compact form.
+      d.message = d.protocol == notify::Protocol::Email
+                      ? subj + "\n\n" + e.def.description + "\n" + e.status.reason + "\n\n" +
+                            nlohmann::json::parse(message).dump(2)
+                      : message;
       notifier_.enqueue(std::move(d));
     }
   }

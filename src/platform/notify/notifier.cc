@@ -143,6 +143,7 @@ void Notifier::on_result(std::function<void(const DeliveryResult&)> callback) {
 }
 
 void Notifier::enqueue(Delivery d) {
+  if (d.message_id.empty()) d.message_id = new_message_id();
   std::function<void(const DeliveryResult&)> cb;
   DeliveryResult dropped;
   bool drop = false;
@@ -228,6 +229,45 @@ bool Notifier::send_once(const Delivery& d, std::string* error) {
   return d.protocol == Protocol::Email ? send_email(d, error) : send_http(d, error);
 }
 
+namespace {
+
+bool has_long_line(const std::string& text) {
+  size_t run = 0;
+  for (char ch : text) {
+    run = ch == '\n' ? 0 : run + 1;
+    if (run > 998) return true;  // RFC 5321's limit; servers refuse longer lines
+  }
+  return false;
+}
+
+// RFC 2045 quoted-printable: keeps every line of the message under 77 characters, whatever the text holds.
+std::string quoted_printable(const std::string& text) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  size_t col = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char ch = static_cast<unsigned char>(text[i]);
+    if (ch == '\n') {
+      out += '\n';
+      col = 0;
+      continue;
+    }
+    bool at_line_end = i + 1 == text.size() || text[i + 1] == '\n';
+    std::string piece;
+    if ((ch >= 33 && ch <= 126 && ch != '=') || ((ch == ' ' || ch == '\t') && !at_line_end)) piece = char(ch);
+    else piece = {'=', hex[ch >> 4], hex[ch & 15]};
+    if (col + piece.size() > 75) {
+      out += "=\n";
+      col = 0;
+    }
+    out += piece;
+    col += piece.size();
+  }
+  return out;
+}
+
+}  // namespace
+
 bool Notifier::send_email(const Delivery& d, std::string* error) {
   CURL* c = curl_easy_init();
   if (c == nullptr) {
@@ -237,8 +277,10 @@ bool Notifier::send_email(const Delivery& d, std::string* error) {
   std::string body = crlf("Date: " + rfc5322_date() + "\nFrom: " + header_value(smtp_.from) +
                           "\nTo: " + header_value(d.endpoint) + "\nSubject: " + header_value(d.subject) +
                           "\nMessage-ID: <" + new_message_id() + "@mlfaas>\nMIME-Version: 1.0\n"
-                          "Content-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n\n" +
-                          d.message + "\n");
+                          "Content-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: " +
+                          (has_long_line(d.message) ? "quoted-printable\n\n" + quoted_printable(d.message)
+                                                    : "8bit\n\n" + d.message) +
+                          "\n");
   Upload upload{&body};
   std::string from = "<" + smtp_.from + ">";
   curl_slist* rcpt = curl_slist_append(nullptr, ("<" + d.endpoint + ">").c_str());
@@ -277,7 +319,7 @@ bool Notifier::send_http(const Delivery& d, std::string* error) {
     *error = "cannot initialise libcurl";
     return false;
   }
-  const std::string message_id = new_message_id();
+  const std::string message_id = d.message_id.empty() ? new_message_id() : d.message_id;
   const std::string body = sns_notification_body(d, message_id, iso8601_now());
   curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, "Content-Type: text/plain; charset=UTF-8");

@@ -38,6 +38,7 @@ struct Delivery {
   std::string topic_arn;
   std::string subject;
   std::string message;    // the SNS Message (for alarms: CloudWatch's alarm JSON)
+  std::string message_id; // set by enqueue() when empty; kept across retries, as SNS does
 };
 
 struct DeliveryResult {
