@@ -33,8 +33,12 @@ namespace mlfaas {
 
 struct ModelOptions {
   int threads = 1;  // total threads used per request, including the caller's; >= 1
-  // Kernel level: "" = MLFAAS_ISA if set, else the best this CPU supports; or "portable" | "avx2" | "avx512".
+  // Kernel level: "" = MLFAAS_ISA if set, else the best this CPU supports; or "portable" | "avx2" | "avx512" | "avx512vnni".
   std::string isa;
+  // "fp32" (reference) or "int8": dynamic quantization of the encoder's linear layers (weights int8 per output
+  // channel, activations u8 per row at run time, exact int32 accumulation). Embeddings, norms, softmax, attention
+  // scores, pooler and classifier stay fp32. See docs/INT8.md.
+  std::string precision = "fp32";
 };
 
 // One sequence. token_type_ids may be empty (all zero, a single segment) or the same length as input_ids.
@@ -54,6 +58,7 @@ class Model {
   const ModelConfig& config() const;
   ModelTask task() const;
   Isa isa() const;
+  const std::string& precision() const;
   int threads() const;
   int max_tokens() const;  // max_position_embeddings
 
