@@ -131,6 +131,28 @@ TEST_P(Int8AtIsa, FusedEpilogueMatchesDequantizedReference) {
   }
 }
 
+TEST_P(Int8AtIsa, QuantizerGivesThePortableCodes) {
+  const GemmKernel& kernel = gemm_kernel(GetParam());
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> d(-4.f, 9.f);
+  for (int k : {1, 15, 16, 17, 77, 128, 515}) {
+    const int m = 6, kp = (k + 3) / 4 * 4;
+    std::vector<float> a(static_cast<size_t>(m) * k);
+    for (float& x : a) x = d(rng);
+    std::fill(a.begin() + k, a.begin() + 2 * k, 0.f);                 // all zero
+    for (int j = 0; j < k; ++j) a[2 * k + j] = 0.5f * (j % 11) - 2.f;  // many exact ties after scaling
+    for (int j = 0; j < k; ++j) a[3 * k + j] = std::fabs(a[3 * k + j]);  // one-sided
+    std::vector<uint8_t> want(static_cast<size_t>(m) * kp, 7), got(want.size(), 9);
+    std::vector<float> ws(m), gs(m);
+    std::vector<int32_t> wz(m), gz(m);
+    quantize_rows_u8(a.data(), k, m, k, want.data(), kp, kp, ws.data(), wz.data());
+    kernel.quantize(a.data(), k, m, k, got.data(), kp, kp, gs.data(), gz.data());
+    EXPECT_EQ(got, want) << "k=" << k;
+    EXPECT_EQ(gs, ws) << "k=" << k;
+    EXPECT_EQ(gz, wz) << "k=" << k;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Supported, Int8AtIsa, ::testing::ValuesIn(supported_isas()), isa_param_name);
 
 TEST(Int8Quantization, RoundTripsWithinHalfAStep) {

@@ -168,7 +168,7 @@ void GemmRunner::linear_rows_int8(const PackedLinear& layer, const float* a, int
     qa_scale_.resize(kRowChunk);
     qa_zero_.resize(kRowChunk);
   }
-  quantize_rows_u8(a, lda, m, layer.in(), qa_.data(), kp, kp, qa_scale_.data(), qa_zero_.data());
+  kernel_.quantize(a, lda, m, layer.in(), qa_.data(), kp, kp, qa_scale_.data(), qa_zero_.data());
   Int8GemmArgs g{};
   g.a = qa_.data();
   g.lda = kp;

@@ -19,6 +19,9 @@ struct GemmKernel {
   void (*fn)(const GemmArgs&);
   AttentionHeadFn attention;  // the same level's attention kernel
   void (*int8)(const Int8GemmArgs&);  // the level's int8 GEMM (one weight layout for all levels, see gemm_kernels.h)
+  // The level's activation quantizer: every level produces the same codes.
+  void (*quantize)(const float* a, int64_t lda, int m, int k, uint8_t* q, int64_t ldq, int kp, float* scale,
+                   int32_t* zero);
 };
 
 enum class Precision { Fp32, Int8 };

@@ -139,3 +139,58 @@ void gemm_s8_avx512vnni(const Int8GemmArgs& g) {
 }
 
 }  // namespace mlfaas
+
+namespace mlfaas {
+
+// The same codes as quantize_rows_u8 (min/max are exact in any order; roundscale with TO_NEAREST_INT is nearbyint's
+// round-half-even; the scale, its inverse and the zero point come from the same scalar expressions), 16 at a time.
+void quantize_rows_u8_avx512(const float* a, int64_t lda, int m, int k, uint8_t* q, int64_t ldq, int kp,
+                             float* scale, int32_t* zero) {
+  for (int i = 0; i < m; ++i) {
+    const float* x = a + i * lda;
+    uint8_t* out = q + i * ldq;
+    __m512 vlo = _mm512_setzero_ps(), vhi = _mm512_setzero_ps();
+    int j = 0;
+    for (; j + 16 <= k; j += 16) {
+      const __m512 v = _mm512_loadu_ps(x + j);
+      vlo = _mm512_min_ps(vlo, v);
+      vhi = _mm512_max_ps(vhi, v);
+    }
+    if (j < k) {
+      const __mmask16 tail = static_cast<__mmask16>((1u << (k - j)) - 1);
+      const __m512 v = _mm512_maskz_loadu_ps(tail, x + j);  // zeros in the masked lanes: inside [lo, hi] already
+      vlo = _mm512_min_ps(vlo, v);
+      vhi = _mm512_max_ps(vhi, v);
+    }
+    float lo = _mm512_reduce_min_ps(vlo), hi = _mm512_reduce_max_ps(vhi);
+    lo = lo < 0.f ? lo : 0.f;
+    hi = hi > 0.f ? hi : 0.f;
+    const float s = (hi - lo) / 255.f;
+    if (!(s > 0.f) || !(s - s == 0.f)) {
+      // Zero row, or inf/nan: the portable routine's handling (rare, so it is simply called).
+      quantize_rows_u8(x, lda, 1, k, out, ldq, kp, scale + i, zero + i);
+      continue;
+    }
+    const float inv = 1.f / s;
+    float zpf = __builtin_nearbyintf(-lo * inv);
+    zpf = zpf < 0.f ? 0.f : (zpf > 255.f ? 255.f : zpf);
+    const __m512 vinv = _mm512_set1_ps(inv), vzp = _mm512_set1_ps(zpf);
+    const __m512 vmin = _mm512_setzero_ps(), vmax = _mm512_set1_ps(255.f);
+    for (j = 0; j < kp; j += 16) {
+      const int left = k - j;
+      const __mmask16 load = left >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                        : (left > 0 ? static_cast<__mmask16>((1u << left) - 1) : 0);
+      const __m512 v = _mm512_maskz_loadu_ps(load, x + j);
+      __m512 r = _mm512_add_ps(_mm512_roundscale_ps(_mm512_mul_ps(v, vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzp);
+      r = _mm512_min_ps(_mm512_max_ps(r, vmin), vmax);
+      __m128i codes = _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(r));
+      codes = _mm_maskz_mov_epi8(load, codes);  // padding beyond k is zero
+      const int store = kp - j >= 16 ? 16 : kp - j;
+      _mm_mask_storeu_epi8(out + j, static_cast<__mmask16>((1u << store) - 1), codes);
+    }
+    scale[i] = s;
+    zero[i] = static_cast<int32_t>(zpf);
+  }
+}
+
+}  // namespace mlfaas

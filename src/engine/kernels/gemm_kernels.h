@@ -78,6 +78,8 @@ struct Int8GemmArgs {
 // (max - min) / 255, zero = round(-min / scale). One portable routine for every level, so levels agree exactly.
 void quantize_rows_u8(const float* a, int64_t lda, int m, int k, uint8_t* q, int64_t ldq, int kp, float* scale,
                       int32_t* zero);
+void quantize_rows_u8_avx512(const float* a, int64_t lda, int m, int k, uint8_t* q, int64_t ldq, int kp,
+                             float* scale, int32_t* zero);  // same codes, vectorized
 // Applies the zero-point correction, dequantization and post() (or the raw store) to a tile of int32 sums.
 void gemm_s8_finish_scalar(const Int8GemmArgs& g, const int32_t* tile, int tile_ld, int row0, int rows, int col0,
                            int cols);
