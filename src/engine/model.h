@@ -14,8 +14,9 @@
 // kept open. A Model runs one request at a time: calls on one Model must not overlap (one Model per concurrent
 // worker).
 //
-// Kernel levels: the best the CPU supports (AVX-512, AVX2+FMA, portable), or lower via ModelOptions::isa /
-// MLFAAS_ISA. Results agree across levels to float rounding (~1e-6 on the fixtures).
+// Kernel levels: the best the CPU supports (AVX-512 VNNI, AVX-512, AVX2+FMA, portable), or lower via
+// ModelOptions::isa / MLFAAS_ISA. Results agree across levels to float rounding (~1e-6 on the fixtures); int8 GEMMs
+// are exact integer arithmetic at every level, so int8 results differ across levels only in their fp32 parts.
 //
 // Errors: load() throws FormatError (bad/missing file, tensor or shape; names the file) and std::runtime_error
 // (ISA level unavailable); the run functions throw InputError for ids out of range, empty or too-long input, or a
