@@ -153,6 +153,24 @@ TEST_P(Int8AtIsa, QuantizerGivesThePortableCodes) {
   }
 }
 
+TEST_P(Int8AtIsa, ThreadsSplitPanelsNotSums) {
+  // Big enough that the runner splits the output panels across threads: results must be bit-identical.
+  const GemmKernel& kernel = gemm_kernel(GetParam());
+  std::mt19937 rng(19);
+  std::uniform_real_distribution<float> d(-1.f, 1.f);
+  const int m = 12, n = 515, k = 514;
+  std::vector<float> w(static_cast<size_t>(n) * k), a(static_cast<size_t>(m) * k), bias(n);
+  for (auto* v : {&w, &a, &bias}) {
+    for (float& x : *v) x = d(rng);
+  }
+  PackedLinear layer(kernel, nullptr, w.data(), bias.data(), n, k, Precision::Int8);
+  std::vector<float> one(static_cast<size_t>(m) * n), three(one.size());
+  GemmRunner r1(kernel, 1, Precision::Int8), r3(kernel, 3, Precision::Int8);
+  r1.linear(layer, a.data(), k, m, one.data(), n, {.act = kActRelu});
+  r3.linear(layer, a.data(), k, m, three.data(), n, {.act = kActRelu});
+  EXPECT_EQ(one, three);
+}
+
 INSTANTIATE_TEST_SUITE_P(Supported, Int8AtIsa, ::testing::ValuesIn(supported_isas()), isa_param_name);
 
 TEST(Int8Quantization, RoundTripsWithinHalfAStep) {
