@@ -3,7 +3,7 @@
 // reports the median over sentences of each sentence's median, the p90 of all timed runs pooled, and sentences/s
 // for batches of 8 and 32 (filled cyclically; run padding-free).
 //
-//   model_bench --model DIR --inputs FILE.jsonl [--threads N] [--repeat 20] [--warmup 3] [--isa LEVEL]
+//   model_bench --model DIR --inputs FILE.jsonl [--threads N] [--repeat 20] [--warmup 3] [--isa LEVEL] [--precision fp32|int8]
 //
 // When the inputs carry "logits" (e.g. the ORT peer's reference_numpy.py output for a random model) the outputs are
 // checked against them first and the largest difference is reported. Besides wall time it reports the caller
@@ -55,7 +55,7 @@ struct Sentence {
 
 int usage(const char* msg) {
   std::fprintf(stderr, "model_bench: %s\nusage: model_bench --model DIR --inputs FILE.jsonl [--threads N] "
-               "[--repeat N] [--warmup N] [--isa portable|avx2|avx512]\n", msg);
+               "[--repeat N] [--warmup N] [--isa portable|avx2|avx512|avx512vnni] [--precision fp32|int8]\n", msg);
   return 2;
 }
 
@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
     else if (a == "--repeat") repeat = std::atoi(v);
     else if (a == "--warmup") warmup = std::atoi(v);
     else if (a == "--isa") options.isa = v;
+    else if (a == "--precision") options.precision = v;
     else return usage(("unknown argument " + a).c_str());
   }
   if (model_dir.empty() || inputs.empty()) return usage("--model and --inputs are required");
@@ -158,6 +159,7 @@ int main(int argc, char** argv) {
   nlohmann::json out = {
       {"model", model_dir},
       {"isa", std::string(mlfaas::isa_name(model->isa()))},
+      {"precision", model->precision()},
       {"threads", options.threads},
       {"sentences", sentences.size()},
       {"warmup", warmup},

@@ -17,7 +17,7 @@ core_pkgs=(build-essential cmake ninja-build pkg-config git curl ca-certificates
            libcurl4-openssl-dev libssl-dev python3-aiosmtpd
            libsqlite3-dev python3-prometheus-client chromium
            libboost-dev libyaml-cpp-dev)
-bench_pkgs=(python3-onnx python3-numpy hyperfine wrk)
+bench_pkgs=(python3-onnx python3-numpy hyperfine wrk time)
 train_pkgs=(python3-torch python3-numpy libopenblas0-pthread python3-sklearn)
 loadtest_pkgs=(python3-locust)
 fuzz_pkgs=(clang libclang-rt-14-dev)

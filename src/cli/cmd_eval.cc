@@ -1,4 +1,4 @@
-// mlfaas eval --model PATH --data emocontext FILE [--threads N] [--max-length N] [--json] [--predictions OUT]
+// mlfaas eval --model PATH --data emocontext FILE [--threads N] [--precision fp32|int8] [--max-length N] [--json] [--predictions OUT]
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
@@ -17,7 +17,7 @@ namespace mlfaas::cli {
 
 void register_eval(CLI::App& app) {
   struct Args {
-    std::string model, dataset, file, predictions;
+    std::string model, dataset, file, predictions, precision = "fp32";
     int threads = 1, max_length = 128, batch = 16;
     bool json = false;
   };
@@ -29,6 +29,8 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "Threads per inference")->capture_default_str()->check(CLI::Range(1, 256));
   cmd->add_option("--max-length", a->max_length, "Tokens per text, [CLS] and [SEP] included")->capture_default_str()->check(CLI::Range(2, 100000));
   cmd->add_option("--predictions", a->predictions, "Also write one JSON line per row (id, label, predicted, probabilities)");
+  cmd->add_option("--precision", a->precision, "fp32, or int8 (dynamic quantization of the encoder's linears)")
+      ->capture_default_str()->check(CLI::IsMember({"fp32", "int8"}));
   cmd->add_flag("--json", a->json, "Print the metrics as one JSON object");
   cmd->callback([a, data] {
     auto parts = data->as<std::vector<std::string>>();
@@ -43,6 +45,7 @@ void register_eval(CLI::App& app) {
     }
     ModelOptions opt;
     opt.threads = a->threads;
+    opt.precision = a->precision;
     auto model = Model::load(a->model, opt);
     if (model->task() != ModelTask::Classification) {
       throw CliExit(2, std::string("eval: ") + a->model + " is a " + architecture_name(model->config().architecture) +

@@ -66,6 +66,7 @@ class Predictor {
   explicit Predictor(const Options& opt) : opt_(opt) {
     ModelOptions mo;
     mo.threads = opt.threads;
+    mo.precision = opt.precision;
     model_ = Model::load(opt.model, mo);
     max_length_ = opt.max_length > 0 ? std::min(opt.max_length, model_->max_tokens()) : model_->max_tokens();
 #ifdef MLFAAS_HAVE_TOKENIZER
@@ -210,8 +211,7 @@ void emit(const json& j) {
 }
 
 void run(const Options& opt) {
-  if (opt.precision == "int8") throw CliExit(2, "predict: --precision int8 is not supported yet (use fp32)");
-  if (opt.precision != "fp32") throw CliExit(2, "predict: unknown --precision '" + opt.precision + "' (fp32 or int8)");
+  if (opt.precision != "fp32" && opt.precision != "int8") throw CliExit(2, "predict: unknown --precision '" + opt.precision + "' (fp32 or int8)");
   if (opt.jsonl == !opt.texts.empty()) throw CliExit(2, "predict: give either --jsonl (inputs on stdin) or TEXT arguments");
   std::unique_ptr<Predictor> predictor;
   try {
@@ -257,7 +257,8 @@ void register_predict(CLI::App& app) {
       ->required();
   cmd->add_option("--threads", opt->threads, "Threads per request, including the caller's")
       ->check(CLI::Range(1, 255));
-  cmd->add_option("--precision", opt->precision, "fp32 (int8: not yet)");
+  cmd->add_option("--precision", opt->precision, "fp32, or int8 (dynamic quantization of the encoder's linears)")
+      ->check(CLI::IsMember({"fp32", "int8"}));
   cmd->add_flag("--jsonl", opt->jsonl, "Read {\"text\"} or {\"input_ids\"[, \"token_type_ids\"]} lines from stdin");
   cmd->add_flag("--full", opt->full, "Base models: also print the whole last hidden state");
   cmd->add_option("--top-k", opt->top_k, "Masked LM: candidates per [MASK]")->check(CLI::Range(1, 1000));

@@ -12,11 +12,15 @@ namespace mlfaas {
 
 class Model::Impl {
  public:
-  Impl(ModelConfig config, Isa isa, int threads)
-      : config_(std::move(config)), isa_(isa), runner_(gemm_kernel(isa), threads) {}
+  Impl(ModelConfig config, Isa isa, int threads, Precision precision)
+      : config_(std::move(config)),
+        isa_(isa),
+        precision_(precision_name(precision)),
+        runner_(gemm_kernel(isa), threads, precision) {}
 
   ModelConfig config_;
   Isa isa_;
+  std::string precision_;
   GemmRunner runner_;
   std::unique_ptr<models::Network> net_;
   std::vector<int32_t> zero_types_;
@@ -74,7 +78,8 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const ModelOptions& o
   if (options.threads < 1) throw std::invalid_argument("threads must be at least 1");
   ModelConfig config = load_config(config_path(dir));
   const Isa isa = resolve_isa(options.isa);
-  auto impl = std::make_unique<Impl>(std::move(config), isa, options.threads);
+  const Precision precision = parse_precision(options.precision);
+  auto impl = std::make_unique<Impl>(std::move(config), isa, options.threads, precision);
   {
     // The packed copies are all the model needs: the file's mapping is released when `weights` goes.
     std::unique_ptr<WeightFile> weights = open_model_weights(dir);
@@ -92,6 +97,7 @@ Model::~Model() = default;
 const ModelConfig& Model::config() const { return impl_->config_; }
 ModelTask Model::task() const { return impl_->task(); }
 Isa Model::isa() const { return impl_->isa_; }
+const std::string& Model::precision() const { return impl_->precision_; }
 int Model::threads() const { return impl_->runner_.threads(); }
 int Model::max_tokens() const { return impl_->config_.max_position_embeddings; }
 

@@ -14,8 +14,9 @@
 // kept open. A Model runs one request at a time: calls on one Model must not overlap (one Model per concurrent
 // worker).
 //
-// Kernel levels: the best the CPU supports (AVX-512, AVX2+FMA, portable), or lower via ModelOptions::isa /
-// MLFAAS_ISA. Results agree across levels to float rounding (~1e-6 on the fixtures).
+// Kernel levels: the best the CPU supports (AVX-512 VNNI, AVX-512, AVX2+FMA, portable), or lower via
+// ModelOptions::isa / MLFAAS_ISA. Results agree across levels to float rounding (~1e-6 on the fixtures); int8 GEMMs
+// are exact integer arithmetic at every level, so int8 results differ across levels only in their fp32 parts.
 //
 // Errors: load() throws FormatError (bad/missing file, tensor or shape; names the file) and std::runtime_error
 // (ISA level unavailable); the run functions throw InputError for ids out of range, empty or too-long input, or a
@@ -33,8 +34,12 @@ namespace mlfaas {
 
 struct ModelOptions {
   int threads = 1;  // total threads used per request, including the caller's; >= 1
-  // Kernel level: "" = MLFAAS_ISA if set, else the best this CPU supports; or "portable" | "avx2" | "avx512".
+  // Kernel level: "" = MLFAAS_ISA if set, else the best this CPU supports; or "portable" | "avx2" | "avx512" | "avx512vnni".
   std::string isa;
+  // "fp32" (reference) or "int8": dynamic quantization of the encoder's linear layers (weights int8 per output
+  // channel, activations u8 per row at run time, exact int32 accumulation). Embeddings, norms, softmax, attention
+  // scores, pooler and classifier stay fp32. See docs/INT8.md.
+  std::string precision = "fp32";
 };
 
 // One sequence. token_type_ids may be empty (all zero, a single segment) or the same length as input_ids.
@@ -54,6 +59,7 @@ class Model {
   const ModelConfig& config() const;
   ModelTask task() const;
   Isa isa() const;
+  const std::string& precision() const;
   int threads() const;
   int max_tokens() const;  // max_position_embeddings
 

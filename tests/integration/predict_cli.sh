@@ -51,9 +51,21 @@ set +e
 set -e
 [ $rc = 2 ] || fail "truncated weights: exit $rc, expected 2"
 set +e
-"$bin" predict --model "$data/models/bert-tiny-cls" --precision int8 --jsonl < /dev/null 2> "$tmp/err"; rc=$?
+"$bin" predict --model "$data/models/bert-tiny-cls" --precision int4 --jsonl < /dev/null 2> "$tmp/err"; rc=$?
 set -e
-[ $rc = 2 ] && grep -q "not supported yet" "$tmp/err" || fail "int8 should be refused with exit 2"
+[ $rc = 2 ] && grep -q "int4" "$tmp/err" || fail "an unknown precision should be refused with exit 2"
+# int8 runs and stays near the reference logits. The bound is loose: this tiny random-weight model (hidden 32) has
+# few terms per dot product to average quantization noise out (measured 0.19); the real gates are in
+# int8_accuracy.sh on the shipped model.
+head -5 "$data/models/bert-tiny-cls/expected.jsonl" | "$bin" predict --model "$data/models/bert-tiny-cls" --precision int8 --jsonl > "$tmp/int8.jsonl"
+/usr/bin/python3 - "$data/models/bert-tiny-cls/expected.jsonl" "$tmp/int8.jsonl" <<'PY' || fail "int8 logits too far from fp32"
+import json, sys
+ref = [json.loads(l) for l in open(sys.argv[1])][:5]
+got = [json.loads(l) for l in open(sys.argv[2])]
+assert len(got) == 5
+d = max(abs(a - b) for r, g in zip(ref, got) for a, b in zip(r["logits"], g["logits"]))
+assert 0 < d < 0.4, d
+PY
 # Forcing the portable kernels gives the same answers; an unknown level is refused.
 head -5 "$data/models/bert-tiny-cls/expected.jsonl" | MLFAAS_ISA=portable "$bin" predict --model "$data/models/bert-tiny-cls" --jsonl > "$tmp/portable.jsonl"
 head -5 "$data/models/bert-tiny-cls/expected.jsonl" | "$bin" predict --model "$data/models/bert-tiny-cls" --jsonl > "$tmp/best.jsonl"

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "engine/kernels/gemm_kernels.h"
@@ -17,7 +18,15 @@ struct GemmKernel {
   int nr;  // panel width the kernel expects
   void (*fn)(const GemmArgs&);
   AttentionHeadFn attention;  // the same level's attention kernel
+  void (*int8)(const Int8GemmArgs&);  // the level's int8 GEMM (one weight layout for all levels, see gemm_kernels.h)
+  // The level's activation quantizer: every level produces the same codes.
+  void (*quantize)(const float* a, int64_t lda, int m, int k, uint8_t* q, int64_t ldq, int kp, float* scale,
+                   int32_t* zero);
 };
+
+enum class Precision { Fp32, Int8 };
+std::string_view precision_name(Precision p);  // "fp32", "int8"
+Precision parse_precision(std::string_view name);  // throws std::invalid_argument
 
 // The kernel for `isa`; throws std::runtime_error when this CPU lacks it.
 const GemmKernel& gemm_kernel(Isa isa);
@@ -46,11 +55,22 @@ class WeightArena {
 
 // y = x · Wᵀ + b for a torch Linear weight W [out, in]. Optionally carries a per-output affine (scale, shift) to
 // fuse a following NoNorm.
+//
+// Precision::Int8 stores W quantized instead of the fp32 panels: symmetric int8 per output channel (scale =
+// max|w| / 127, codes -127..127), packed in the int8 layout of gemm_kernels.h, with each column's code sum for the
+// activation zero-point correction. GemmRunner quantizes the input rows at run time (u8, per row).
 class PackedLinear {
  public:
   PackedLinear() = default;
   // w: [out, in] row-major; bias: [out] or null. Panels come from `arena` when given, else are owned.
-  PackedLinear(const GemmKernel& kernel, WeightArena* arena, const float* w, const float* bias, int out, int in);
+  PackedLinear(const GemmKernel& kernel, WeightArena* arena, const float* w, const float* bias, int out, int in,
+               Precision precision = Precision::Fp32);
+
+  bool is_int8() const { return int8_panels_ != nullptr; }
+  const int8_t* int8_panels() const { return int8_panels_; }
+  const int32_t* int8_colsum() const { return colsum_.data(); }
+  const float* int8_scale() const { return wscale_.data(); }
+  int int8_kp() const { return kp_; }
 
   int out() const { return out_; }
   int in() const { return in_; }
@@ -62,9 +82,12 @@ class PackedLinear {
   int panel_count() const { return panel_count_; }
 
  private:
-  int out_ = 0, in_ = 0, panel_count_ = 0;
+  int out_ = 0, in_ = 0, panel_count_ = 0, kp_ = 0;
   AlignedFloats owned_;
   const float* panels_ = nullptr;
+  const int8_t* int8_panels_ = nullptr;
+  std::vector<int32_t> colsum_;
+  std::vector<float> wscale_;
   std::vector<float> bias_, scale_, shift_;
 };
 
@@ -72,7 +95,8 @@ class PackedLinear {
 // Each part keeps its own bias and (if any) affine; parts without an affine get the identity.
 PackedLinear stack_linears(const GemmKernel& kernel, WeightArena* arena, const std::vector<const float*>& weights,
                            const std::vector<const float*>& biases, const std::vector<int>& outs, int in,
-                           const std::vector<const float*>& scales = {}, const std::vector<const float*>& shifts = {});
+                           const std::vector<const float*>& scales = {}, const std::vector<const float*>& shifts = {},
+                           Precision precision = Precision::Fp32);
 
 struct LinearPost {
   int act = kActNone;
@@ -84,8 +108,11 @@ struct LinearPost {
 // Runs linears with one kernel and a thread pool.
 class GemmRunner {
  public:
-  GemmRunner(const GemmKernel& kernel, int threads) : kernel_(kernel), pool_(threads) {}
+  GemmRunner(const GemmKernel& kernel, int threads, Precision precision = Precision::Fp32)
+      : kernel_(kernel), pool_(threads), precision_(precision) {}
   const GemmKernel& kernel() const { return kernel_; }
+  // The precision networks build their encoder linears in (heads stay fp32: one row, negligible time).
+  Precision precision() const { return precision_; }
   ThreadPool& pool() { return pool_; }
   WeightArena& arena() { return arena_; }
   int threads() const { return pool_.threads(); }
@@ -98,9 +125,17 @@ class GemmRunner {
   void linear_rows(const PackedLinear& layer, const float* a, int64_t lda, int m, float* c, int64_t ldc,
                    const LinearPost& post);
 
+  void linear_rows_int8(const PackedLinear& layer, const float* a, int64_t lda, int m, float* c, int64_t ldc,
+                        const LinearPost& post);
+
   const GemmKernel& kernel_;
   ThreadPool pool_;
+  Precision precision_;
   WeightArena arena_;
+  // Quantized input rows of the current int8 linear; grown on first use to the largest layer seen, then reused.
+  std::vector<uint8_t> qa_;
+  std::vector<float> qa_scale_;
+  std::vector<int32_t> qa_zero_;
 };
 
 }  // namespace mlfaas

@@ -37,6 +37,7 @@ class Bert final : public Network {
     emb_ln_w_ = r.get("embeddings.LayerNorm.weight", {H});
     emb_ln_b_ = r.get("embeddings.LayerNorm.bias", {H});
 
+    const Precision q = runner.precision();  // encoder linears; pooler and heads stay fp32
     for (int l = 0; l < c.num_hidden_layers; ++l) {
       const std::string p = "encoder.layer." + std::to_string(l) + ".";
       BertLayer layer;
@@ -47,15 +48,15 @@ class Bert final : public Network {
       auto wv = r.get(p + "attention.self.value.weight", {H, H});
       auto bv = r.get(p + "attention.self.value.bias", {H});
       layer.qkv = stack_linears(kernel, arena, {wq.data(), wk.data(), wv.data()}, {bq.data(), bk.data(), bv.data()},
-                                {H, H, H}, H);
+                                {H, H, H}, H, {}, {}, q);
       layer.attn_out = PackedLinear(kernel, arena, r.get(p + "attention.output.dense.weight", {H, H}).data(),
-                                    r.get(p + "attention.output.dense.bias", {H}).data(), H, H);
+                                    r.get(p + "attention.output.dense.bias", {H}).data(), H, H, q);
       layer.attn_ln_w = r.get(p + "attention.output.LayerNorm.weight", {H});
       layer.attn_ln_b = r.get(p + "attention.output.LayerNorm.bias", {H});
       layer.intermediate = PackedLinear(kernel, arena, r.get(p + "intermediate.dense.weight", {I, H}).data(),
-                                        r.get(p + "intermediate.dense.bias", {I}).data(), I, H);
+                                        r.get(p + "intermediate.dense.bias", {I}).data(), I, H, q);
       layer.output = PackedLinear(kernel, arena, r.get(p + "output.dense.weight", {H, I}).data(),
-                                  r.get(p + "output.dense.bias", {H}).data(), H, I);
+                                  r.get(p + "output.dense.bias", {H}).data(), H, I, q);
       layer.out_ln_w = r.get(p + "output.LayerNorm.weight", {H});
       layer.out_ln_b = r.get(p + "output.LayerNorm.bias", {H});
       layers_.push_back(std::move(layer));

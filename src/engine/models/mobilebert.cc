@@ -62,7 +62,8 @@ class MobileBert final : public Network {
     has_transformation_ = c.trigram_input || E != H;
     if (has_transformation_) {
       emb_transform_.linear = PackedLinear(kernel_, arena_, r.get("embeddings.embedding_transformation.weight", {H, emb_in_}).data(),
-                                           r.get("embeddings.embedding_transformation.bias", {H}).data(), H, emb_in_);
+                                           r.get("embeddings.embedding_transformation.bias", {H}).data(), H, emb_in_,
+                                           runner.precision());
     }
     load_norm(r, "embeddings.LayerNorm", H, kTorchDefaultEps, &emb_transform_);
 
@@ -167,7 +168,7 @@ class MobileBert final : public Network {
   LinearNorm load_linear_norm(const TensorReader& r, const std::string& prefix, int out, int in, float ln_eps) {
     LinearNorm ln;
     ln.linear = PackedLinear(kernel_, arena_, r.get(prefix + ".dense.weight", {out, in}).data(),
-                             r.get(prefix + ".dense.bias", {out}).data(), out, in);
+                             r.get(prefix + ".dense.bias", {out}).data(), out, in, gemm_.precision());
     load_norm(r, prefix + ".LayerNorm", out, ln_eps, &ln);
     return ln;
   }
@@ -220,7 +221,7 @@ class MobileBert final : public Network {
       }
       layer.off_v = add(r.get(attn + "value.weight", {T, H}), r.get(attn + "value.bias", {T}), T, nullptr);
     }
-    layer.from_input = stack_linears(kernel_, arena_, w, b, outs, H, scale, shift);
+    layer.from_input = stack_linears(kernel_, arena_, w, b, outs, H, scale, shift, gemm_.precision());
 
     if (shared || bottleneck_attention) {
       auto wq = r.get(attn + "query.weight", {T, T});
@@ -228,12 +229,14 @@ class MobileBert final : public Network {
       auto wk = r.get(attn + "key.weight", {T, T});
       auto bk = r.get(attn + "key.bias", {T});
       if (shared) {
-        layer.from_bottleneck = stack_linears(kernel_, arena_, {wq.data(), wk.data()}, {bq.data(), bk.data()}, {T, T}, T);
+        layer.from_bottleneck = stack_linears(kernel_, arena_, {wq.data(), wk.data()}, {bq.data(), bk.data()}, {T, T}, T, {}, {},
+                                              gemm_.precision());
       } else {
         auto wv = r.get(attn + "value.weight", {T, T});
         auto bv = r.get(attn + "value.bias", {T});
         layer.from_bottleneck = stack_linears(kernel_, arena_, {wq.data(), wk.data(), wv.data()},
-                                              {bq.data(), bk.data(), bv.data()}, {T, T, T}, T);
+                                              {bq.data(), bk.data(), bv.data()}, {T, T, T}, T, {}, {},
+                                              gemm_.precision());
       }
     }
 
@@ -242,12 +245,12 @@ class MobileBert final : public Network {
       const std::string fp = p + "ffn." + std::to_string(f) + ".";
       Ffn ffn;
       ffn.intermediate = PackedLinear(kernel_, arena_, r.get(fp + "intermediate.dense.weight", {I, T}).data(),
-                                      r.get(fp + "intermediate.dense.bias", {I}).data(), I, T);
+                                      r.get(fp + "intermediate.dense.bias", {I}).data(), I, T, gemm_.precision());
       ffn.output = load_linear_norm(r, fp + "output", T, I, eps_);
       layer.ffn.push_back(std::move(ffn));
     }
     layer.intermediate = PackedLinear(kernel_, arena_, r.get(p + "intermediate.dense.weight", {I, T}).data(),
-                                      r.get(p + "intermediate.dense.bias", {I}).data(), I, T);
+                                      r.get(p + "intermediate.dense.bias", {I}).data(), I, T, gemm_.precision());
     layer.output = load_linear_norm(r, p + "output", T, I, kTorchDefaultEps);
     if (bottleneck) layer.output_bottleneck = load_linear_norm(r, p + "output.bottleneck", H, T, eps_);
     return layer;

@@ -1,0 +1,110 @@
+// Portable int8 GEMM, the activation quantizer and the scalar epilogue the ISA kernels share for edge tiles.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "engine/kernels/gemm_kernels.h"
+
+namespace mlfaas {
+
+void quantize_rows_u8(const float* a, int64_t lda, int m, int k, uint8_t* q, int64_t ldq, int kp, float* scale,
+                      int32_t* zero) {
+  for (int i = 0; i < m; ++i) {
+    const float* x = a + i * lda;
+    uint8_t* out = q + i * ldq;
+    float lo = 0.f, hi = 0.f;
+    for (int j = 0; j < k; ++j) {
+      lo = std::min(lo, x[j]);
+      hi = std::max(hi, x[j]);
+    }
+    const float s = (hi - lo) / 255.f;
+    if (!(s > 0.f) || !std::isfinite(s)) {
+      // An all-zero row (or one with inf/nan, which fp32 would propagate anyway): every code is the zero point.
+      scale[i] = std::isfinite(s) ? 1.f : s;
+      zero[i] = 0;
+      std::memset(out, 0, kp);
+      continue;
+    }
+    const float inv = 1.f / s;
+    const int32_t zp = static_cast<int32_t>(std::clamp(std::nearbyint(-lo * inv), 0.f, 255.f));
+    for (int j = 0; j < k; ++j) {
+      const float v = std::nearbyint(x[j] * inv) + static_cast<float>(zp);
+      out[j] = static_cast<uint8_t>(std::clamp(v, 0.f, 255.f));
+    }
+    std::memset(out + k, 0, kp - k);
+    scale[i] = s;
+    zero[i] = zp;
+  }
+}
+
+namespace {
+
+inline float activate(float x, int act) {
+  switch (act) {
+    case kActRelu: return x > 0.f ? x : 0.f;
+    case kActGeluErf: return 0.5f * x * (1.f + std::erf(x * 0.70710678118654752f));
+    case kActGeluTanh: {
+      const float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+      return 0.5f * x * (1.f + std::tanh(inner));
+    }
+    case kActTanh: return std::tanh(x);
+    case kActSilu: return x / (1.f + std::exp(-x));
+    default: return x;
+  }
+}
+
+constexpr int kMr = 4;
+
+template <int MR>
+void tile(const Int8GemmArgs& g, int row0, int panel) {
+  const int8_t* wp = g.w + static_cast<int64_t>(panel) * g.kp * kInt8Nr;
+  int32_t acc[MR][kInt8Nr] = {};
+  for (int grp = 0; grp < g.kp / 4; ++grp) {
+    const int8_t* wg = wp + static_cast<int64_t>(grp) * kInt8PanelGroupBytes;
+    for (int r = 0; r < MR; ++r) {
+      const uint8_t* a4 = g.a + (row0 + r) * g.lda + grp * 4;
+      for (int j = 0; j < kInt8Nr; ++j) {
+        acc[r][j] += a4[0] * wg[j * 4] + a4[1] * wg[j * 4 + 1] + a4[2] * wg[j * 4 + 2] + a4[3] * wg[j * 4 + 3];
+      }
+    }
+  }
+  const int col0 = panel * kInt8Nr;
+  gemm_s8_finish_scalar(g, &acc[0][0], kInt8Nr, row0, MR, col0, std::min(kInt8Nr, g.out.n - col0));
+}
+
+}  // namespace
+
+void gemm_s8_finish_scalar(const Int8GemmArgs& g, const int32_t* t, int tile_ld, int row0, int rows, int col0,
+                           int cols) {
+  const GemmArgs& o = g.out;
+  for (int r = 0; r < rows; ++r) {
+    const int i = row0 + r;
+    const int32_t zp = g.a_zero[i];
+    if (g.raw) {
+      for (int j = 0; j < cols; ++j) g.raw[i * o.n + col0 + j] = t[r * tile_ld + j] - zp * g.w_colsum[col0 + j];
+      continue;
+    }
+    const float as = g.a_scale[i];
+    float* c = o.c + i * o.ldc + col0;
+    const float* res = o.residual ? o.residual + i * o.ldr + col0 : nullptr;
+    for (int j = 0; j < cols; ++j) {
+      const int32_t acc = t[r * tile_ld + j] - zp * g.w_colsum[col0 + j];
+      float v = static_cast<float>(acc) * (as * g.w_scale[col0 + j]);
+      if (o.bias) v += o.bias[col0 + j];
+      v = activate(v, o.act);
+      if (res) v += res[j];
+      if (o.scale) v = v * o.scale[col0 + j] + o.shift[col0 + j];
+      c[j] = v;
+    }
+  }
+}
+
+void gemm_s8_portable(const Int8GemmArgs& g) {
+  for (int p = g.out.panel_begin; p < g.out.panel_end; ++p) {
+    int r = 0;
+    for (; r + kMr <= g.out.m; r += kMr) tile<kMr>(g, r, p);
+    for (; r < g.out.m; ++r) tile<1>(g, r, p);
+  }
+}
+
+}  // namespace mlfaas
