@@ -23,11 +23,6 @@ int64_t parse_duration_ms(const std::string& s) {
   return static_cast<int64_t>(v * mult);
 }
 
-double pct(std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  double rank = std::ceil(p / 100.0 * static_cast<double>(sorted.size()));
-  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(std::max(1.0, rank)) - 1)];
-}
 
 }  // namespace
 
@@ -65,20 +60,21 @@ void register_metrics(CLI::App& app) {
       metrics::Totals t = store.totals(f, now - window);
       std::vector<double> d = store.durations(f, now - window);
       std::sort(d.begin(), d.end());
+      auto pct = [&d](double p) { return metrics::nearest_rank_percentile(d, p); };
       double avg = t.invocations > 0 ? t.duration_sum_ms / double(t.invocations) : 0;
       if (*json) {
         nlohmann::ordered_json j = {{"function", f}, {"since_ms", window}, {"invocations", t.invocations},
                                     {"errors", t.errors}, {"throttles", t.throttles}, {"cold_starts", t.cold_starts},
-                                    {"duration_avg_ms", avg}, {"duration_p50_ms", pct(d, 50)},
-                                    {"duration_p90_ms", pct(d, 90)}, {"duration_p99_ms", pct(d, 99)},
+                                    {"duration_avg_ms", avg}, {"duration_p50_ms", pct(50)},
+                                    {"duration_p90_ms", pct(90)}, {"duration_p99_ms", pct(99)},
                                     {"duration_max_ms", d.empty() ? 0.0 : d.back()}, {"billed_ms", t.billed_ms},
                                     {"cost_usd", t.cost_usd}};
         std::printf("%s\n", j.dump().c_str());
       } else {
         std::printf("%-20s %8lld %6lld %9lld %5lld %9.2f %9.2f %9.2f %9.2f %9.2f %10lld %12.8f\n", f.c_str(),
                     static_cast<long long>(t.invocations), static_cast<long long>(t.errors),
-                    static_cast<long long>(t.throttles), static_cast<long long>(t.cold_starts), avg, pct(d, 50),
-                    pct(d, 90), pct(d, 99), d.empty() ? 0.0 : d.back(), static_cast<long long>(t.billed_ms), t.cost_usd);
+                    static_cast<long long>(t.throttles), static_cast<long long>(t.cold_starts), avg, pct(50),
+                    pct(90), pct(99), d.empty() ? 0.0 : d.back(), static_cast<long long>(t.billed_ms), t.cost_usd);
       }
     }
     if (fns.empty() && !*json) std::printf("(no invocations recorded)\n");

@@ -1,5 +1,7 @@
 #include "platform/alarm/alarm_rules.h"
 
+#include "platform/metrics/metrics_store.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -71,11 +73,8 @@ std::optional<double> Statistic::apply(std::vector<double> v) const {
     case Kind::Minimum: return *std::min_element(v.begin(), v.end());
     case Kind::Maximum: return *std::max_element(v.begin(), v.end());
     case Kind::Percentile: {
-      std::sort(v.begin(), v.end());
-      // nearest rank: the smallest value with at least p% of the samples at or below it
-      double rank = std::ceil(percentile / 100.0 * static_cast<double>(v.size()));
-      size_t idx = rank < 1 ? 0 : static_cast<size_t>(rank) - 1;
-      return v[std::min(idx, v.size() - 1)];
+std::sort(v.begin(), v.end());
+      return metrics::nearest_rank_percentile(v, percentile);
     }
   }
   return std::nullopt;

@@ -61,12 +61,6 @@ class Stmt {
   sqlite3_stmt* s_ = nullptr;
 };
 
-double percentile(std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  double rank = std::ceil(p / 100.0 * static_cast<double>(sorted.size()));
-  size_t idx = rank < 1 ? 0 : static_cast<size_t>(rank) - 1;
-  return sorted[std::min(idx, sorted.size() - 1)];
-}
 
 sqlite3* open_db(const std::string& path) {
   sqlite3* db = nullptr;
@@ -81,6 +75,13 @@ sqlite3* open_db(const std::string& path) {
 }
 
 }  // namespace
+
+double nearest_rank_percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  double rank = std::ceil(p / 100.0 * static_cast<double>(sorted.size()));
+  size_t idx = rank < 1 ? 0 : static_cast<size_t>(rank) - 1;
+  return sorted[std::min(idx, sorted.size() - 1)];
+}
 
 std::optional<Metric> metric_from_name(const std::string& n) {
   if (n == "Invocations") return Metric::Invocations;
@@ -306,9 +307,9 @@ std::vector<Bucket> MetricsStore::series(const std::string& function, std::chron
     for (double x : d) sum += x;
     Bucket& b = out[i];
     b.duration_avg = sum / static_cast<double>(d.size());
-    b.duration_p50 = percentile(d, 50);
-    b.duration_p90 = percentile(d, 90);
-    b.duration_p99 = percentile(d, 99);
+    b.duration_p50 = nearest_rank_percentile(d, 50);
+    b.duration_p90 = nearest_rank_percentile(d, 90);
+    b.duration_p99 = nearest_rank_percentile(d, 99);
     b.duration_max = d.back();
     if (b.cold_starts > 0) b.init_avg = init_sum[i] / static_cast<double>(b.cold_starts);
   }

@@ -109,6 +109,10 @@ class MetricsStore {
   std::thread writer_;
 };
 
+// Nearest-rank percentile (0 < p <= 100) of ascending `sorted` values: the smallest value with at least p % of
+// the values at or below it, as CloudWatch's percentile statistics. 0 for no values.
+double nearest_rank_percentile(const std::vector<double>& sorted, double p);
+
 // Prometheus text exposition format (version 0.0.4) of every function's totals and duration histogram.
 std::string render_prometheus(const MetricsStore& store);
 

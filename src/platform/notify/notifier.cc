@@ -1,5 +1,7 @@
 #include "platform/notify/notifier.h"
 
+#include "runtime/common/codec.h"
+
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
@@ -7,7 +9,6 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <random>
 
 namespace mlfaas::notify {
 namespace {
@@ -21,29 +22,10 @@ bool is_ascii(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
-std::string base64(const std::string& in) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int k = 18; k >= 0; k -= 6) out += kAlphabet[(v >> k) & 63];
-  }
-  if (i < in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    if (i + 1 < in.size()) v |= uint8_t(in[i + 1]) << 8;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 // RFC 2047 encoded-word for non-ASCII header values; header injection is prevented by dropping CR/LF.
 std::string header_value(std::string v) {
   v.erase(std::remove_if(v.begin(), v.end(), [](char c) { return c == '\r' || c == '\n'; }), v.end());
-  return is_ascii(v) ? v : "=?UTF-8?B?" + base64(v) + "?=";
+  return is_ascii(v) ? v : "=?UTF-8?B?" + lambda::base64_encode(v) + "?=";
 }
 
 std::string rfc5322_date() {
@@ -82,31 +64,6 @@ size_t discard(char*, size_t size, size_t n, void*) { return size * n; }
 
 }  // namespace
 
-std::string new_message_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  uint64_t a = rng(), b = rng();
-  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
-  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 1
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
-                static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buf;
-}
-
-std::string iso8601_now() {
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03lldZ", buf, static_cast<long long>(ms));
-  return out;
-}
-
 std::string sns_notification_body(const Delivery& d, const std::string& message_id, const std::string& timestamp) {
   nlohmann::ordered_json j;
   j["Type"] = "Notification";
@@ -143,7 +100,7 @@ void Notifier::on_result(std::function<void(const DeliveryResult&)> callback) {
 }
 
 void Notifier::enqueue(Delivery d) {
-  if (d.message_id.empty()) d.message_id = new_message_id();
+  if (d.message_id.empty()) d.message_id = lambda::random_uuid();
   std::function<void(const DeliveryResult&)> cb;
   DeliveryResult dropped;
   bool drop = false;
@@ -276,7 +233,7 @@ bool Notifier::send_email(const Delivery& d, std::string* error) {
   }
   std::string body = crlf("Date: " + rfc5322_date() + "\nFrom: " + header_value(smtp_.from) +
                           "\nTo: " + header_value(d.endpoint) + "\nSubject: " + header_value(d.subject) +
-                          "\nMessage-ID: <" + new_message_id() + "@mlfaas>\nMIME-Version: 1.0\n"
+                          "\nMessage-ID: <" + lambda::random_uuid() + "@mlfaas>\nMIME-Version: 1.0\n"
                           "Content-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: " +
                           (has_long_line(d.message) ? "quoted-printable\n\n" + quoted_printable(d.message)
                                                     : "8bit\n\n" + d.message) +
@@ -319,8 +276,8 @@ bool Notifier::send_http(const Delivery& d, std::string* error) {
     *error = "cannot initialise libcurl";
     return false;
   }
-  const std::string message_id = d.message_id.empty() ? new_message_id() : d.message_id;
-  const std::string body = sns_notification_body(d, message_id, iso8601_now());
+  const std::string message_id = d.message_id.empty() ? lambda::random_uuid() : d.message_id;
+  const std::string body = sns_notification_body(d, message_id, lambda::iso8601_now());
   curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, "Content-Type: text/plain; charset=UTF-8");
   headers = curl_slist_append(headers, "x-amz-sns-message-type: Notification");

@@ -51,8 +51,6 @@ struct DeliveryResult {
 // The JSON body SNS posts to HTTP(S) subscribers for a Notification (signature fields are left out: nothing
 // here signs messages; the SignatureVersion field says so).
 std::string sns_notification_body(const Delivery& d, const std::string& message_id, const std::string& timestamp_iso);
-std::string new_message_id();              // random UUID v4
-std::string iso8601_now();                 // 2024-05-02T00:54:06.655Z
 
 class Notifier {
  public:

@@ -17,11 +17,6 @@ namespace {
 
 using nlohmann::ordered_json;
 
-double pct(std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  double rank = std::ceil(p / 100.0 * static_cast<double>(sorted.size()));
-  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(std::max(1.0, rank)) - 1)];
-}
 
 }  // namespace
 
@@ -52,6 +47,7 @@ std::string dashboard_json(const metrics::MetricsStore& store, const std::vector
     metrics::Totals t = store.totals(f.name, since);
     std::vector<double> d = store.durations(f.name, since);
     std::sort(d.begin(), d.end());
+    auto pct = [&d](double p) { return metrics::nearest_rank_percentile(d, p); };
     int64_t conc = 0;
     ordered_json s = ordered_json::array();
     for (const auto& b : series) {
@@ -65,7 +61,7 @@ std::string dashboard_json(const metrics::MetricsStore& store, const std::vector
         {{"name", f.name}, {"memory_mb", f.memory_mb}, {"timeout_s", f.timeout_s},
          {"totals", {{"invocations", t.invocations}, {"errors", t.errors}, {"throttles", t.throttles},
                      {"cold_starts", t.cold_starts}, {"billed_ms", t.billed_ms}, {"cost_usd", t.cost_usd},
-                     {"duration_p50_ms", pct(d, 50)}, {"duration_p90_ms", pct(d, 90)}, {"duration_p99_ms", pct(d, 99)},
+                     {"duration_p50_ms", pct(50)}, {"duration_p90_ms", pct(90)}, {"duration_p99_ms", pct(99)},
                      {"duration_max_ms", d.empty() ? 0.0 : d.back()}, {"concurrency_max", conc}}},
          {"series", s}});
   }
