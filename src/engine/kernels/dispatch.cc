@@ -79,13 +79,14 @@ Isa resolve_isa(const std::string& requested) {
 
 const GemmKernel& gemm_kernel(Isa isa) {
   static const GemmKernel kPortable{Isa::Portable, 16, &gemm_portable, &attention_head_portable, &gemm_s8_portable,
-                                   &quantize_rows_u8};
+                                   &quantize_rows_u8, &gemm_portable};
 #if defined(__x86_64__)
-  static const GemmKernel kAvx2{Isa::Avx2, 16, &gemm_avx2, &attention_head_avx2, &gemm_s8_avx2, &quantize_rows_u8};
+  static const GemmKernel kAvx2{Isa::Avx2, 16, &gemm_avx2, &attention_head_avx2, &gemm_s8_avx2, &quantize_rows_u8,
+                              &gemm_avx2};
   static const GemmKernel kAvx512{Isa::Avx512, 32, &gemm_avx512, &attention_head_avx512, &gemm_s8_avx2,
-                                 &quantize_rows_u8_avx512};
+                                 &quantize_rows_u8_avx512, &gemm_avx2};
   static const GemmKernel kAvx512Vnni{Isa::Avx512Vnni, 32, &gemm_avx512, &attention_head_avx512,
-                                      &gemm_s8_avx512vnni, &quantize_rows_u8_avx512};
+                                      &gemm_s8_avx512vnni, &quantize_rows_u8_avx512, &gemm_avx2};
   if (!cpu_supports(isa)) {
     throw std::runtime_error("ISA level " + std::string(isa_name(isa)) + " is not supported by this CPU");
   }
