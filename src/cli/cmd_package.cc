@@ -65,6 +65,8 @@ std::vector<Entry> package_entries(const platform::FunctionSpec& fn, const fs::p
     for (const auto& e : fs::recursive_directory_iterator(model))
       if (e.is_regular_file())
         entries.push_back({e.path(), "model/" + fs::relative(e.path(), model).generic_string(), false});
+  } else if (fs::exists(model) && model.extension() == ".mlf") {
+    entries.push_back({model, "model.mlf", false});  // where the bootstrap looks for a compiled model
   } else if (fs::exists(model)) {
     entries.push_back({model, "model/" + model.filename().string(), false});
   }

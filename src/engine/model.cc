@@ -99,8 +99,8 @@ constexpr const char* kConfigEntry = "meta/config.json";
 constexpr const char* kPrecisionEntry = "meta/precision";
 constexpr const char* kPanelIsaEntry = "meta/panel_isa";
 
-std::unique_ptr<Model::Impl> load_compiled(const std::string& path, const ModelOptions& options) {
-  std::shared_ptr<const MlfFile> file = MlfFile::open(path);
+std::unique_ptr<Model::Impl> open_compiled(std::shared_ptr<const MlfFile> file, const ModelOptions& options) {
+  const std::string& path = file->path();
   ModelConfig config = parse_config(std::string(file->require(kConfigEntry, MlfType::Bytes).text()), path);
   const std::string compiled_precision(file->require(kPrecisionEntry, MlfType::Bytes).text());
   Precision precision;
@@ -144,11 +144,7 @@ void finish(Model::Impl& impl) {
 
 std::unique_ptr<Model> Model::load(const std::string& path, const ModelOptions& options) {
   if (options.threads < 1) throw std::invalid_argument("threads must be at least 1");
-  if (!is_directory(path) && is_mlf_file(path)) {
-    std::unique_ptr<Impl> impl = load_compiled(path, options);
-    finish(*impl);
-    return std::unique_ptr<Model>(new Model(std::move(impl)));
-  }
+  if (!is_directory(path) && is_mlf_file(path)) return load_compiled(MlfFile::open(path), options);
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
     MlfFile::open(path);  // throws: not a compiled model, with the reason
@@ -165,6 +161,13 @@ std::unique_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
                                impl->runner_.arena());
     impl->net_ = make_network(impl->config_, params, impl->runner_);
   }
+  finish(*impl);
+  return std::unique_ptr<Model>(new Model(std::move(impl)));
+}
+
+std::unique_ptr<Model> Model::load_compiled(std::shared_ptr<const MlfFile> file, const ModelOptions& options) {
+  if (options.threads < 1) throw std::invalid_argument("threads must be at least 1");
+  std::unique_ptr<Impl> impl = open_compiled(std::move(file), options);
   finish(*impl);
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }

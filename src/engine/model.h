@@ -66,6 +66,7 @@ struct TokenIds {
 enum class ModelTask { Classification, MaskedLM, Base };
 
 class WordPieceTokenizer;
+class MlfFile;
 
 class Model {
  public:
@@ -76,6 +77,8 @@ class Model {
   // heads are fp32, and this CPU's best level for fp32; threads are unused. The tokenizer (dir/vocab.txt and
   // tokenizer_config.json) goes in when the directory has one. Throws FormatError as load() does.
   static CompileResult compile(const std::string& dir, const ModelOptions& options, const std::string& out);
+  // A compiled model already opened (MlfFile::open, or open_bytes over memory that outlives the model).
+  static std::unique_ptr<Model> load_compiled(std::shared_ptr<const MlfFile> file, const ModelOptions& options = {});
   virtual ~Model();
 
   // The model's tokenizer: compiled in (.mlf), or read from the directory on first use. Throws FormatError when
