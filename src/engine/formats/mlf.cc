@@ -215,6 +215,10 @@ std::shared_ptr<const MlfFile> MlfFile::open(const std::string& path) {
 }
 
 std::shared_ptr<const MlfFile> MlfFile::open_bytes(std::span<const std::byte> bytes, const std::string& name) {
+  // Entries are aligned relative to the start; the kernels need them aligned in memory.
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % kMlfAlignment != 0) {
+    throw std::invalid_argument("MlfFile::open_bytes: bytes must be 64-byte aligned");
+  }
   std::shared_ptr<MlfFile> f(new MlfFile());
   f->path_ = name;
   f->bytes_ = bytes;
