@@ -20,7 +20,7 @@ std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info) { return s
 struct Shape {
   int m, n, k;
 };
-const Shape kShapes[] = {{1, 1, 1}, {1, 33, 7}, {3, 31, 5}, {13, 65, 129}, {12, 32, 128}, {25, 97, 301}, {7, 512, 128}};
+const Shape kShapes[] = {{1, 1, 1}, {1, 33, 7}, {2, 64, 36}, {3, 31, 5}, {13, 65, 129}, {12, 32, 128}, {25, 97, 301}, {7, 512, 128}};
 
 class Int8AtIsa : public ::testing::TestWithParam<Isa> {};
 
@@ -142,6 +142,7 @@ TEST_P(Int8AtIsa, QuantizerGivesThePortableCodes) {
     std::fill(a.begin() + k, a.begin() + 2 * k, 0.f);                 // all zero
     for (int j = 0; j < k; ++j) a[2 * k + j] = 0.5f * (j % 11) - 2.f;  // many exact ties after scaling
     for (int j = 0; j < k; ++j) a[3 * k + j] = std::fabs(a[3 * k + j]);  // one-sided
+    a[4 * k + k / 2] = INFINITY;                                          // the portable routine's special case
     std::vector<uint8_t> want(static_cast<size_t>(m) * kp, 7), got(want.size(), 9);
     std::vector<float> ws(m), gs(m);
     std::vector<int32_t> wz(m), gz(m);

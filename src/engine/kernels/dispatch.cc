@@ -12,6 +12,7 @@ std::string_view isa_name(Isa isa) {
   switch (isa) {
     case Isa::Portable: return "portable";
     case Isa::Avx2: return "avx2";
+    case Isa::AvxVnni: return "avxvnni";
     case Isa::Avx512: return "avx512";
     case Isa::Avx512Vnni: return "avx512vnni";
   }
@@ -24,6 +25,7 @@ bool cpu_supports(Isa isa) {
 #if defined(__x86_64__)
     // libgcc's cpu model also checks XGETBV, so a level is reported only when the OS saves its registers.
     case Isa::Avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Isa::AvxVnni: return cpu_supports(Isa::Avx2) && __builtin_cpu_supports("avxvnni");
     case Isa::Avx512:
       return cpu_supports(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
@@ -34,7 +36,7 @@ bool cpu_supports(Isa isa) {
 }
 
 Isa best_isa() {
-  for (Isa isa : {Isa::Avx512Vnni, Isa::Avx512, Isa::Avx2}) {
+  for (Isa isa : {Isa::Avx512Vnni, Isa::Avx512, Isa::AvxVnni, Isa::Avx2}) {
     if (cpu_supports(isa)) return isa;
   }
   return Isa::Portable;
@@ -42,17 +44,17 @@ Isa best_isa() {
 
 std::vector<Isa> supported_isas() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni}) {
+  for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Avx512Vnni}) {
     if (cpu_supports(isa)) out.push_back(isa);
   }
   return out;
 }
 
 Isa parse_isa(std::string_view name) {
-  for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni}) {
+  for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Avx512Vnni}) {
     if (name == isa_name(isa)) return isa;
   }
-  throw std::invalid_argument("unknown ISA level '" + std::string(name) + "' (expected portable, avx2, avx512 or avx512vnni)");
+  throw std::invalid_argument("unknown ISA level '" + std::string(name) + "' (expected portable, avx2, avxvnni, avx512 or avx512vnni)");
 }
 
 Isa resolve_isa(const std::string& requested) {
@@ -81,8 +83,10 @@ const GemmKernel& gemm_kernel(Isa isa) {
   static const GemmKernel kPortable{Isa::Portable, 16, &gemm_portable, &attention_head_portable, &gemm_s8_portable,
                                    &quantize_rows_u8, &gemm_portable};
 #if defined(__x86_64__)
-  static const GemmKernel kAvx2{Isa::Avx2, 16, &gemm_avx2, &attention_head_avx2, &gemm_s8_avx2, &quantize_rows_u8,
-                              &gemm_avx2};
+  static const GemmKernel kAvx2{Isa::Avx2, 16, &gemm_avx2, &attention_head_avx2, &gemm_s8_avx2,
+                              &quantize_rows_u8_avx2, &gemm_avx2};
+  static const GemmKernel kAvxVnni{Isa::AvxVnni, 16, &gemm_avx2, &attention_head_avx2, &gemm_s8_avxvnni,
+                                   &quantize_rows_u8_avx2, &gemm_avx2};
   static const GemmKernel kAvx512{Isa::Avx512, 32, &gemm_avx512, &attention_head_avx512, &gemm_s8_avx2,
                                  &quantize_rows_u8_avx512, &gemm_avx2};
   static const GemmKernel kAvx512Vnni{Isa::Avx512Vnni, 32, &gemm_avx512, &attention_head_avx512,
@@ -92,6 +96,7 @@ const GemmKernel& gemm_kernel(Isa isa) {
   }
   if (isa == Isa::Avx512Vnni) return kAvx512Vnni;
   if (isa == Isa::Avx512) return kAvx512;
+  if (isa == Isa::AvxVnni) return kAvxVnni;
   if (isa == Isa::Avx2) return kAvx2;
 #endif
   return kPortable;

@@ -75,3 +75,79 @@ void gemm_s8_avx2(const Int8GemmArgs& g) {
 }
 
 }  // namespace mlfaas
+
+namespace mlfaas {
+
+namespace {
+
+// The portable quantizer's expressions for one element (the scalar tail of a row).
+inline uint8_t quantize_one(float x, float inv, float zp) {
+  const float v = __builtin_nearbyintf(x * inv) + zp;
+  return static_cast<uint8_t>(v < 0.f ? 0.f : (v > 255.f ? 255.f : v));
+}
+
+}  // namespace
+
+// The same codes as quantize_rows_u8, 32 at a time: min/max are exact in any order (the operand order below is
+// std::min/std::max's, and a row holding a NaN is left to the portable routine); _mm256_round_ps with
+// TO_NEAREST_INT is nearbyint's round-half-even; scale, inverse and zero point come from the same scalar
+// expressions. At batch 1 the portable routine cost as much as the VNNI GEMMs it feeds.
+void quantize_rows_u8_avx2(const float* a, int64_t lda, int m, int k, uint8_t* q, int64_t ldq, int kp, float* scale,
+                           int32_t* zero) {
+  for (int i = 0; i < m; ++i) {
+    const float* x = a + i * lda;
+    uint8_t* out = q + i * ldq;
+    __m256 vlo = _mm256_setzero_ps(), vhi = _mm256_setzero_ps(), nan = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 8 <= k; j += 8) {
+      const __m256 v = _mm256_loadu_ps(x + j);
+      vlo = _mm256_min_ps(v, vlo);
+      vhi = _mm256_max_ps(v, vhi);
+      nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
+    alignas(32) float lanes_lo[8], lanes_hi[8];
+    _mm256_store_ps(lanes_lo, vlo);
+    _mm256_store_ps(lanes_hi, vhi);
+    float lo = 0.f, hi = 0.f;
+    for (int l = 0; l < 8; ++l) {
+      lo = lanes_lo[l] < lo ? lanes_lo[l] : lo;
+      hi = hi < lanes_hi[l] ? lanes_hi[l] : hi;
+    }
+    bool has_nan = _mm256_movemask_ps(nan) != 0;
+    for (int t = j; t < k; ++t) {
+      lo = x[t] < lo ? x[t] : lo;
+      hi = hi < x[t] ? x[t] : hi;
+      has_nan |= x[t] != x[t];
+    }
+    const float s = (hi - lo) / 255.f;
+    if (has_nan || !(s > 0.f) || !(s - s == 0.f)) {
+      // Zero row, or inf/nan: the portable routine's handling (rare, so it is simply called).
+      quantize_rows_u8(x, lda, 1, k, out, ldq, kp, scale + i, zero + i);
+      continue;
+    }
+    const float inv = 1.f / s;
+    float zpf = __builtin_nearbyintf(-lo * inv);
+    zpf = zpf < 0.f ? 0.f : (zpf > 255.f ? 255.f : zpf);
+    const __m256 vinv = _mm256_set1_ps(inv), vzp = _mm256_set1_ps(zpf);
+    const __m256 vmin = _mm256_setzero_ps(), vmax = _mm256_set1_ps(255.f);
+    // Lane order after the two packs is (0 4 1 5 2 6 3 7) in 4-byte units.
+    const __m256i unshuffle = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    auto codes8 = [&](const float* p) {
+      __m256 r = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(p), vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      r = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(r, vzp), vmin), vmax);
+      return _mm256_cvtps_epi32(r);
+    };
+    for (j = 0; j + 32 <= k; j += 32) {
+      const __m256i lo16 = _mm256_packus_epi32(codes8(x + j), codes8(x + j + 8));
+      const __m256i hi16 = _mm256_packus_epi32(codes8(x + j + 16), codes8(x + j + 24));
+      const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(lo16, hi16), unshuffle);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), bytes);
+    }
+    for (; j < k; ++j) out[j] = quantize_one(x[j], inv, zpf);
+    std::memset(out + k, 0, kp - k);
+    scale[i] = s;
+    zero[i] = static_cast<int32_t>(zpf);
+  }
+}
+
+}  // namespace mlfaas

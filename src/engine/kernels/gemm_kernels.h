@@ -80,11 +80,14 @@ void quantize_rows_u8(const float* a, int64_t lda, int m, int k, uint8_t* q, int
                       int32_t* zero);
 void quantize_rows_u8_avx512(const float* a, int64_t lda, int m, int k, uint8_t* q, int64_t ldq, int kp,
                              float* scale, int32_t* zero);  // same codes, vectorized
+void quantize_rows_u8_avx2(const float* a, int64_t lda, int m, int k, uint8_t* q, int64_t ldq, int kp, float* scale,
+                           int32_t* zero);  // same codes, vectorized
 // Applies the zero-point correction, dequantization and post() (or the raw store) to a tile of int32 sums.
 void gemm_s8_finish_scalar(const Int8GemmArgs& g, const int32_t* tile, int tile_ld, int row0, int rows, int col0,
                            int cols);
 void gemm_s8_portable(const Int8GemmArgs& g);
 void gemm_s8_avx2(const Int8GemmArgs& g);        // exact: s16 widening + vpmaddwd, never vpmaddubsw
+void gemm_s8_avxvnni(const Int8GemmArgs& g);     // VEX vpdpbusd on ymm (AVX-VNNI)
 void gemm_s8_avx512vnni(const Int8GemmArgs& g);  // vpdpbusd on zmm
 
 void gemm_portable(const GemmArgs& g);  // nr = 16
