@@ -200,6 +200,7 @@ TEST(Int8Quantization, PrecisionNames) {
   EXPECT_EQ(parse_precision("fp32"), Precision::Fp32);
   EXPECT_THROW(parse_precision("int4"), std::invalid_argument);
   EXPECT_EQ(parse_isa("avx512vnni"), Isa::Avx512Vnni);
+  EXPECT_EQ(parse_isa("avxvnni"), Isa::AvxVnni);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // int8 models end to end on the tiny fixtures: every architecture loads and runs at int8, the logits stay near fp32
-// (and are not fp32's: the int8 path really ran), a batch equals single runs, and a 2-thread model gives what a
-// 1-thread one does (the GEMM-level split is tested on shapes big enough to split in int8_gemm_test).
+// (and are not fp32's: the int8 path really ran), a batch equals single runs, a 2-thread model gives what a 1-thread
+// one does (the GEMM-level split is tested on shapes big enough to split in int8_gemm_test), and every kernel level
+// this CPU supports gives the portable level's logits.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/kernels/isa.h"
 #include "engine/model.h"
 
 namespace mlfaas {
@@ -66,6 +68,33 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, Int8Model,
                            for (char& c : n) c = c == '-' ? '_' : c;
                            return n;
                          });
+
+class Int8ModelAtIsa : public ::testing::TestWithParam<Isa> {};
+
+TEST_P(Int8ModelAtIsa, MatchesPortableLevel) {
+  // The int8 GEMMs are exact at every level and their epilogues round as the scalar one does, so only the fp32
+  // parts (attention, norms, heads) may differ, by float rounding (~1e-6 here). Anything more moves a row's
+  // quantization range in the next layer and shows up far above this bound (an FMA-contracted epilogue: 0.14).
+  const std::string level(isa_name(GetParam()));
+  for (const char* name : {"bert-tiny-cls", "mobilebert-tiny-cls"}) {
+    const std::string dir = std::string(MLFAAS_TEST_DATA) + "/models/" + name;
+    auto portable = Model::load(dir, ModelOptions{.threads = 1, .isa = "portable", .precision = "int8"});
+    auto at_level = Model::load(dir, ModelOptions{.threads = 1, .isa = level, .precision = "int8"});
+    ASSERT_EQ(at_level->isa(), GetParam());
+    for (const auto& s : sample_sequences(portable->config().vocab_size)) {
+      const TokenIds t{s, {}};
+      const auto want = portable->classify(t);
+      const auto got = at_level->classify(t);
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < want.size(); ++i) {
+        EXPECT_NEAR(got[i], want[i], 1e-4) << name << " at " << level << ", length " << s.size();
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Supported, Int8ModelAtIsa, ::testing::ValuesIn(supported_isas()),
+                         [](const auto& info) { return std::string(isa_name(info.param)); });
 
 TEST(Int8ModelOptions, UnknownPrecisionIsRefused) {
   ModelOptions o;

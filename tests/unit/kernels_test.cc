@@ -131,10 +131,18 @@ TEST(Isa, ParsingAndRefusal) {
   EXPECT_EQ(parse_isa("portable"), Isa::Portable);
   EXPECT_EQ(parse_isa("avx2"), Isa::Avx2);
   EXPECT_EQ(parse_isa("avx512"), Isa::Avx512);
+  EXPECT_EQ(parse_isa("avxvnni"), Isa::AvxVnni);
   EXPECT_THROW(parse_isa("sse9"), std::invalid_argument);
+  const Isa all[] = {Isa::Portable, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Avx512Vnni};
+  try {
+    parse_isa("sse9");
+  } catch (const std::invalid_argument& e) {
+    for (Isa isa : all) EXPECT_NE(std::string(e.what()).find(isa_name(isa)), std::string::npos) << e.what();
+  }
+  for (Isa isa : all) EXPECT_EQ(parse_isa(isa_name(isa)), isa);
   EXPECT_EQ(resolve_isa("portable"), Isa::Portable);
   EXPECT_THROW(resolve_isa("bogus"), std::runtime_error);
-  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+  for (Isa isa : all) {
     if (!cpu_supports(isa)) {
       EXPECT_THROW(resolve_isa(std::string(isa_name(isa))), std::runtime_error);
     }
@@ -145,6 +153,24 @@ TEST(Isa, ParsingAndRefusal) {
   EXPECT_THROW(resolve_isa(), std::runtime_error);
   ::unsetenv("MLFAAS_ISA");
   EXPECT_EQ(resolve_isa(), best_isa());
+}
+
+TEST(Isa, BestIsTheMostPreferredSupportedLevel) {
+  // Levels are declared in order of preference and are not supersets of each other (AVX-512 CPUs without AVX-VNNI
+  // exist), so best_isa() is simply the last supported one.
+  const std::vector<Isa> supported = supported_isas();
+  ASSERT_FALSE(supported.empty());
+  EXPECT_EQ(supported.front(), Isa::Portable);
+  EXPECT_EQ(best_isa(), supported.back());
+  for (size_t i = 1; i < supported.size(); ++i) EXPECT_LT(supported[i - 1], supported[i]);
+  for (Isa isa : supported) EXPECT_TRUE(cpu_supports(isa));
+  if (cpu_supports(Isa::Avx512Vnni)) {
+    EXPECT_EQ(best_isa(), Isa::Avx512Vnni);
+  } else if (cpu_supports(Isa::Avx512)) {
+    EXPECT_EQ(best_isa(), Isa::Avx512);  // AVX-512 fp32 kernels beat AVX-VNNI's AVX2 ones
+  } else if (cpu_supports(Isa::AvxVnni)) {
+    EXPECT_EQ(best_isa(), Isa::AvxVnni);
+  }
 }
 
 TEST(ThreadPool, EveryChunkRunsOnceAcrossManyJobs) {

@@ -7,6 +7,10 @@
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The fused epilogue must round exactly as gemm_s8_finish_scalar does (a multiply, then an add): GCC would
+// otherwise contract them into FMAs, and one ulp of difference in a layer's output can move the next layer's
+// per-row quantization range, so levels would no longer give the same int8 results.
+#pragma GCC optimize("fp-contract=off")
 #endif
 
 #include "engine/kernels/gemm_kernels.h"

@@ -9,6 +9,10 @@
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The fused epilogue must round exactly as gemm_s8_finish_scalar does (a multiply, then an add): GCC would
+// otherwise contract them into FMAs, and one ulp of difference in a layer's output can move the next layer's
+// per-row quantization range, so levels would no longer give the same int8 results.
+#pragma GCC optimize("fp-contract=off")
 #endif
 
 #include "engine/kernels/gemm_kernels.h"
@@ -19,7 +23,7 @@ namespace {
 
 // 3 rows x 4 accumulators + the group's weights + the broadcast is what 16 ymm registers hold (GCC keeps three
 // weight vectors in registers and reads the fourth as a memory operand). Two passes of 16 columns with 6 rows
-// were measured too (24-layer MobileBERT, int8, 1 thread): no faster, and GCC spilled their accumulators as soon as
+// were measured too (24-layer MobileBERT, int8, 1 thread): ~4% slower, and GCC spilled their accumulators as soon as
 // the epilogue was shared between the passes.
 constexpr int kMaxMr = 3;
 // Bytes ahead of the current group to prefetch (as in the AVX-512 VNNI kernel).
