@@ -11,7 +11,8 @@ cxx=aarch64-linux-gnu-g++
 qemu=qemu-aarch64-static
 for tool in "$cxx" "$qemu"; do
   if ! command -v "$tool" >/dev/null; then
-    echo "check_aarch64: $tool not found; run tools/setup.sh (it installs g++-aarch64-linux-gnu and qemu-user-static)" >&2
+    echo "check_aarch64: $tool not found; run tools/setup.sh" \
+         "(it installs g++-aarch64-linux-gnu and qemu-user-static)" >&2
     exit 1
   fi
 done
@@ -25,7 +26,7 @@ fi
 k="$root/src/engine/kernels"
 # Only what the check links: the engine's other sources need libraries the cross toolchain lacks.
 sources=("$k/dispatch.cc" "$k/gemm_portable.cc" "$k/gemm_int8_portable.cc" "$k/attention_portable.cc"
-         "$k"/*_neon.cc "$root/tests/aarch64/kernel_check.cc")
+         "$k/ops.cc" "$k/thread_pool.cc" "$k"/*_neon.cc "$root/tests/aarch64/kernel_check.cc")
 # The engine's own flags (C++20, no extensions); no -march, as in src/engine/CMakeLists.txt: the ARMv8.0 baseline.
 flags=(-std=c++20 -O2 -I"$root/src" -Wall -Wextra)
 

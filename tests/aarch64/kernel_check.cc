@@ -6,10 +6,11 @@
 // Checked on random shapes (m 1..40, n 1..100 with partial panels, k not a multiple of 4, row strides wider than
 // the data, NaN / garbage in the stride padding so over-reads show, sentinels around C so stray writes show):
 // - fp32 GEMM, every activation, bias / residual / NoNorm affine on and off, residual aliasing C, split panel
-//   ranges: within 1e-5 of portable, relative to max(1, |portable|);
+//   ranges (also one panel per call on a thread pool): within 1e-5 of portable, relative to max(1, |portable|);
 // - int8 GEMM raw int32 sums: bit-identical to portable and to an int64 reference, for the widen kernel, the
 //   dotprod kernel (when the CPU has it) and the dispatched one, on full-range u8 (255s) and +-127 weights;
 // - int8 fused dequantize + epilogue: within 1e-5 of portable;
+// - the level's attention head through self_attention on the pool: within 1e-5 of the portable head;
 // - the dispatch table: best_isa() is neon, parse/resolve accept it, the level's int8 path follows HWCAP.
 #include <cmath>
 #include <cstdint>
@@ -24,11 +25,14 @@
 #include "engine/kernels/gemm.h"
 #include "engine/kernels/gemm_kernels.h"
 #include "engine/kernels/isa.h"
+#include "engine/kernels/ops.h"
+#include "engine/kernels/thread_pool.h"
 
 namespace mlfaas {
 namespace {
 
 std::mt19937 rng(20261122);
+ThreadPool* pool = nullptr;  // 3 threads, as the engine splits panels and heads across its pool
 
 int uniform_int(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
 float uniform_float(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); }
@@ -40,7 +44,8 @@ float uniform_float(float lo, float hi) { return std::uniform_real_distribution<
 
 template <typename T>
 struct AlignedBuffer {
-  explicit AlignedBuffer(size_t count) : data(static_cast<T*>(std::aligned_alloc(64, (count * sizeof(T) + 63) / 64 * 64))) {
+  explicit AlignedBuffer(size_t count)
+      : data(static_cast<T*>(std::aligned_alloc(64, (count * sizeof(T) + 63) / 64 * 64))) {
     if (data == nullptr) fail("out of memory");
     std::memset(data, 0, count * sizeof(T));
   }
@@ -129,6 +134,20 @@ void bind_epilogue(GemmArgs& g, const Epilogue& e, std::vector<float>& c, int64_
   g.shift = e.use_affine ? e.shift.data() : nullptr;
 }
 
+// The engine runs a GEMM's N-panels as separate calls, possibly on several threads. Even `index`: two calls on the
+// calling thread, split at a random panel; odd: one call per panel on the pool.
+template <typename RunPanels>
+void run_split(int index, int panels, RunPanels run_panels) {
+  if (index % 2 == 0) {
+    const int split = uniform_int(0, panels);
+    run_panels(0, split);
+    run_panels(split, panels);
+    return;
+  }
+  auto one_panel = [&](int p) { run_panels(p, p + 1); };
+  pool->run(panels, one_panel);
+}
+
 // ---------------------------------------------------------------- fp32
 
 void check_fp32_case(int index, const GemmKernel& neon) {
@@ -143,7 +162,9 @@ void check_fp32_case(int index, const GemmKernel& neon) {
   }
   AlignedBuffer<float> w(static_cast<size_t>(panels) * k * nr);
   for (int j = 0; j < n; ++j) {
-    for (int kk = 0; kk < k; ++kk) w.data[(static_cast<size_t>(j / nr) * k + kk) * nr + j % nr] = uniform_float(-1.f, 1.f);
+    for (int kk = 0; kk < k; ++kk) {
+      w.data[(static_cast<size_t>(j / nr) * k + kk) * nr + j % nr] = uniform_float(-1.f, 1.f);
+    }
   }
   const Epilogue e = make_epilogue(index, m, n, ldc);
 
@@ -160,15 +181,14 @@ void check_fp32_case(int index, const GemmKernel& neon) {
   bind_epilogue(g, e, want, ldc);
   gemm_portable(g);
 
-  // The engine splits panels across threads: run the NEON kernel on two ranges.
   GemmArgs h = g;
   bind_epilogue(h, e, got, ldc);
-  const int split = uniform_int(0, panels);
-  h.panel_end = split;
-  neon.fn(h);
-  h.panel_begin = split;
-  h.panel_end = panels;
-  neon.fn(h);
+  run_split(index, panels, [&](int begin, int end) {
+    GemmArgs part = h;
+    part.panel_begin = begin;
+    part.panel_end = end;
+    neon.fn(part);
+  });
   compare_outputs(got, want, m, n, ldc, shape + " " + e.describe(), &worst_fp32);
 }
 
@@ -262,12 +282,12 @@ void check_int8_raw(const Int8Case& c, const int8_t* panels, void (*kernel)(cons
   std::vector<int32_t> got(c.reference.size(), INT32_MIN);
   Int8GemmArgs g = int8_args(c, panels);
   g.raw = got.data();
-  const int split = uniform_int(0, c.panels);
-  g.out.panel_end = split;
-  kernel(g);
-  g.out.panel_begin = split;
-  g.out.panel_end = c.panels;
-  kernel(g);
+  run_split(uniform_int(0, 1), c.panels, [&](int begin, int end) {
+    Int8GemmArgs part = g;
+    part.out.panel_begin = begin;
+    part.out.panel_end = end;
+    kernel(part);
+  });
   for (size_t at = 0; at < got.size(); ++at) {
     if (got[at] != c.reference[at]) {
       fail(c.shape + " raw sums, " + name + ": [" + std::to_string(at / c.n) + ", " + std::to_string(at % c.n) +
@@ -300,6 +320,29 @@ void check_int8_case(int index, const GemmKernel& neon, bool dotprod) {
     kernel(h);
     compare_outputs(got, want, c.m, c.n, ldc, c.shape + " dequantized, " + name + " " + e.describe(), &worst_int8);
   }
+}
+
+// ---------------------------------------------------------------- attention
+
+// The level's attention through self_attention on the pool (heads in parallel) against the portable head, serial.
+void check_attention_case(const GemmKernel& neon) {
+  const int seq = uniform_int(1, 40), heads = uniform_int(1, 4);
+  const int head_dim = std::vector<int>{4, 8, 13, 16, 32, 64}[uniform_int(0, 5)];
+  const int width = heads * head_dim;
+  const int64_t ld = 3 * width + uniform_int(0, 3);  // q, k, v side by side, as the fused QKV projection leaves them
+  std::vector<float> qkv(static_cast<size_t>(seq) * ld);
+  for (float& x : qkv) x = uniform_float(-2.f, 2.f);
+  const int64_t ldo = width + uniform_int(0, 3);
+  std::vector<float> want(static_cast<size_t>(seq) * ldo, kSentinel), got(want.size(), kSentinel);
+  std::vector<float> scratch(attention_scratch_floats(seq, heads, head_dim));
+  self_attention(qkv.data(), ld, qkv.data() + width, ld, qkv.data() + 2 * width, ld, want.data(), ldo, seq, heads,
+                 head_dim, &attention_head_portable, scratch.data(), nullptr);
+  self_attention(qkv.data(), ld, qkv.data() + width, ld, qkv.data() + 2 * width, ld, got.data(), ldo, seq, heads,
+                 head_dim, neon.attention, scratch.data(), pool);
+  compare_outputs(got, want, seq, width, ldo,
+                  "attention seq=" + std::to_string(seq) + " heads=" + std::to_string(heads) +
+                      " head_dim=" + std::to_string(head_dim),
+                  &worst_fp32);
 }
 
 // ---------------------------------------------------------------- dispatch
@@ -351,11 +394,16 @@ int main(int argc, char** argv) {
   const bool dotprod = neon_has_dotprod();
   check_dispatch(expect_dotprod == -1 ? dotprod : expect_dotprod == 1);
   const GemmKernel& neon = gemm_kernel(Isa::Neon);
+  ThreadPool threads(3);
+  pool = &threads;
+  constexpr int kAttentionCases = 40;
+  for (int i = 0; i < kAttentionCases; ++i) check_attention_case(neon);
   constexpr int kFp32Cases = 480, kInt8Cases = 480;  // ten passes over the 48 epilogue combinations each
   for (int i = 0; i < kFp32Cases; ++i) check_fp32_case(i, neon);
   for (int i = 0; i < kInt8Cases; ++i) check_int8_case(i, neon, dotprod);
-  std::printf("kernel_check: OK: %d fp32 and %d int8 cases, int8 paths: widen%s; max relative error fp32 %.3g, "
-              "int8 dequantized %.3g\n",
-              kFp32Cases, kInt8Cases, dotprod ? " + dotprod (dispatched)" : " (dispatched)", worst_fp32, worst_int8);
+  std::printf("kernel_check: OK: %d fp32, %d int8 and %d attention cases, int8 paths: widen%s; max relative error "
+              "fp32 and attention %.3g, int8 dequantized %.3g\n",
+              kFp32Cases, kInt8Cases, kAttentionCases, dotprod ? " + dotprod (dispatched)" : " (dispatched)",
+              worst_fp32, worst_int8);
   return 0;
 }
