@@ -56,7 +56,8 @@ Isa parse_isa(std::string_view name) {
   for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon}) {
     if (name == isa_name(isa)) return isa;
   }
-  throw std::invalid_argument("unknown ISA level '" + std::string(name) + "' (expected portable, avx2, avx512, avx512vnni or neon)");
+  throw std::invalid_argument("unknown ISA level '" + std::string(name) +
+                              "' (expected portable, avx2, avx512, avx512vnni or neon)");
 }
 
 Isa resolve_isa(const std::string& requested) {
