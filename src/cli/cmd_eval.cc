@@ -17,20 +17,21 @@ namespace mlfaas::cli {
 
 void register_eval(CLI::App& app) {
   struct Args {
-    std::string model, dataset, file, predictions, precision = "fp32";
+    std::string model, dataset, file, predictions, precision;
     int threads = 1, max_length = 128, batch = 16;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("eval", "Evaluate a classifier on a labelled dataset (EmoContext: SemEval-2019 Task 3 metrics)");
-  cmd->add_option("--model", a->model, "Model directory")->required();
+  cmd->add_option("--model", a->model, "Model directory or compiled model (.mlf)")->required();
   auto* data = cmd->add_option("--data", a->dataset, "Dataset kind and file: emocontext FILE")->required()->expected(2);
   data->each([](const std::string&) {});
   cmd->add_option("--threads", a->threads, "Threads per inference")->capture_default_str()->check(CLI::Range(1, 256));
   cmd->add_option("--max-length", a->max_length, "Tokens per text, [CLS] and [SEP] included")->capture_default_str()->check(CLI::Range(2, 100000));
   cmd->add_option("--predictions", a->predictions, "Also write one JSON line per row (id, label, predicted, probabilities)");
-  cmd->add_option("--precision", a->precision, "fp32, or int8 (dynamic quantization of the encoder's linears)")
-      ->capture_default_str()->check(CLI::IsMember({"fp32", "int8"}));
+  cmd->add_option("--precision", a->precision,
+                  "fp32, or int8 (dynamic quantization of the encoder's linears); default: the model's own")
+      ->check(CLI::IsMember({"fp32", "int8"}));
   cmd->add_flag("--json", a->json, "Print the metrics as one JSON object");
   cmd->callback([a, data] {
     auto parts = data->as<std::vector<std::string>>();
@@ -62,7 +63,7 @@ void register_eval(CLI::App& app) {
         throw CliExit(2, "eval: model label '" + labels[i] + "' is not an EmoContext label (others, happy, sad, angry)");
       }
     }
-    WordPieceTokenizer tok = WordPieceTokenizer::from_model_dir(a->model);
+    const WordPieceTokenizer& tok = *model->tokenizer();
     const int max_len = std::min(a->max_length, model->max_tokens());
     const bool progress = ::isatty(STDERR_FILENO) != 0;
     std::unique_ptr<std::ofstream> pred_out;

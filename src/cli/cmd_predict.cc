@@ -16,10 +16,7 @@
 #include "engine/error.h"
 #include "engine/model.h"
 
-#if __has_include("engine/tokenizer/wordpiece.h")
 #include "engine/tokenizer/wordpiece.h"
-#define MLFAAS_HAVE_TOKENIZER 1
-#endif
 
 namespace mlfaas::cli {
 
@@ -53,7 +50,7 @@ std::vector<float> softmax(const float* v, size_t n) {
 struct Options {
   std::string model;
   int threads = 1;
-  std::string precision = "fp32";
+  std::string precision;  // "" = the model's own
   bool jsonl = false;
   bool full = false;
   int top_k = 5;
@@ -69,23 +66,14 @@ class Predictor {
     mo.precision = opt.precision;
     model_ = Model::load(opt.model, mo);
     max_length_ = opt.max_length > 0 ? std::min(opt.max_length, model_->max_tokens()) : model_->max_tokens();
-#ifdef MLFAAS_HAVE_TOKENIZER
-    tokenizer_.emplace(WordPieceTokenizer::from_model_dir(opt.model));
+    tokenizer_ = model_->tokenizer();
     mask_id_ = tokenizer_->mask_id();
-#else
-    load_vocab(opt.model + "/vocab.txt");
-#endif
   }
 
   // One input -> one output object; InputError for a bad input.
   json run_text(const std::string& text) {
-#ifdef MLFAAS_HAVE_TOKENIZER
     tokenizer_->encode(text, max_length_, &encoding_);
     return run_ids(encoding_.input_ids, encoding_.token_type_ids);
-#else
-    (void)text;
-    throw InputError("text input needs the WordPiece tokenizer, which is not in this build; give input_ids");
-#endif
   }
 
   json run_ids(const std::vector<int32_t>& ids, const std::vector<int32_t>& types) {
@@ -172,31 +160,10 @@ class Predictor {
   }
 
  private:
-  std::string token(int id) const {
-#ifdef MLFAAS_HAVE_TOKENIZER
-    return std::string(tokenizer_->id_to_token(id));
-#else
-    return id < static_cast<int>(vocab_.size()) ? vocab_[id] : std::string();
-#endif
-  }
+  std::string token(int id) const { return std::string(tokenizer_->id_to_token(id)); }
 
-#ifndef MLFAAS_HAVE_TOKENIZER
-  void load_vocab(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw FormatError(path, "cannot read the vocabulary");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line == "[MASK]") mask_id_ = static_cast<int32_t>(vocab_.size());
-      vocab_.push_back(line);
-    }
-  }
-  std::vector<std::string> vocab_;
-#else
-  std::optional<WordPieceTokenizer> tokenizer_;
+  std::shared_ptr<const WordPieceTokenizer> tokenizer_;
   Encoding encoding_;
-#endif
-
   const Options& opt_;
   std::unique_ptr<Model> model_;
   int max_length_ = 0;
@@ -211,7 +178,7 @@ void emit(const json& j) {
 }
 
 void run(const Options& opt) {
-  if (opt.precision != "fp32" && opt.precision != "int8") throw CliExit(2, "predict: unknown --precision '" + opt.precision + "' (fp32 or int8)");
+  if (!opt.precision.empty() && opt.precision != "fp32" && opt.precision != "int8") throw CliExit(2, "predict: unknown --precision '" + opt.precision + "' (fp32 or int8)");
   if (opt.jsonl == !opt.texts.empty()) throw CliExit(2, "predict: give either --jsonl (inputs on stdin) or TEXT arguments");
   std::unique_ptr<Predictor> predictor;
   try {
@@ -253,11 +220,15 @@ void run(const Options& opt) {
 void register_predict(CLI::App& app) {
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("predict", "Run a model on texts or JSONL inputs, one JSON line per input");
-  cmd->add_option("--model", opt->model, "Model directory (config.json + model.safetensors or pytorch_model.bin)")
+  cmd->add_option("--model", opt->model,
+                  "Model directory (config.json + model.safetensors or pytorch_model.bin), or a compiled model "
+                  "(FILE.mlf from `mlfaas compile`)")
       ->required();
   cmd->add_option("--threads", opt->threads, "Threads per request, including the caller's")
       ->check(CLI::Range(1, 255));
-  cmd->add_option("--precision", opt->precision, "fp32, or int8 (dynamic quantization of the encoder's linears)")
+  cmd->add_option("--precision", opt->precision,
+                  "fp32, or int8 (dynamic quantization of the encoder's linears); default: fp32 for a directory, the "
+                  "compiled precision for a .mlf")
       ->check(CLI::IsMember({"fp32", "int8"}));
   cmd->add_flag("--jsonl", opt->jsonl, "Read {\"text\"} or {\"input_ids\"[, \"token_type_ids\"]} lines from stdin");
   cmd->add_flag("--full", opt->full, "Base models: also print the whole last hidden state");

@@ -15,6 +15,7 @@ struct CliExit : std::runtime_error {
 
 void register_tokenize(CLI::App& app);
 void register_predict(CLI::App& app);
+void register_compile(CLI::App& app);
 void register_classic(CLI::App& app);
 void register_serve(CLI::App& app);
 void register_package(CLI::App& app);

@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "mlfaas 0.1.0");
   mlfaas::cli::register_tokenize(app);
   mlfaas::cli::register_predict(app);
+  mlfaas::cli::register_compile(app);
   mlfaas::cli::register_classic(app);
   mlfaas::cli::register_serve(app);
   mlfaas::cli::register_package(app);

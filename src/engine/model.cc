@@ -1,12 +1,17 @@
 #include "engine/model.h"
 
+#include <mutex>
 #include <stdexcept>
 #include <sys/stat.h>
 
 #include "engine/error.h"
+#include "engine/formats/mapped_file.h"
+#include "engine/formats/mlf.h"
 #include "engine/formats/weights.h"
 #include "engine/kernels/gemm.h"
 #include "engine/models/network.h"
+#include "engine/models/params.h"
+#include "engine/tokenizer/wordpiece.h"
 
 namespace mlfaas {
 
@@ -22,6 +27,10 @@ class Model::Impl {
   Isa isa_;
   std::string precision_;
   GemmRunner runner_;
+  std::shared_ptr<const MlfFile> compiled_;  // keeps a compiled model's mapping alive
+  std::string dir_;                          // a directory model's path, for its tokenizer
+  mutable std::once_flag tokenizer_once_;
+  mutable std::shared_ptr<const WordPieceTokenizer> tokenizer_;
   std::unique_ptr<models::Network> net_;
   std::vector<int32_t> zero_types_;
   std::vector<float> pooled_;
@@ -66,29 +75,149 @@ class Model::Impl {
 };
 
 namespace {
+
 std::string config_path(const std::string& dir) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) throw FormatError(dir, "model directory not found");
   if (!S_ISDIR(st.st_mode)) throw FormatError(dir, "not a directory (expected a model directory with config.json)");
   return dir + "/config.json";
 }
+
+bool is_directory(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::unique_ptr<models::Network> make_network(const ModelConfig& config, models::ParamSource& params,
+                                              GemmRunner& runner) {
+  return config.is_mobilebert() ? models::make_mobilebert(config, params, runner)
+                                : models::make_bert(config, params, runner);
+}
+
+// Entry names of a compiled model outside the network's own (models/params.h).
+constexpr const char* kConfigEntry = "meta/config.json";
+constexpr const char* kPrecisionEntry = "meta/precision";
+constexpr const char* kPanelIsaEntry = "meta/panel_isa";
+
+std::unique_ptr<Model::Impl> open_compiled(std::shared_ptr<const MlfFile> file, const ModelOptions& options) {
+  const std::string& path = file->path();
+  ModelConfig config = parse_config(std::string(file->require(kConfigEntry, MlfType::Bytes).text()), path);
+  const std::string compiled_precision(file->require(kPrecisionEntry, MlfType::Bytes).text());
+  Precision precision;
+  try {
+    precision = parse_precision(compiled_precision);
+  } catch (const std::invalid_argument&) {
+    throw FormatError(path, "unknown compiled precision '" + compiled_precision + "'");
+  }
+  if (!options.precision.empty() && options.precision != compiled_precision) {
+    throw FormatError(path, "compiled for " + compiled_precision + "; for " + options.precision +
+                                " compile it again with --precision " + options.precision);
+  }
+  const Isa isa = resolve_isa(options.isa);
+  auto impl = std::make_unique<Model::Impl>(std::move(config), isa, options.threads, precision);
+  impl->compiled_ = file;
+  models::ParamSource params(*file, impl->runner_.kernel());
+  impl->net_ = make_network(impl->config_, params, impl->runner_);
+  if (file->find("tok/text") != nullptr) {
+    WordPieceTokenizer::Compiled t;
+    const MlfEntry& slots = file->require("tok/slots", MlfType::U32);
+    const MlfEntry& ids = file->require("tok/ids", MlfType::I32);
+    const MlfEntry& offsets = file->require("tok/offsets", MlfType::U32);
+    const MlfEntry& flags = file->require("tok/flags", MlfType::I32, {2});
+    t.trie_slots = {slots.as<uint32_t>(), slots.size / 4};
+    t.trie_ids = {ids.as<int32_t>(), ids.size / 4};
+    t.token_text = file->require("tok/text", MlfType::Bytes).text();
+    t.token_offsets = {offsets.as<uint32_t>(), offsets.size / 4};
+    t.do_lower_case = flags.as<int32_t>()[0] != 0;
+    t.strip_accents = flags.as<int32_t>()[1] != 0;
+    impl->tokenizer_ = std::make_shared<const WordPieceTokenizer>(WordPieceTokenizer::from_compiled(t, file, path));
+  }
+  return impl;
+}
+
+void finish(Model::Impl& impl) {
+  impl.zero_types_.assign(impl.config_.max_position_embeddings, 0);
+  impl.pooled_.resize(impl.config_.hidden_size);
+}
+
 }  // namespace
 
-std::unique_ptr<Model> Model::load(const std::string& dir, const ModelOptions& options) {
+std::unique_ptr<Model> Model::load(const std::string& path, const ModelOptions& options) {
   if (options.threads < 1) throw std::invalid_argument("threads must be at least 1");
-  ModelConfig config = load_config(config_path(dir));
+  if (!is_directory(path) && is_mlf_file(path)) return load_compiled(MlfFile::open(path), options);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    MlfFile::open(path);  // throws: not a compiled model, with the reason
+  }
+  ModelConfig config = load_config(config_path(path));
   const Isa isa = resolve_isa(options.isa);
-  const Precision precision = parse_precision(options.precision);
+  const Precision precision = parse_precision(options.precision.empty() ? "fp32" : options.precision);
   auto impl = std::make_unique<Impl>(std::move(config), isa, options.threads, precision);
+  impl->dir_ = path;
   {
     // The packed copies are all the model needs: the file's mapping is released when `weights` goes.
-    std::unique_ptr<WeightFile> weights = open_model_weights(dir);
-    impl->net_ = impl->config_.is_mobilebert() ? models::make_mobilebert(impl->config_, *weights, impl->runner_)
-                                               : models::make_bert(impl->config_, *weights, impl->runner_);
+    std::unique_ptr<WeightFile> weights = open_model_weights(path);
+    models::ParamSource params(*weights, models::detect_prefix(*weights, impl->config_.model_type),
+                               impl->runner_.arena());
+    impl->net_ = make_network(impl->config_, params, impl->runner_);
   }
-  impl->zero_types_.assign(impl->config_.max_position_embeddings, 0);
-  impl->pooled_.resize(impl->config_.hidden_size);
+  finish(*impl);
   return std::unique_ptr<Model>(new Model(std::move(impl)));
+}
+
+std::unique_ptr<Model> Model::load_compiled(std::shared_ptr<const MlfFile> file, const ModelOptions& options) {
+  if (options.threads < 1) throw std::invalid_argument("threads must be at least 1");
+  std::unique_ptr<Impl> impl = open_compiled(std::move(file), options);
+  finish(*impl);
+  return std::unique_ptr<Model>(new Model(std::move(impl)));
+}
+
+CompileResult Model::compile(const std::string& dir, const ModelOptions& options, const std::string& out) {
+  ModelConfig config = load_config(config_path(dir));
+  const Precision precision = parse_precision(options.precision.empty() ? "fp32" : options.precision);
+  // int8 files default to 16-wide fp32 panels: only the heads are fp32, and every level runs 16-wide panels.
+  const Isa isa = options.isa.empty() && precision == Precision::Int8 ? Isa::Portable : resolve_isa(options.isa);
+  MlfWriter writer;
+  writer.add_text(kConfigEntry, read_text_file(dir + "/config.json"));
+  writer.add_text(kPrecisionEntry, precision_name(precision));
+  writer.add_text(kPanelIsaEntry, isa_name(isa));
+  {
+    Impl impl(config, isa, 1, precision);
+    std::unique_ptr<WeightFile> weights = open_model_weights(dir);
+    models::ParamSource params(*weights, models::detect_prefix(*weights, config.model_type), impl.runner_.arena(),
+                               &writer);
+    make_network(config, params, impl.runner_);
+  }
+  CompileResult result;
+  struct stat st {};
+  if (::stat((dir + "/vocab.txt").c_str(), &st) == 0) {
+    const WordPieceTokenizer tok = WordPieceTokenizer::from_model_dir(dir);
+    const WordPieceTokenizer::Compiled t = tok.compiled();
+    writer.add("tok/slots", MlfType::U32, {static_cast<int64_t>(t.trie_slots.size() / 2), 2}, t.trie_slots.data(),
+               t.trie_slots.size_bytes());
+    writer.add_i32("tok/ids", t.trie_ids);
+    writer.add_text("tok/text", t.token_text);
+    writer.add("tok/offsets", MlfType::U32, {}, t.token_offsets.data(), t.token_offsets.size_bytes());
+    const int32_t flags[2] = {t.do_lower_case ? 1 : 0, t.strip_accents ? 1 : 0};
+    writer.add_i32("tok/flags", flags);
+    result.has_tokenizer = true;
+  }
+  result.entries = writer.entry_count();
+  result.bytes = writer.write(out);
+  result.precision = precision_name(precision);
+  result.panel_isa = isa_name(isa);
+  return result;
+}
+
+std::shared_ptr<const WordPieceTokenizer> Model::tokenizer() const {
+  std::call_once(impl_->tokenizer_once_, [&] {
+    if (!impl_->tokenizer_ && !impl_->dir_.empty()) {
+      impl_->tokenizer_ = std::make_shared<const WordPieceTokenizer>(WordPieceTokenizer::from_model_dir(impl_->dir_));
+    }
+  });
+  if (!impl_->tokenizer_) throw FormatError(impl_->compiled_ ? impl_->compiled_->path() : impl_->dir_,
+                                            "has no tokenizer (compiled from a directory without vocab.txt)");
+  return impl_->tokenizer_;
 }
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

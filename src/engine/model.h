@@ -5,6 +5,10 @@
 //   auto model = mlfaas::Model::load("models/emo-mobilebert", opt);   // config.json + model.safetensors / .bin
 //   std::vector<float> logits = model->classify(ids, types);          // BertForSequenceClassification, MobileBERT
 //
+// A model directory is converted and packed at load. Model::compile() does that once and writes a compiled model
+// (.mlf, formats/mlf.h) with the tokenizer inside; Model::load() maps such a file and runs it as it is (cold
+// start in milliseconds; pages shared between processes through the page cache).
+//
 // Token ids come from the WordPiece tokenizer (engine/tokenizer). Sequences are run padding-free: each one is
 // exactly its tokens, so no attention mask is needed or accepted. Lengths from 1 to config().max_position_embeddings.
 //
@@ -25,6 +29,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <cstddef>
 #include <vector>
 
 #include "engine/formats/config.h"
@@ -38,8 +43,18 @@ struct ModelOptions {
   std::string isa;
   // "fp32" (reference) or "int8": dynamic quantization of the encoder's linear layers (weights int8 per output
   // channel, activations u8 per row at run time, exact int32 accumulation). Embeddings, norms, softmax, attention
-  // scores, pooler and classifier stay fp32. See docs/INT8.md.
-  std::string precision = "fp32";
+  // scores, pooler and classifier stay fp32. See docs/INT8.md. "" = the model's own: fp32 for a directory, the
+  // compiled precision for a .mlf (which cannot change precision: a different one given is refused).
+  std::string precision;
+};
+
+// What Model::compile() wrote.
+struct CompileResult {
+  size_t bytes = 0;         // the file's size
+  size_t entries = 0;       // entries in it
+  bool has_tokenizer = false;
+  std::string precision;    // "fp32" | "int8"
+  std::string panel_isa;    // the kernel level whose fp32 panel width it uses ("portable" = 16 wide, runs anywhere)
 };
 
 // One sequence. token_type_ids may be empty (all zero, a single segment) or the same length as input_ids.
@@ -50,11 +65,25 @@ struct TokenIds {
 
 enum class ModelTask { Classification, MaskedLM, Base };
 
+class WordPieceTokenizer;
+class MlfFile;
+
 class Model {
  public:
-  // dir: a model directory (config.json + model.safetensors or pytorch_model.bin).
-  static std::unique_ptr<Model> load(const std::string& dir, const ModelOptions& options = {});
+  // path: a model directory (config.json + model.safetensors or pytorch_model.bin) or a compiled model (.mlf).
+  static std::unique_ptr<Model> load(const std::string& path, const ModelOptions& options = {});
+  // Compiles the model directory `dir` into `out` (written atomically). options.precision ("" = fp32) is baked in;
+  // options.isa picks the fp32 panel width: "" = 16-wide (every level runs it) for int8, where only the small
+  // heads are fp32, and this CPU's best level for fp32; threads are unused. The tokenizer (dir/vocab.txt and
+  // tokenizer_config.json) goes in when the directory has one. Throws FormatError as load() does.
+  static CompileResult compile(const std::string& dir, const ModelOptions& options, const std::string& out);
+  // A compiled model already opened (MlfFile::open, or open_bytes over memory that outlives the model).
+  static std::unique_ptr<Model> load_compiled(std::shared_ptr<const MlfFile> file, const ModelOptions& options = {});
   virtual ~Model();
+
+  // The model's tokenizer: compiled in (.mlf), or read from the directory on first use. Throws FormatError when
+  // there is none (a directory without vocab.txt, a .mlf compiled from one).
+  std::shared_ptr<const WordPieceTokenizer> tokenizer() const;
 
   const ModelConfig& config() const;
   ModelTask task() const;

@@ -73,8 +73,9 @@ void register_emotion_handler(HandlerRegistry& registry);
 void register_classic_handlers(HandlerRegistry& registry);  // kmeans, gmm, pca, logreg, svm, random-forest
 #endif
 
-// Where a handler's model lives: MODEL_PATH if set, else `task_root/model` (the packaged layout of
-// `mlfaas package`), else `task_root/models/<handler>` (the repository layout, for `mlfaas serve` on a checkout).
-std::string resolve_model_dir(const HandlerSetup& setup, const std::string& handler_name);
+// Where a handler's model lives: MODEL_PATH if set, else (for handlers that run compiled models, compiled_ok)
+// `task_root/model.mlf`, else `task_root/model` (the packaged layout of `mlfaas package`), else
+// `task_root/models/<handler>` (the repository layout, for `mlfaas serve` on a checkout).
+std::string resolve_model_dir(const HandlerSetup& setup, const std::string& handler_name, bool compiled_ok = false);
 
 }  // namespace mlfaas::runtime

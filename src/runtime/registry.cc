@@ -43,9 +43,12 @@ static bool is_dir(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-std::string resolve_model_dir(const HandlerSetup& setup, const std::string& handler_name) {
+std::string resolve_model_dir(const HandlerSetup& setup, const std::string& handler_name, bool compiled_ok) {
   if (!setup.model_path.empty()) return setup.model_path;
   std::string root = setup.task_root.empty() ? "." : setup.task_root;
+  // A compiled model first: it starts in milliseconds (docs/FORMATS.md).
+  struct stat st{};
+  if (compiled_ok && ::stat((root + "/model.mlf").c_str(), &st) == 0 && S_ISREG(st.st_mode)) return root + "/model.mlf";
   if (is_dir(root + "/model")) return root + "/model";
   return root + "/models/" + handler_name;
 }

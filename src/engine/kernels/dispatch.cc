@@ -87,13 +87,14 @@ const GemmKernel& gemm_kernel(Isa isa) {
     throw std::runtime_error("ISA level " + std::string(isa_name(isa)) + " is not supported by this CPU");
   }
   static const GemmKernel kPortable{Isa::Portable, 16, &gemm_portable, &attention_head_portable, &gemm_s8_portable,
-                                   &quantize_rows_u8};
+                                   &quantize_rows_u8, &gemm_portable};
 #if defined(__x86_64__)
-  static const GemmKernel kAvx2{Isa::Avx2, 16, &gemm_avx2, &attention_head_avx2, &gemm_s8_avx2, &quantize_rows_u8};
+  static const GemmKernel kAvx2{Isa::Avx2, 16, &gemm_avx2, &attention_head_avx2, &gemm_s8_avx2, &quantize_rows_u8,
+                              &gemm_avx2};
   static const GemmKernel kAvx512{Isa::Avx512, 32, &gemm_avx512, &attention_head_avx512, &gemm_s8_avx2,
-                                 &quantize_rows_u8_avx512};
+                                 &quantize_rows_u8_avx512, &gemm_avx2};
   static const GemmKernel kAvx512Vnni{Isa::Avx512Vnni, 32, &gemm_avx512, &attention_head_avx512,
-                                      &gemm_s8_avx512vnni, &quantize_rows_u8_avx512};
+                                      &gemm_s8_avx512vnni, &quantize_rows_u8_avx512, &gemm_avx2};
   if (isa == Isa::Avx512Vnni) return kAvx512Vnni;
   if (isa == Isa::Avx512) return kAvx512;
   if (isa == Isa::Avx2) return kAvx2;
@@ -102,7 +103,7 @@ const GemmKernel& gemm_kernel(Isa isa) {
   // The portable attention head is already NEON code here: its 16-byte generic vectors are q registers and GCC
   // fuses its multiply-adds (fmla); a *_neon.cc copy compiled to the same instructions.
   static const GemmKernel kNeon{Isa::Neon, 16, &gemm_neon, &attention_head_portable, &gemm_s8_neon,
-                                &quantize_rows_u8};
+                                &quantize_rows_u8, &gemm_neon};
   if (isa == Isa::Neon) return kNeon;
 #endif
   return kPortable;

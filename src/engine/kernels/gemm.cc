@@ -53,26 +53,38 @@ namespace {
 constexpr int kRowChunk = 128;  // 64..unbounded measured alike on batch 32; 128 keeps A chunks L2-sized
 }  // namespace
 
+float* PackedLinear::allocate(size_t count) {
+  if (arena_ != nullptr) return arena_->allocate(count);
+  owned_.push_back(alloc_aligned_floats(count));
+  return owned_.back().get();
+}
+
 PackedLinear::PackedLinear(const GemmKernel& kernel, WeightArena* arena, const float* w, const float* bias, int out,
                            int in, Precision precision)
-    : out_(out), in_(in) {
-  if (bias != nullptr) bias_.assign(bias, bias + out);
+    : arena_(arena) {
+  p_.out = out;
+  p_.in = in;
+  if (bias != nullptr) {
+    float* b = allocate(out);
+    std::memcpy(b, bias, sizeof(float) * out);
+    p_.bias = b;
+  }
   if (precision == Precision::Int8) {
-    kp_ = (in + 3) / 4 * 4;
-    panel_count_ = (out + kInt8Nr - 1) / kInt8Nr;
-    const size_t bytes = static_cast<size_t>(panel_count_) * kp_ * kInt8Nr;
-    float* block;
-    if (arena != nullptr) {
-      block = arena->allocate(bytes / sizeof(float));
-    } else {
-      owned_ = alloc_aligned_floats(bytes / sizeof(float));
-      block = owned_.get();
+    if (in > kInt8MaxK) {
+      throw std::invalid_argument("int8 linear layers take at most " + std::to_string(kInt8MaxK) + " inputs, not " +
+                                  std::to_string(in) + " (use fp32)");
     }
-    int8_t* dst = reinterpret_cast<int8_t*>(block);
-    int8_panels_ = dst;
-    colsum_.assign(out, 0);
-    wscale_.assign(out, 0.f);
-    std::vector<int8_t> codes(static_cast<size_t>(in));
+    p_.int8 = true;
+    p_.nr = kInt8Nr;
+    p_.kp = (in + 3) / 4 * 4;
+    p_.panel_count = (out + kInt8Nr - 1) / kInt8Nr;
+    int8_t* dst = reinterpret_cast<int8_t*>(allocate(p_.panel_bytes() / sizeof(float)));
+    p_.panels = dst;
+    // int32 sums kept in float-sized slots of the same memory
+    int32_t* colsum = reinterpret_cast<int32_t*>(allocate(out));
+    float* wscale = allocate(out);
+    p_.colsum = colsum;
+    p_.wscale = wscale;
     for (int n = 0; n < out; ++n) {
       const float* row = w + static_cast<int64_t>(n) * in;
       float amax = 0.f;
@@ -80,29 +92,24 @@ PackedLinear::PackedLinear(const GemmKernel& kernel, WeightArena* arena, const f
       const float s = amax / 127.f;
       const float inv = s > 0.f ? 1.f / s : 0.f;
       int32_t sum = 0;
-      int8_t* panel = dst + static_cast<int64_t>(n / kInt8Nr) * kp_ * kInt8Nr + (n % kInt8Nr) * 4;
+      int8_t* panel = dst + static_cast<int64_t>(n / kInt8Nr) * p_.kp * kInt8Nr + (n % kInt8Nr) * 4;
       for (int k = 0; k < in; ++k) {
         const int q = static_cast<int>(std::clamp(std::nearbyint(row[k] * inv), -127.f, 127.f));
         panel[static_cast<int64_t>(k / 4) * kInt8PanelGroupBytes + k % 4] = static_cast<int8_t>(q);
         sum += q;
       }
-      colsum_[n] = sum;
-      wscale_[n] = s;
+      colsum[n] = sum;
+      wscale[n] = s;
     }
     return;
   }
   const int nr = kernel.nr;
-  panel_count_ = (out + nr - 1) / nr;
-  const size_t count = static_cast<size_t>(panel_count_) * nr * in;
-  float* dst;
-  if (arena != nullptr) {
-    dst = arena->allocate(count);
-  } else {
-    owned_ = alloc_aligned_floats(count);
-    dst = owned_.get();
-  }
-  panels_ = dst;
-  for (int p = 0; p < panel_count_; ++p) {
+  p_.nr = nr;
+  p_.kp = in;
+  p_.panel_count = (out + nr - 1) / nr;
+  float* dst = allocate(static_cast<size_t>(p_.panel_count) * nr * in);
+  p_.panels = dst;
+  for (int p = 0; p < p_.panel_count; ++p) {
     for (int k = 0; k < in; ++k) {
       for (int j = 0; j < nr; ++j) {
         const int n = p * nr + j;
@@ -112,12 +119,22 @@ PackedLinear::PackedLinear(const GemmKernel& kernel, WeightArena* arena, const f
   }
 }
 
-void PackedLinear::set_affine(std::vector<float> scale, std::vector<float> shift) {
-  if (static_cast<int>(scale.size()) != out_ || static_cast<int>(shift.size()) != out_) {
+PackedLinear PackedLinear::view(const PackedLinearParts& parts) {
+  PackedLinear layer;
+  layer.p_ = parts;
+  return layer;
+}
+
+void PackedLinear::set_affine(std::span<const float> scale, std::span<const float> shift) {
+  if (static_cast<int>(scale.size()) != p_.out || static_cast<int>(shift.size()) != p_.out) {
     throw std::logic_error("PackedLinear::set_affine: size mismatch");
   }
-  scale_ = std::move(scale);
-  shift_ = std::move(shift);
+  float* sc = allocate(p_.out);
+  float* sh = allocate(p_.out);
+  std::memcpy(sc, scale.data(), sizeof(float) * p_.out);
+  std::memcpy(sh, shift.data(), sizeof(float) * p_.out);
+  p_.scale = sc;
+  p_.shift = sh;
 }
 
 PackedLinear stack_linears(const GemmKernel& kernel, WeightArena* arena, const std::vector<const float*>& weights,
@@ -141,7 +158,7 @@ PackedLinear stack_linears(const GemmKernel& kernel, WeightArena* arena, const s
     row += outs[i];
   }
   PackedLinear packed(kernel, arena, w.data(), b.data(), total, in, precision);
-  if (any_affine) packed.set_affine(std::move(sc), std::move(sh));
+  if (any_affine) packed.set_affine(sc, sh);
   return packed;
 }
 
@@ -231,6 +248,12 @@ void GemmRunner::linear_rows(const PackedLinear& layer, const float* a, int64_t 
     g.scale = layer.scale();
     g.shift = layer.shift();
   }
+  // A compiled model may hold 16-wide panels under a 32-wide level (see GemmKernel::fn16).
+  void (*fn)(const GemmArgs&) = layer.nr() == kernel_.nr ? kernel_.fn : layer.nr() == 16 ? kernel_.fn16 : nullptr;
+  if (fn == nullptr) {
+    throw std::logic_error("no " + std::string(isa_name(kernel_.isa)) + " kernel for " + std::to_string(layer.nr()) +
+                           "-column panels");
+  }
   const int panels = layer.panel_count();
   // Splitting pays only when each chunk is real work (a hand-off costs about a microsecond): ~32k multiply-adds
   // per chunk, up to 4 chunks per thread so a late worker's share is picked up by the others.
@@ -239,7 +262,7 @@ void GemmRunner::linear_rows(const PackedLinear& layer, const float* a, int64_t 
   if (chunks <= 1) {
     g.panel_begin = 0;
     g.panel_end = panels;
-    kernel_.fn(g);
+    fn(g);
     return;
   }
   const int parts = static_cast<int>(chunks);
@@ -247,7 +270,7 @@ void GemmRunner::linear_rows(const PackedLinear& layer, const float* a, int64_t 
     GemmArgs mine = g;
     mine.panel_begin = static_cast<int>(static_cast<int64_t>(panels) * part / parts);
     mine.panel_end = static_cast<int>(static_cast<int64_t>(panels) * (part + 1) / parts);
-    kernel_.fn(mine);
+    fn(mine);
   };
   pool_.run(parts, body);
 }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -22,6 +23,9 @@ struct GemmKernel {
   // The level's activation quantizer: every level produces the same codes.
   void (*quantize)(const float* a, int64_t lda, int m, int k, uint8_t* q, int64_t ldq, int kp, float* scale,
                    int32_t* zero);
+  // The level's fp32 kernel for 16-column panels, for compiled models packed for a 16-wide level (every level
+  // has one: AVX-512 CPUs run the AVX2 kernel). Null means `fn` when nr == 16.
+  void (*fn16)(const GemmArgs&) = nullptr;
 };
 
 enum class Precision { Fp32, Int8 };
@@ -53,42 +57,67 @@ class WeightArena {
   size_t left_ = 0;  // floats
 };
 
+// A packed linear's memory, wherever it lives (an arena, the layer itself, or a compiled model's mapping).
+struct PackedLinearParts {
+  int out = 0, in = 0;
+  bool int8 = false;
+  int nr = 0;  // panel width: the fp32 kernel's nr, or kInt8Nr
+  int kp = 0;  // int8: K padded to a multiple of 4; fp32: in
+  int panel_count = 0;
+  const void* panels = nullptr;   // panel_count * kp * nr floats (fp32) or bytes (int8), 64-byte aligned
+  const float* bias = nullptr;    // [out] or null
+  const float* scale = nullptr;   // [out] fused affine, or null (then shift is null too)
+  const float* shift = nullptr;
+  const float* wscale = nullptr;  // int8: per-output-channel weight scale [out]
+  const int32_t* colsum = nullptr;  // int8: per-output-channel code sum [out]
+  size_t panel_bytes() const { return static_cast<size_t>(panel_count) * kp * nr * (int8 ? 1 : sizeof(float)); }
+};
+
 // y = x · Wᵀ + b for a torch Linear weight W [out, in]. Optionally carries a per-output affine (scale, shift) to
 // fuse a following NoNorm.
 //
 // Precision::Int8 stores W quantized instead of the fp32 panels: symmetric int8 per output channel (scale =
 // max|w| / 127, codes -127..127), packed in the int8 layout of gemm_kernels.h, with each column's code sum for the
 // activation zero-point correction. GemmRunner quantizes the input rows at run time (u8, per row).
+//
+// Memory: a layer built with an arena keeps everything there; without one it owns its memory; a view (a compiled
+// model) points into memory someone else keeps alive. Layers move, never copy.
 class PackedLinear {
  public:
   PackedLinear() = default;
-  // w: [out, in] row-major; bias: [out] or null. Panels come from `arena` when given, else are owned.
+  // w: [out, in] row-major; bias: [out] or null.
   PackedLinear(const GemmKernel& kernel, WeightArena* arena, const float* w, const float* bias, int out, int in,
                Precision precision = Precision::Fp32);
+  // A layer over memory that outlives it (parts as another layer's parts() described them).
+  static PackedLinear view(const PackedLinearParts& parts);
+  PackedLinear(PackedLinear&&) = default;
+  PackedLinear& operator=(PackedLinear&&) = default;
 
-  bool is_int8() const { return int8_panels_ != nullptr; }
-  const int8_t* int8_panels() const { return int8_panels_; }
-  const int32_t* int8_colsum() const { return colsum_.data(); }
-  const float* int8_scale() const { return wscale_.data(); }
-  int int8_kp() const { return kp_; }
+  const PackedLinearParts& parts() const { return p_; }
+  bool is_int8() const { return p_.int8; }
+  const int8_t* int8_panels() const { return p_.int8 ? static_cast<const int8_t*>(p_.panels) : nullptr; }
+  const int32_t* int8_colsum() const { return p_.colsum; }
+  const float* int8_scale() const { return p_.wscale; }
+  int int8_kp() const { return p_.kp; }
 
-  int out() const { return out_; }
-  int in() const { return in_; }
-  const float* panels() const { return panels_; }
-  const float* bias() const { return bias_.empty() ? nullptr : bias_.data(); }
-  const float* scale() const { return scale_.empty() ? nullptr : scale_.data(); }
-  const float* shift() const { return shift_.empty() ? nullptr : shift_.data(); }
-  void set_affine(std::vector<float> scale, std::vector<float> shift);
-  int panel_count() const { return panel_count_; }
+  int out() const { return p_.out; }
+  int in() const { return p_.in; }
+  int nr() const { return p_.nr; }
+  const float* panels() const { return p_.int8 ? nullptr : static_cast<const float*>(p_.panels); }
+  const float* bias() const { return p_.bias; }
+  const float* scale() const { return p_.scale; }
+  const float* shift() const { return p_.shift; }
+  // Copies the affine into the layer's memory.
+  void set_affine(std::span<const float> scale, std::span<const float> shift);
+  int panel_count() const { return p_.panel_count; }
 
  private:
-  int out_ = 0, in_ = 0, panel_count_ = 0, kp_ = 0;
-  AlignedFloats owned_;
-  const float* panels_ = nullptr;
-  const int8_t* int8_panels_ = nullptr;
-  std::vector<int32_t> colsum_;
-  std::vector<float> wscale_;
-  std::vector<float> bias_, scale_, shift_;
+  // Memory for `count` floats: from the arena, else owned by this layer.
+  float* allocate(size_t count);
+
+  PackedLinearParts p_;
+  WeightArena* arena_ = nullptr;
+  std::vector<AlignedFloats> owned_;
 };
 
 // Row-stacks several Linears that read the same input into one (e.g. Q, K and V), so one GEMM pass does all.

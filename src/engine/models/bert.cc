@@ -15,80 +15,85 @@ namespace {
 struct BertLayer {
   PackedLinear qkv;  // query, key, value stacked: one GEMM
   PackedLinear attn_out;
-  std::vector<float> attn_ln_w, attn_ln_b;
+  std::span<const float> attn_ln_w, attn_ln_b;
   PackedLinear intermediate;
   PackedLinear output;
-  std::vector<float> out_ln_w, out_ln_b;
+  std::span<const float> out_ln_w, out_ln_b;
 };
 
 class Bert final : public Network {
  public:
-  Bert(const ModelConfig& c, const WeightFile& file, GemmRunner& runner) : Network(runner, c), c_(c) {
+  Bert(const ModelConfig& c, ParamSource& ps, GemmRunner& runner) : Network(runner, c), c_(c) {
     const GemmKernel& kernel = runner.kernel();
     WeightArena* arena = &runner.arena();
     const int H = c.hidden_size, I = c.intermediate_size;
-    const TensorReader r(file, detect_prefix(file, "bert"));
     act_ = activation_code(c.hidden_act);
     eps_ = static_cast<float>(c.layer_norm_eps);
 
-    word_ = r.get("embeddings.word_embeddings.weight", {c.vocab_size, H});
-    position_ = r.get("embeddings.position_embeddings.weight", {c.max_position_embeddings, H});
-    token_type_ = r.get("embeddings.token_type_embeddings.weight", {c.type_vocab_size, H});
-    emb_ln_w_ = r.get("embeddings.LayerNorm.weight", {H});
-    emb_ln_b_ = r.get("embeddings.LayerNorm.bias", {H});
+    word_ = ps.tensor("embeddings.word_embeddings.weight", {c.vocab_size, H});
+    position_ = ps.tensor("embeddings.position_embeddings.weight", {c.max_position_embeddings, H});
+    token_type_ = ps.tensor("embeddings.token_type_embeddings.weight", {c.type_vocab_size, H});
+    emb_ln_w_ = ps.tensor("embeddings.LayerNorm.weight", {H});
+    emb_ln_b_ = ps.tensor("embeddings.LayerNorm.bias", {H});
 
+    // One linear from a stored weight + bias pair (name without ".weight"), in `precision`.
+    auto dense = [&](const std::string& key, const std::string& name, int out, int in, Precision precision,
+                     bool is_head) {
+      return ps.linear(key, out, in, [&] {
+        auto w = is_head ? ps.read_head(name + ".weight", {out, in}) : ps.read(name + ".weight", {out, in});
+        auto b = is_head ? ps.read_head(name + ".bias", {out}) : ps.read(name + ".bias", {out});
+        return PackedLinear(kernel, arena, w.data(), b.data(), out, in, precision);
+      });
+    };
     const Precision q = runner.precision();  // encoder linears; pooler and heads stay fp32
     for (int l = 0; l < c.num_hidden_layers; ++l) {
       const std::string p = "encoder.layer." + std::to_string(l) + ".";
       BertLayer layer;
-      auto wq = r.get(p + "attention.self.query.weight", {H, H});
-      auto bq = r.get(p + "attention.self.query.bias", {H});
-      auto wk = r.get(p + "attention.self.key.weight", {H, H});
-      auto bk = r.get(p + "attention.self.key.bias", {H});
-      auto wv = r.get(p + "attention.self.value.weight", {H, H});
-      auto bv = r.get(p + "attention.self.value.bias", {H});
-      layer.qkv = stack_linears(kernel, arena, {wq.data(), wk.data(), wv.data()}, {bq.data(), bk.data(), bv.data()},
-                                {H, H, H}, H, {}, {}, q);
-      layer.attn_out = PackedLinear(kernel, arena, r.get(p + "attention.output.dense.weight", {H, H}).data(),
-                                    r.get(p + "attention.output.dense.bias", {H}).data(), H, H, q);
-      layer.attn_ln_w = r.get(p + "attention.output.LayerNorm.weight", {H});
-      layer.attn_ln_b = r.get(p + "attention.output.LayerNorm.bias", {H});
-      layer.intermediate = PackedLinear(kernel, arena, r.get(p + "intermediate.dense.weight", {I, H}).data(),
-                                        r.get(p + "intermediate.dense.bias", {I}).data(), I, H, q);
-      layer.output = PackedLinear(kernel, arena, r.get(p + "output.dense.weight", {H, I}).data(),
-                                  r.get(p + "output.dense.bias", {H}).data(), H, I, q);
-      layer.out_ln_w = r.get(p + "output.LayerNorm.weight", {H});
-      layer.out_ln_b = r.get(p + "output.LayerNorm.bias", {H});
+      layer.qkv = ps.linear(p + "qkv", 3 * H, H, [&] {
+        auto wq = ps.read(p + "attention.self.query.weight", {H, H});
+        auto bq = ps.read(p + "attention.self.query.bias", {H});
+        auto wk = ps.read(p + "attention.self.key.weight", {H, H});
+        auto bk = ps.read(p + "attention.self.key.bias", {H});
+        auto wv = ps.read(p + "attention.self.value.weight", {H, H});
+        auto bv = ps.read(p + "attention.self.value.bias", {H});
+        return stack_linears(kernel, arena, {wq.data(), wk.data(), wv.data()}, {bq.data(), bk.data(), bv.data()},
+                             {H, H, H}, H, {}, {}, q);
+      });
+      layer.attn_out = dense(p + "attention.output.dense", p + "attention.output.dense", H, H, q, false);
+      layer.attn_ln_w = ps.tensor(p + "attention.output.LayerNorm.weight", {H});
+      layer.attn_ln_b = ps.tensor(p + "attention.output.LayerNorm.bias", {H});
+      layer.intermediate = dense(p + "intermediate.dense", p + "intermediate.dense", I, H, q, false);
+      layer.output = dense(p + "output.dense", p + "output.dense", H, I, q, false);
+      layer.out_ln_w = ps.tensor(p + "output.LayerNorm.weight", {H});
+      layer.out_ln_b = ps.tensor(p + "output.LayerNorm.bias", {H});
       layers_.push_back(std::move(layer));
     }
 
     // BertForMaskedLM is built without a pooler; a BertModel may have been saved without one (add_pooling_layer
     // false, or the encoder of another head); the classifier needs it.
     const bool wants_pooler = c.architecture == Architecture::BertForSequenceClassification ||
-                              (c.architecture == Architecture::BertModel && r.has("pooler.dense.weight"));
-    if (wants_pooler) {
-      pooler_ = PackedLinear(kernel, arena, r.get("pooler.dense.weight", {H, H}).data(),
-                             r.get("pooler.dense.bias", {H}).data(), H, H);
-    }
+                              (c.architecture == Architecture::BertModel && ps.has("pooler.dense.weight"));
+    if (wants_pooler) pooler_ = dense("pooler.dense", "pooler.dense", H, H, Precision::Fp32, false);
     if (c.architecture == Architecture::BertForSequenceClassification) {
       const int L = c.num_labels();
-      classifier_ = PackedLinear(kernel, arena, r.get_head("classifier.weight", {L, H}).data(),
-                                 r.get_head("classifier.bias", {L}).data(), L, H);
+      classifier_ = dense("classifier", "classifier", L, H, Precision::Fp32, true);
     }
     if (c.architecture == Architecture::BertForMaskedLM) {
       const int V = c.vocab_size;
-      transform_ = PackedLinear(kernel, arena, r.get_head("cls.predictions.transform.dense.weight", {H, H}).data(),
-                                r.get_head("cls.predictions.transform.dense.bias", {H}).data(), H, H);
-      transform_ln_w_ = r.get_head("cls.predictions.transform.LayerNorm.weight", {H});
-      transform_ln_b_ = r.get_head("cls.predictions.transform.LayerNorm.bias", {H});
-      // HF ties the decoder to the word embeddings; safetensors files omit the tied copies.
-      std::vector<float> decoder_w = r.has_head("cls.predictions.decoder.weight")
-                                         ? r.get_head("cls.predictions.decoder.weight", {V, H})
-                                         : word_;
-      std::vector<float> decoder_b = r.has_head("cls.predictions.bias")
-                                         ? r.get_head("cls.predictions.bias", {V})
-                                         : r.get_head("cls.predictions.decoder.bias", {V});
-      decoder_ = PackedLinear(kernel, arena, decoder_w.data(), decoder_b.data(), V, H);
+      transform_ = dense("cls.predictions.transform.dense", "cls.predictions.transform.dense", H, H, Precision::Fp32,
+                         true);
+      transform_ln_w_ = ps.head("cls.predictions.transform.LayerNorm.weight", {H});
+      transform_ln_b_ = ps.head("cls.predictions.transform.LayerNorm.bias", {H});
+      decoder_ = ps.linear("cls.predictions.decoder", V, H, [&] {
+        // HF ties the decoder to the word embeddings; safetensors files omit the tied copies.
+        std::vector<float> decoder_w = ps.has_head("cls.predictions.decoder.weight")
+                                           ? ps.read_head("cls.predictions.decoder.weight", {V, H})
+                                           : std::vector<float>(word_.begin(), word_.end());
+        std::vector<float> decoder_b = ps.has_head("cls.predictions.bias")
+                                           ? ps.read_head("cls.predictions.bias", {V})
+                                           : ps.read_head("cls.predictions.decoder.bias", {V});
+        return PackedLinear(kernel, arena, decoder_w.data(), decoder_b.data(), V, H);
+      });
     }
 
     const int S = max_rows();
@@ -162,17 +167,17 @@ class Bert final : public Network {
   ModelConfig c_;
   int act_ = kActGeluErf;
   float eps_ = 1e-12f;
-  std::vector<float> word_, position_, token_type_, emb_ln_w_, emb_ln_b_;
+  std::span<const float> word_, position_, token_type_, emb_ln_w_, emb_ln_b_;
   std::vector<BertLayer> layers_;
   PackedLinear pooler_, classifier_, transform_, decoder_;
-  std::vector<float> transform_ln_w_, transform_ln_b_;
+  std::span<const float> transform_ln_w_, transform_ln_b_;
   Buffer x_, qkv_, ctx_, attn_, inter_, probs_, head_in_, head_;
 };
 
 }  // namespace
 
-std::unique_ptr<Network> make_bert(const ModelConfig& config, const WeightFile& weights, GemmRunner& runner) {
-  return std::make_unique<Bert>(config, weights, runner);
+std::unique_ptr<Network> make_bert(const ModelConfig& config, ParamSource& params, GemmRunner& runner) {
+  return std::make_unique<Bert>(config, params, runner);
 }
 
 }  // namespace mlfaas::models

@@ -42,9 +42,8 @@ struct MobileBertLayer {
 
 class MobileBert final : public Network {
  public:
-  MobileBert(const ModelConfig& c, const WeightFile& file, GemmRunner& runner)
-      : Network(runner, c), c_(c), kernel_(runner.kernel()), arena_(&runner.arena()) {
-    const TensorReader r(file, detect_prefix(file, "mobilebert"));
+  MobileBert(const ModelConfig& c, ParamSource& ps, GemmRunner& runner)
+      : Network(runner, c), c_(c), kernel_(runner.kernel()), arena_(&runner.arena()), ps_(ps) {
     const int H = c.hidden_size, E = c.embedding_size, I = c.intermediate_size;
     // As MobileBertConfig does: the attention width follows the bottleneck, whatever config.json says.
     T_ = c.use_bottleneck ? c.intra_bottleneck_size : H;
@@ -55,27 +54,26 @@ class MobileBert final : public Network {
     act_ = activation_code(c.hidden_act);
     eps_ = static_cast<float>(c.layer_norm_eps);
 
-    word_ = r.get("embeddings.word_embeddings.weight", {c.vocab_size, E});
-    position_ = r.get("embeddings.position_embeddings.weight", {c.max_position_embeddings, H});
-    token_type_ = r.get("embeddings.token_type_embeddings.weight", {c.type_vocab_size, H});
+    word_ = ps.tensor("embeddings.word_embeddings.weight", {c.vocab_size, E});
+    position_ = ps.tensor("embeddings.position_embeddings.weight", {c.max_position_embeddings, H});
+    token_type_ = ps.tensor("embeddings.token_type_embeddings.weight", {c.type_vocab_size, H});
     emb_in_ = c.trigram_input ? 3 * E : E;
     has_transformation_ = c.trigram_input || E != H;
+    load_norm("embeddings.LayerNorm", H, kTorchDefaultEps, &emb_transform_);
     if (has_transformation_) {
-      emb_transform_.linear = PackedLinear(kernel_, arena_, r.get("embeddings.embedding_transformation.weight", {H, emb_in_}).data(),
-                                           r.get("embeddings.embedding_transformation.bias", {H}).data(), H, emb_in_,
-                                           runner.precision());
+      emb_transform_.linear = dense("embeddings.embedding_transformation", H, emb_in_, runner.precision(),
+                                    &emb_transform_);
     }
-    load_norm(r, "embeddings.LayerNorm", H, kTorchDefaultEps, &emb_transform_);
 
-    for (int l = 0; l < c.num_hidden_layers; ++l) layers_.push_back(load_layer(r, "encoder.layer." + std::to_string(l) + "."));
+    for (int l = 0; l < c.num_hidden_layers; ++l) layers_.push_back(load_layer("encoder.layer." + std::to_string(l) + "."));
 
-    if (c.classifier_activation) {
-      pooler_ = PackedLinear(kernel_, arena_, r.get("pooler.dense.weight", {H, H}).data(), r.get("pooler.dense.bias", {H}).data(),
-                             H, H);
-    }
+    if (c.classifier_activation) pooler_ = dense("pooler.dense", H, H, Precision::Fp32, nullptr);
     const int L = c.num_labels();
-    classifier_ = PackedLinear(kernel_, arena_, r.get_head("classifier.weight", {L, H}).data(),
-                               r.get_head("classifier.bias", {L}).data(), L, H);
+    classifier_ = ps.linear("classifier", L, H, [&] {
+      auto w = ps.read_head("classifier.weight", {L, H});
+      auto b = ps.read_head("classifier.bias", {L});
+      return PackedLinear(kernel_, arena_, w.data(), b.data(), L, H);
+    });
 
     const int S = max_rows();
     int in_width = 0;
@@ -148,111 +146,118 @@ class MobileBert final : public Network {
   }
 
  private:
-  // Reads a norm's parameters: NoNorm goes into the linear's epilogue, LayerNorm is kept for a pass after it.
-  void load_norm(const TensorReader& r, const std::string& name, int width, float ln_eps, LinearNorm* ln) {
-    auto w = r.get(name + ".weight", {width});
-    auto b = r.get(name + ".bias", {width});
-    if (no_norm_) {
-      ln->layer_norm = false;
-      ln->norm_w = std::move(w);
-      ln->norm_b = std::move(b);
-      if (ln->linear.out() == width) ln->linear.set_affine(ln->norm_w, ln->norm_b);
-    } else {
-      ln->layer_norm = true;
-      ln->norm_w = std::move(w);
-      ln->norm_b = std::move(b);
-      ln->eps = ln_eps;
-    }
+  // Reads a norm's parameters (before its linear is built: NoNorm goes into the linear's epilogue, LayerNorm is
+  // kept for a pass after it).
+  void load_norm(const std::string& name, int width, float ln_eps, LinearNorm* ln) {
+    ln->norm_w = ps_.tensor(name + ".weight", {width});
+    ln->norm_b = ps_.tensor(name + ".bias", {width});
+    ln->layer_norm = !no_norm_;
+    ln->eps = ln_eps;
   }
 
-  LinearNorm load_linear_norm(const TensorReader& r, const std::string& prefix, int out, int in, float ln_eps) {
+  // The linear `prefix`.weight/.bias; a NoNorm `norm` over its outputs is fused into it.
+  PackedLinear dense(const std::string& prefix, int out, int in, Precision precision, const LinearNorm* norm) {
+    return ps_.linear(prefix, out, in, [&] {
+      auto w = ps_.read(prefix + ".weight", {out, in});
+      auto b = ps_.read(prefix + ".bias", {out});
+      PackedLinear layer(kernel_, arena_, w.data(), b.data(), out, in, precision);
+      if (norm != nullptr && !norm->layer_norm) layer.set_affine(norm->norm_w, norm->norm_b);
+      return layer;
+    });
+  }
+
+  LinearNorm load_linear_norm(const std::string& prefix, int out, int in, float ln_eps) {
     LinearNorm ln;
-    ln.linear = PackedLinear(kernel_, arena_, r.get(prefix + ".dense.weight", {out, in}).data(),
-                             r.get(prefix + ".dense.bias", {out}).data(), out, in, gemm_.precision());
-    load_norm(r, prefix + ".LayerNorm", out, ln_eps, &ln);
+    load_norm(prefix + ".LayerNorm", out, ln_eps, &ln);
+    ln.linear = dense(prefix + ".dense", out, in, gemm_.precision(), &ln);
     return ln;
   }
 
-  MobileBertLayer load_layer(const TensorReader& r, const std::string& p) {
+  MobileBertLayer load_layer(const std::string& p) {
     const int H = c_.hidden_size, I = c_.intermediate_size, T = T_;
     MobileBertLayer layer;
     const bool bottleneck = c_.use_bottleneck;
     const bool bottleneck_attention = bottleneck && c_.use_bottleneck_attention;
     const bool shared = bottleneck && !bottleneck_attention && c_.key_query_shared_bottleneck;
-
-    std::vector<std::vector<float>> keep;  // owns the tensors while they are stacked
-    std::vector<const float*> w, b, scale, shift;
-    std::vector<int> outs;
-    int width = 0;
-    auto add = [&](std::vector<float> weight, std::vector<float> bias, int out, const LinearNorm* norm) {
-      keep.push_back(std::move(weight));
-      w.push_back(keep.back().data());
-      keep.push_back(std::move(bias));
-      b.push_back(keep.back().data());
-      const bool fuse = norm != nullptr && !norm->layer_norm;
-      scale.push_back(fuse ? norm->norm_w.data() : nullptr);
-      shift.push_back(fuse ? norm->norm_b.data() : nullptr);
-      outs.push_back(out);
-      width += out;
-      return width - out;
-    };
-    keep.reserve(16);
-    auto norm_only = [&](const std::string& name, int n) {
-      LinearNorm ln;
-      load_norm(r, name, n, eps_, &ln);
-      return ln;
-    };
     const std::string attn = p + "attention.self.";
-    layer.input_norms.reserve(2);
+
+    // The parts of the GEMM over the layer input, in column order; the layout follows from the config alone.
+    struct Part {
+      std::string weight, bias;
+      const LinearNorm* norm;  // fused when NoNorm
+    };
+    std::vector<Part> parts;
+    int width = 0;
+    auto add = [&](const std::string& prefix_w, const std::string& prefix_b, const LinearNorm* norm) {
+      parts.push_back({prefix_w, prefix_b, norm});
+      width += T;
+      return width - T;
+    };
+    layer.input_norms.reserve(2);  // parts point at these norms
     if (bottleneck) {
-      layer.input_norms.push_back({width, norm_only(p + "bottleneck.input.LayerNorm", T)});
-      layer.off_bottleneck = add(r.get(p + "bottleneck.input.dense.weight", {T, H}),
-                                 r.get(p + "bottleneck.input.dense.bias", {T}), T, &layer.input_norms.back().norm);
+      layer.input_norms.push_back({width, {}});
+      load_norm(p + "bottleneck.input.LayerNorm", T, eps_, &layer.input_norms.back().norm);
+      layer.off_bottleneck = add(p + "bottleneck.input.dense.weight", p + "bottleneck.input.dense.bias",
+                                 &layer.input_norms.back().norm);
     }
     if (shared) {
-      layer.input_norms.push_back({width, norm_only(p + "bottleneck.attention.LayerNorm", T)});
-      layer.off_shared = add(r.get(p + "bottleneck.attention.dense.weight", {T, H}),
-                             r.get(p + "bottleneck.attention.dense.bias", {T}), T, &layer.input_norms.back().norm);
+      layer.input_norms.push_back({width, {}});
+      load_norm(p + "bottleneck.attention.LayerNorm", T, eps_, &layer.input_norms.back().norm);
+      layer.off_shared = add(p + "bottleneck.attention.dense.weight", p + "bottleneck.attention.dense.bias",
+                             &layer.input_norms.back().norm);
     }
     if (!bottleneck_attention) {
       if (!shared) {
-        layer.off_q = add(r.get(attn + "query.weight", {T, H}), r.get(attn + "query.bias", {T}), T, nullptr);
-        layer.off_k = add(r.get(attn + "key.weight", {T, H}), r.get(attn + "key.bias", {T}), T, nullptr);
+        layer.off_q = add(attn + "query.weight", attn + "query.bias", nullptr);
+        layer.off_k = add(attn + "key.weight", attn + "key.bias", nullptr);
       }
-      layer.off_v = add(r.get(attn + "value.weight", {T, H}), r.get(attn + "value.bias", {T}), T, nullptr);
+      layer.off_v = add(attn + "value.weight", attn + "value.bias", nullptr);
     }
-    layer.from_input = stack_linears(kernel_, arena_, w, b, outs, H, scale, shift, gemm_.precision());
+    layer.from_input = ps_.linear(p + "from_input", width, H, [&] {
+      std::vector<std::vector<float>> keep;  // owns the tensors while they are stacked
+      std::vector<const float*> w, b, scale, shift;
+      std::vector<int> outs;
+      keep.reserve(2 * parts.size());
+      for (const Part& part : parts) {
+        keep.push_back(ps_.read(part.weight, {T, H}));
+        w.push_back(keep.back().data());
+        keep.push_back(ps_.read(part.bias, {T}));
+        b.push_back(keep.back().data());
+        const bool fuse = part.norm != nullptr && !part.norm->layer_norm;
+        scale.push_back(fuse ? part.norm->norm_w.data() : nullptr);
+        shift.push_back(fuse ? part.norm->norm_b.data() : nullptr);
+        outs.push_back(T);
+      }
+      return stack_linears(kernel_, arena_, w, b, outs, H, scale, shift, gemm_.precision());
+    });
 
     if (shared || bottleneck_attention) {
-      auto wq = r.get(attn + "query.weight", {T, T});
-      auto bq = r.get(attn + "query.bias", {T});
-      auto wk = r.get(attn + "key.weight", {T, T});
-      auto bk = r.get(attn + "key.bias", {T});
-      if (shared) {
-        layer.from_bottleneck = stack_linears(kernel_, arena_, {wq.data(), wk.data()}, {bq.data(), bk.data()}, {T, T}, T, {}, {},
-                                              gemm_.precision());
-      } else {
-        auto wv = r.get(attn + "value.weight", {T, T});
-        auto bv = r.get(attn + "value.bias", {T});
-        layer.from_bottleneck = stack_linears(kernel_, arena_, {wq.data(), wk.data(), wv.data()},
-                                              {bq.data(), bk.data(), bv.data()}, {T, T, T}, T, {}, {},
-                                              gemm_.precision());
-      }
+      const int parts_out = shared ? 2 : 3;
+      layer.from_bottleneck = ps_.linear(p + "from_bottleneck", parts_out * T, T, [&] {
+        std::vector<std::vector<float>> keep;
+        std::vector<const float*> w, b;
+        for (const char* name : {"query", "key", "value"}) {
+          if (w.size() == static_cast<size_t>(parts_out)) break;
+          keep.push_back(ps_.read(attn + name + ".weight", {T, T}));
+          w.push_back(keep.back().data());
+          keep.push_back(ps_.read(attn + name + ".bias", {T}));
+          b.push_back(keep.back().data());
+        }
+        return stack_linears(kernel_, arena_, w, b, std::vector<int>(parts_out, T), T, {}, {}, gemm_.precision());
+      });
     }
 
-    layer.attn_out = load_linear_norm(r, p + "attention.output", T, T, eps_);
+    layer.attn_out = load_linear_norm(p + "attention.output", T, T, eps_);
     for (int f = 0; f + 1 < c_.num_feedforward_networks; ++f) {
       const std::string fp = p + "ffn." + std::to_string(f) + ".";
       Ffn ffn;
-      ffn.intermediate = PackedLinear(kernel_, arena_, r.get(fp + "intermediate.dense.weight", {I, T}).data(),
-                                      r.get(fp + "intermediate.dense.bias", {I}).data(), I, T, gemm_.precision());
-      ffn.output = load_linear_norm(r, fp + "output", T, I, eps_);
+      ffn.intermediate = dense(fp + "intermediate.dense", I, T, gemm_.precision(), nullptr);
+      ffn.output = load_linear_norm(fp + "output", T, I, eps_);
       layer.ffn.push_back(std::move(ffn));
     }
-    layer.intermediate = PackedLinear(kernel_, arena_, r.get(p + "intermediate.dense.weight", {I, T}).data(),
-                                      r.get(p + "intermediate.dense.bias", {I}).data(), I, T, gemm_.precision());
-    layer.output = load_linear_norm(r, p + "output", T, I, kTorchDefaultEps);
-    if (bottleneck) layer.output_bottleneck = load_linear_norm(r, p + "output.bottleneck", H, T, eps_);
+    layer.intermediate = dense(p + "intermediate.dense", I, T, gemm_.precision(), nullptr);
+    layer.output = load_linear_norm(p + "output", T, I, kTorchDefaultEps);
+    if (bottleneck) layer.output_bottleneck = load_linear_norm(p + "output.bottleneck", H, T, eps_);
     return layer;
   }
 
@@ -339,13 +344,14 @@ class MobileBert final : public Network {
   ModelConfig c_;
   const GemmKernel& kernel_;
   WeightArena* arena_;
+  ParamSource& ps_;  // construction only
   int T_ = 0;
   bool no_norm_ = true;
   int act_ = kActRelu;
   float eps_ = 1e-12f;
   int emb_in_ = 0;
   bool has_transformation_ = true;
-  std::vector<float> word_, position_, token_type_;
+  std::span<const float> word_, position_, token_type_;
   LinearNorm emb_transform_;
   std::vector<MobileBertLayer> layers_;
   PackedLinear pooler_, classifier_;
@@ -354,8 +360,8 @@ class MobileBert final : public Network {
 
 }  // namespace
 
-std::unique_ptr<Network> make_mobilebert(const ModelConfig& config, const WeightFile& weights, GemmRunner& runner) {
-  return std::make_unique<MobileBert>(config, weights, runner);
+std::unique_ptr<Network> make_mobilebert(const ModelConfig& config, ParamSource& params, GemmRunner& runner) {
+  return std::make_unique<MobileBert>(config, params, runner);
 }
 
 }  // namespace mlfaas::models

@@ -4,12 +4,14 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "engine/formats/config.h"
 #include "engine/formats/weights.h"
 #include "engine/kernels/gemm.h"
+#include "engine/models/params.h"
 
 namespace mlfaas::models {
 
@@ -45,30 +47,13 @@ class Network {
   int max_rows_;
 };
 
-std::unique_ptr<Network> make_bert(const ModelConfig& config, const WeightFile& weights, GemmRunner& runner);
-std::unique_ptr<Network> make_mobilebert(const ModelConfig& config, const WeightFile& weights, GemmRunner& runner);
+// Both architectures build from a ParamSource: a weight file (packed at load, optionally recorded into a
+// compiled model) or a compiled model (mapped).
+std::unique_ptr<Network> make_bert(const ModelConfig& config, ParamSource& params, GemmRunner& runner);
+std::unique_ptr<Network> make_mobilebert(const ModelConfig& config, ParamSource& params, GemmRunner& runner);
 
 // Shared by both architectures.
 int activation_code(const std::string& hidden_act);  // kAct* for a config's hidden_act
-
-// Reads tensors under a name prefix ("bert.", "mobilebert." or "" for a bare base model saved on its own).
-class TensorReader {
- public:
-  TensorReader(const WeightFile& file, std::string prefix) : file_(file), prefix_(std::move(prefix)) {}
-  std::vector<float> get(const std::string& name, std::initializer_list<int64_t> shape) const {
-    return file_.f32(prefix_ + name, shape);
-  }
-  std::vector<float> get_head(const std::string& name, std::initializer_list<int64_t> shape) const {
-    return file_.f32(name, shape);  // heads (classifier, cls.*) live outside the base-model prefix
-  }
-  bool has(const std::string& name) const { return file_.find(prefix_ + name) != nullptr; }
-  bool has_head(const std::string& name) const { return file_.find(name) != nullptr; }
-  const WeightFile& file() const { return file_; }
-
- private:
-  const WeightFile& file_;
-  std::string prefix_;
-};
 
 // The base-model prefix the file uses: `<model_type>.` when its embeddings are stored under it, else "".
 std::string detect_prefix(const WeightFile& weights, const std::string& model_type);
@@ -78,7 +63,7 @@ std::string detect_prefix(const WeightFile& weights, const std::string& model_ty
 struct LinearNorm {
   PackedLinear linear;
   bool layer_norm = false;
-  std::vector<float> norm_w, norm_b;
+  std::span<const float> norm_w, norm_b;
   float eps = 0.f;
 };
 

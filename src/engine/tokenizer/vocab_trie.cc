@@ -1,6 +1,7 @@
 #include "engine/tokenizer/vocab_trie.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace mlfaas::tokenizer {
 
@@ -118,6 +119,32 @@ void VocabTrie::finalize() {
   }
   build_.clear();
   build_.shrink_to_fit();
+  slot_data_ = slots_.data();
+  id_data_ = ids_.data();
+  slot_count_ = slots_.size();
+}
+
+VocabTrie VocabTrie::view(std::span<const uint32_t> slot_words, std::span<const int32_t> ids, int32_t vocab_size) {
+  static_assert(sizeof(Slot) == 2 * sizeof(uint32_t));
+  const size_t n = slot_words.size() / 2;
+  if (slot_words.size() % 2 != 0 || n == 0 || ids.size() != n || n > size_t(INT32_MAX)) {
+    throw std::invalid_argument("trie arrays of inconsistent sizes");
+  }
+  const Slot* slots = reinterpret_cast<const Slot*>(slot_words.data());
+  for (size_t s = 0; s < n; ++s) {
+    // child() reads slot base + byte for every byte, unchecked: all 256 must be inside the array.
+    if (size_t(slots[s].base & kBaseMask) + 255 >= n) throw std::invalid_argument("trie slot points outside the array");
+    if (ids[s] < -1 || ids[s] >= vocab_size) throw std::invalid_argument("trie holds an id outside the vocabulary");
+    if (((slots[s].base & kEndsToken) != 0) != (ids[s] >= 0)) throw std::invalid_argument("trie token marks disagree");
+  }
+  VocabTrie t;
+  t.build_.clear();
+  t.slots_.clear();
+  t.ids_.clear();
+  t.slot_data_ = slots;
+  t.id_data_ = ids.data();
+  t.slot_count_ = n;
+  return t;
 }
 
 int32_t VocabTrie::walk(int32_t from, std::string_view s) const {

@@ -8,6 +8,7 @@
 // (plus the ids, 0.25 MB, touched once per piece).
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -25,16 +26,25 @@ class VocabTrie {
   void finalize();
 
   int32_t child(int32_t node, uint8_t byte) const {
-    int32_t t = int32_t(slots_[size_t(node)].base & kBaseMask) + byte;
-    return slots_[size_t(t)].check == node ? t : kNoNode;
+    int32_t t = int32_t(slot_data_[size_t(node)].base & kBaseMask) + byte;
+    return slot_data_[size_t(t)].check == node ? t : kNoNode;
   }
   // Whether the path from the root to `node` spells a token (read from the slot child() just loaded).
-  bool ends_token(int32_t node) const { return slots_[size_t(node)].base & kEndsToken; }
+  bool ends_token(int32_t node) const { return slot_data_[size_t(node)].base & kEndsToken; }
   // Token id if the path from the root to `node` spells a token, else -1.
-  int32_t token_id(int32_t node) const { return ids_[size_t(node)]; }
+  int32_t token_id(int32_t node) const { return id_data_[size_t(node)]; }
   // Node reached by walking `s` from `from`, or kNoNode.
   int32_t walk(int32_t from, std::string_view s) const;
-  size_t slot_count() const { return slots_.size(); }
+  size_t slot_count() const { return slot_count_; }
+
+  // The finalized arrays, for a compiled model: slots as (base, check) pairs of 32-bit words, and ids.
+  std::span<const uint32_t> slot_words() const {
+    return {reinterpret_cast<const uint32_t*>(slot_data_), 2 * slot_count_};
+  }
+  std::span<const int32_t> ids() const { return {id_data_, slot_count_}; }
+  // A finalized trie over arrays slot_words()/ids() gave, in memory that outlives it. Checks that every lookup
+  // stays inside the arrays and every id is below `vocab_size`; throws std::invalid_argument otherwise.
+  static VocabTrie view(std::span<const uint32_t> slot_words, std::span<const int32_t> ids, int32_t vocab_size);
 
  private:
   static constexpr uint32_t kEndsToken = 0x80000000u;
@@ -50,6 +60,24 @@ class VocabTrie {
   std::vector<BuildNode> build_{BuildNode{}};
   std::vector<Slot> slots_{Slot{0, -2}};  // usable as an empty trie before finalize()
   std::vector<int32_t> ids_{-1};          // token id per slot, read once per matched piece
+  // What lookups read: slots_/ids_, or a compiled model's arrays.
+  const Slot* slot_data_ = slots_.data();
+  const int32_t* id_data_ = ids_.data();
+  size_t slot_count_ = 1;
+
+ public:
+  // The pointers above follow the vectors, so copies and moves re-point them.
+  VocabTrie() = default;
+  VocabTrie(const VocabTrie& o) : build_(o.build_), slots_(o.slots_), ids_(o.ids_) { repoint(o); }
+  VocabTrie& operator=(const VocabTrie&) = delete;
+
+ private:
+  void repoint(const VocabTrie& from) {
+    const bool owned = from.slot_data_ == from.slots_.data();
+    slot_data_ = owned ? slots_.data() : from.slot_data_;
+    id_data_ = owned ? ids_.data() : from.id_data_;
+    slot_count_ = from.slot_count_;
+  }
 };
 
 }  // namespace mlfaas::tokenizer

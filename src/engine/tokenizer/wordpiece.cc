@@ -66,33 +66,73 @@ WordPieceTokenizer WordPieceTokenizer::from_vocab_text(std::string_view contents
   trie->finalize();
 
   WordPieceTokenizer tok;
+  struct Owned {
+    std::string text;
+    std::vector<uint32_t> offsets;
+  };
+  auto owned = std::make_shared<Owned>(Owned{std::move(*text), std::move(*offsets)});
+  tok.storage_ = owned;
   tok.trie_ = trie;
-  tok.token_text_ = text;
-  tok.token_offsets_ = offsets;
+  tok.token_text_ = owned->text;
+  tok.token_offsets_ = owned->offsets;
   tok.lower_case_ = do_lower_case;
   tok.strip_accents_ = do_lower_case;
-  tok.continuation_node_ = trie->walk(tokenizer::VocabTrie::kRoot, "##");
+  tok.find_special_tokens(source);
+  return tok;
+}
+
+void WordPieceTokenizer::find_special_tokens(const std::string& source) {
+  const tokenizer::VocabTrie& trie = *trie_;
+  continuation_node_ = trie.walk(tokenizer::VocabTrie::kRoot, "##");
+  auto optional = [&](const char* name) {
+    int32_t node = trie.walk(tokenizer::VocabTrie::kRoot, name);
+    return node == tokenizer::VocabTrie::kNoNode ? -1 : trie.token_id(node);
+  };
   auto required = [&](const char* name) {
-    int32_t node = trie->walk(tokenizer::VocabTrie::kRoot, name);
-    int32_t id = node == tokenizer::VocabTrie::kNoNode ? -1 : trie->token_id(node);
+    int32_t id = optional(name);
     if (id < 0) throw FormatError(source, std::string("vocabulary has no ") + name + " token");
     return id;
   };
-  tok.unk_id_ = required("[UNK]");
-  tok.cls_id_ = required("[CLS]");
-  tok.sep_id_ = required("[SEP]");
-  auto optional = [&](const char* name) {
-    int32_t node = trie->walk(tokenizer::VocabTrie::kRoot, name);
-    return node == tokenizer::VocabTrie::kNoNode ? -1 : trie->token_id(node);
-  };
-  tok.pad_id_ = optional("[PAD]");
-  tok.mask_id_ = optional("[MASK]");
+  unk_id_ = required("[UNK]");
+  cls_id_ = required("[CLS]");
+  sep_id_ = required("[SEP]");
+  pad_id_ = optional("[PAD]");
+  mask_id_ = optional("[MASK]");
   // BertTokenizer's special tokens are matched in the raw text; those absent from the vocabulary are not
   // (transformers would invent ids past the vocabulary for them, which no BERT checkpoint has).
+  specials_.clear();
   for (const char* name : {"[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"}) {
     int32_t id = optional(name);
-    if (id >= 0) tok.specials_.push_back({name, id});
+    if (id >= 0) specials_.push_back({name, id});
   }
+}
+
+WordPieceTokenizer::Compiled WordPieceTokenizer::compiled() const {
+  return {trie_->slot_words(), trie_->ids(), token_text_, token_offsets_, lower_case_, strip_accents_};
+}
+
+WordPieceTokenizer WordPieceTokenizer::from_compiled(const Compiled& t, std::shared_ptr<const void> keep_alive,
+                                                     const std::string& source) {
+  const auto& off = t.token_offsets;
+  if (off.size() < 2 || off.size() - 1 > size_t(INT32_MAX) || off.front() != 0 || off.back() != t.token_text.size()) {
+    throw FormatError(source, "tokenizer: token offsets do not match the token text");
+  }
+  for (size_t i = 1; i < off.size(); ++i) {
+    if (off[i] < off[i - 1]) throw FormatError(source, "tokenizer: token offsets are not ascending");
+  }
+  WordPieceTokenizer tok;
+  try {
+    tok.trie_ = std::make_shared<const tokenizer::VocabTrie>(
+        tokenizer::VocabTrie::view(t.trie_slots, t.trie_ids, int32_t(off.size() - 1)));
+  } catch (const std::invalid_argument& e) {
+    throw FormatError(source, std::string("tokenizer: ") + e.what());
+  }
+  tok.storage_ = std::move(keep_alive);
+  tok.token_text_ = t.token_text;
+  tok.token_offsets_ = t.token_offsets;
+  tok.lower_case_ = t.do_lower_case;
+  tok.strip_accents_ = t.strip_accents;
+  tok.find_special_tokens(source);
   return tok;
 }
 
@@ -141,8 +181,8 @@ int32_t WordPieceTokenizer::token_to_id(std::string_view token) const {
 
 std::string_view WordPieceTokenizer::id_to_token(int32_t id) const {
   if (id < 0 || size_t(id) >= vocab_size()) return {};
-  const auto& off = *token_offsets_;
-  return std::string_view(*token_text_).substr(off[size_t(id)], off[size_t(id) + 1] - off[size_t(id)]);
+  const auto& off = token_offsets_;
+  return token_text_.substr(off[size_t(id)], off[size_t(id) + 1] - off[size_t(id)]);
 }
 
 }  // namespace mlfaas

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,21 @@ class WordPieceTokenizer {
   // DIR/vocab.txt, with do_lower_case (default true) and strip_accents from DIR/tokenizer_config.json if present.
   static WordPieceTokenizer from_model_dir(const std::string& dir);
 
+  // The tokenizer's tables as a compiled model stores them (built once, mapped at load: no vocabulary parsing).
+  struct Compiled {
+    std::span<const uint32_t> trie_slots;  // VocabTrie::slot_words()
+    std::span<const int32_t> trie_ids;
+    std::string_view token_text;            // all tokens back to back
+    std::span<const uint32_t> token_offsets;  // vocab_size + 1
+    bool do_lower_case = true;
+    bool strip_accents = true;
+  };
+  Compiled compiled() const;
+  // A tokenizer over tables in memory that `keep_alive` owns. Validates them (every lookup stays in bounds);
+  // throws FormatError naming `source` when they are inconsistent.
+  static WordPieceTokenizer from_compiled(const Compiled& tables, std::shared_ptr<const void> keep_alive,
+                                          const std::string& source);
+
   // [CLS] pieces [SEP] for `text`, at most max_length ids in total (max_length <= 0: no limit; 1 is refused
   // with InputError because [CLS] and [SEP] alone need 2). Reuses the capacity of out's vectors.
   void encode(std::string_view text, int max_length, Encoding* out) const;
@@ -68,7 +84,7 @@ class WordPieceTokenizer {
   int32_t token_to_id(std::string_view token) const;
   // The vocabulary line for id; empty for an id out of range.
   std::string_view id_to_token(int32_t id) const;
-  size_t vocab_size() const { return token_offsets_->size() - 1; }
+  size_t vocab_size() const { return token_offsets_.size() - 1; }
   bool do_lower_case() const { return lower_case_; }
   bool strip_accents() const { return strip_accents_; }
 
@@ -79,9 +95,13 @@ class WordPieceTokenizer {
   };
   WordPieceTokenizer() = default;
 
+  // Sets the ids and specials from the trie; throws FormatError naming `source` without [UNK], [CLS], [SEP].
+  void find_special_tokens(const std::string& source);
+
+  std::shared_ptr<const void> storage_;  // owns what the views below point into
   std::shared_ptr<const tokenizer::VocabTrie> trie_;
-  std::shared_ptr<const std::string> token_text_;              // all tokens, back to back
-  std::shared_ptr<const std::vector<uint32_t>> token_offsets_;  // token i = [offsets[i], offsets[i+1])
+  std::string_view token_text_;              // all tokens, back to back
+  std::span<const uint32_t> token_offsets_;  // token i = [offsets[i], offsets[i+1])
   std::vector<SpecialToken> specials_;                          // matched in the text before anything else
   int32_t continuation_node_ = -1;                              // trie node of "##"
   int32_t cls_id_ = -1, sep_id_ = -1, unk_id_ = -1, pad_id_ = -1, mask_id_ = -1;

@@ -28,9 +28,9 @@ constexpr int kMaxTokens = 128;
 class EmotionHandler final : public Handler {
  public:
   explicit EmotionHandler(const HandlerSetup& setup)
-      : dir_(resolve_model_dir(setup, "emotion")),
+      : dir_(resolve_model_dir(setup, "emotion", /*compiled_ok=*/true)),
         model_(mlfaas::Model::load(dir_, single_thread())),
-        tokenizer_(mlfaas::WordPieceTokenizer::from_model_dir(dir_)) {
+        tokenizer_(model_->tokenizer()) {
     if (model_->config().labels.empty())
       throw std::runtime_error(dir_ + ": the model has no labels (not a sequence classifier)");
   }
@@ -48,7 +48,7 @@ class EmotionHandler final : public Handler {
  private:
   json classify(const std::string& sentence) {
     auto& enc = encoding_;  // reused: no allocation per request after warm-up
-    tokenizer_.encode(sentence, std::min(kMaxTokens, model_->max_tokens()), &enc);
+    tokenizer_->encode(sentence, std::min(kMaxTokens, model_->max_tokens()), &enc);
     std::vector<float> logits = model_->classify(mlfaas::TokenIds{enc.input_ids, enc.token_type_ids});
     const auto& labels = model_->config().labels;
     std::vector<double> p(logits.begin(), logits.end());
@@ -66,7 +66,7 @@ class EmotionHandler final : public Handler {
 
   std::string dir_;
   std::unique_ptr<mlfaas::Model> model_;
-  mlfaas::WordPieceTokenizer tokenizer_;
+  std::shared_ptr<const mlfaas::WordPieceTokenizer> tokenizer_;
   mlfaas::Encoding encoding_;
 };
 
