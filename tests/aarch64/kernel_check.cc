@@ -366,7 +366,7 @@ void check_dispatch(bool expect_dotprod) {
   unsetenv("MLFAAS_ISA");
   const GemmKernel& neon = gemm_kernel(Isa::Neon);
   if (neon.isa != Isa::Neon || neon.nr != 16 || neon.fn != &gemm_neon || neon.int8 != &gemm_s8_neon ||
-      neon.quantize != &quantize_rows_u8 || neon.attention == nullptr) {
+      neon.quantize != &quantize_rows_u8 || neon.attention == nullptr || neon.fn16 != &gemm_neon) {
     fail("gemm_kernel(neon) does not hold the NEON kernels");
   }
   if (neon_has_dotprod() != expect_dotprod) {
