@@ -131,14 +131,19 @@ TEST(Isa, ParsingAndRefusal) {
   EXPECT_EQ(parse_isa("portable"), Isa::Portable);
   EXPECT_EQ(parse_isa("avx2"), Isa::Avx2);
   EXPECT_EQ(parse_isa("avx512"), Isa::Avx512);
+  EXPECT_EQ(parse_isa("neon"), Isa::Neon);
   EXPECT_THROW(parse_isa("sse9"), std::invalid_argument);
   EXPECT_EQ(resolve_isa("portable"), Isa::Portable);
   EXPECT_THROW(resolve_isa("bogus"), std::runtime_error);
-  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+  for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Neon}) {
     if (!cpu_supports(isa)) {
       EXPECT_THROW(resolve_isa(std::string(isa_name(isa))), std::runtime_error);
+      EXPECT_THROW(gemm_kernel(isa), std::runtime_error);
     }
   }
+#if defined(__x86_64__)
+  EXPECT_FALSE(cpu_supports(Isa::Neon));  // the aarch64 level is compiled out here
+#endif
   ::setenv("MLFAAS_ISA", "portable", 1);
   EXPECT_EQ(resolve_isa(), Isa::Portable);
   ::setenv("MLFAAS_ISA", "nonsense", 1);

@@ -94,4 +94,12 @@ void gemm_portable(const GemmArgs& g);  // nr = 16
 void gemm_avx2(const GemmArgs& g);      // nr = 16
 void gemm_avx512(const GemmArgs& g);    // nr = 32
 
+// aarch64 only (gemm_neon.cc, gemm_int8_neon.cc). The int8 entry point picks, once, sdot where the CPU has it
+// (ARMv8.2 dotprod, HWCAP_ASIMDDP) and the ARMv8.0 int16-widening kernel otherwise; both are exact.
+void gemm_neon(const GemmArgs& g);  // nr = 16
+void gemm_s8_neon(const Int8GemmArgs& g);
+void gemm_s8_neon_widen(const Int8GemmArgs& g);
+void gemm_s8_neon_dotprod(const Int8GemmArgs& g);  // only where neon_has_dotprod()
+bool neon_has_dotprod();
+
 }  // namespace mlfaas
