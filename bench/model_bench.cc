@@ -55,7 +55,7 @@ struct Sentence {
 
 int usage(const char* msg) {
   std::fprintf(stderr, "model_bench: %s\nusage: model_bench --model DIR --inputs FILE.jsonl [--threads N] "
-               "[--repeat N] [--warmup N] [--isa portable|avx2|avxvnni|avx512|avx512vnni] [--precision fp32|int8]\n", msg);
+               "[--repeat N] [--warmup N] [--isa portable|avx2|avxvnni|avx512|avx512vnni|neon] [--precision fp32|int8]\n", msg);
   return 2;
 }
 

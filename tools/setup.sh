@@ -16,7 +16,8 @@ core_pkgs=(build-essential cmake ninja-build pkg-config git curl ca-certificates
            libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy
            libcurl4-openssl-dev libssl-dev python3-aiosmtpd
            libsqlite3-dev python3-prometheus-client chromium
-           libboost-dev libyaml-cpp-dev)
+           libboost-dev libyaml-cpp-dev
+           g++-aarch64-linux-gnu qemu-user-static)
 bench_pkgs=(python3-onnx python3-numpy hyperfine wrk time)
 train_pkgs=(python3-torch python3-numpy libopenblas0-pthread python3-sklearn)
 loadtest_pkgs=(python3-locust)

@@ -1,6 +1,7 @@
 // `mlfaas package`: the deployable artefact of one template function, as Lambda's provided.al2023 runtime
 // expects it: `bootstrap` at the root (executable) and the function's model under `model/` (where the bootstrap
 // looks first). Writes a zip (--out) or a directory (--dir, what `sam build`'s makefile method wants).
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <zip.h>
 
@@ -8,6 +9,8 @@
 #include <fstream>
 
 #include "cli/commands.h"
+#include "engine/error.h"
+#include "engine/model.h"
 #include "platform/template.h"
 
 namespace mlfaas::cli {
@@ -50,7 +53,10 @@ std::vector<Entry> shared_libraries(const fs::path& bootstrap) {
   return out;
 }
 
-std::vector<Entry> package_entries(const platform::FunctionSpec& fn, const fs::path& bootstrap) {
+// `compile` ("" = copy the model as it is, else "fp32" | "int8"): a model directory goes in as one compiled
+// model.mlf written to `scratch`, which the bootstrap maps at INIT instead of converting the weights.
+std::vector<Entry> package_entries(const platform::FunctionSpec& fn, const fs::path& bootstrap,
+                                   const std::string& compile, const fs::path& scratch) {
   if (!fs::is_regular_file(bootstrap)) throw CliExit(1, "package: no bootstrap at " + bootstrap.string() + " (build it first)");
   std::vector<Entry> entries{{bootstrap, "bootstrap", true}};
   for (auto& lib : shared_libraries(bootstrap)) entries.push_back(std::move(lib));
@@ -61,7 +67,17 @@ std::vector<Entry> package_entries(const platform::FunctionSpec& fn, const fs::p
     model = fs::path(fn.code_dir) / "model";
   else
     model = fs::path(fn.code_dir) / "models" / fn.handler;
-  if (fs::is_directory(model)) {
+  if (!compile.empty() && fs::is_directory(model)) {
+    ModelOptions mo;
+    mo.precision = compile;
+    const fs::path compiled = scratch / "model.mlf";
+    try {
+      Model::compile(model.string(), mo, compiled.string());
+    } catch (const FormatError& e) {
+      throw CliExit(2, std::string("package: ") + e.what());
+    }
+    entries.push_back({compiled, "model.mlf", false});
+  } else if (fs::is_directory(model)) {
     for (const auto& e : fs::recursive_directory_iterator(model))
       if (e.is_regular_file())
         entries.push_back({e.path(), "model/" + fs::relative(e.path(), model).generic_string(), false});
@@ -117,7 +133,7 @@ std::string default_bootstrap() {
 
 void register_package(CLI::App& app) {
   struct Options {
-    std::string template_path = "template.yaml", function, out, dir, bootstrap;
+    std::string template_path = "template.yaml", function, out, dir, bootstrap, compile;
   };
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("package", "Build a template function's deployable Lambda package");
@@ -127,6 +143,10 @@ void register_package(CLI::App& app) {
   auto* dir = cmd->add_option("--dir", o->dir, "directory to fill instead (sam build's ARTIFACTS_DIR)");
   out->excludes(dir);
   cmd->add_option("--bootstrap", o->bootstrap, "runtime executable (default: the one next to mlfaas)");
+  cmd->add_option("--compile", o->compile,
+                  "put the model in as one compiled model.mlf at this precision (fp32|int8) instead of its directory: "
+                  "INIT maps it instead of converting weights (docs/FORMATS.md)")
+      ->check(CLI::IsMember({"fp32", "int8"}));
   cmd->callback([o] {
     if (o->out.empty() && o->dir.empty()) throw CliExit(2, "package: give --out FILE.zip or --dir DIR");
     platform::Template tpl;
@@ -139,13 +159,23 @@ void register_package(CLI::App& app) {
     for (const auto& f : tpl.functions)
       if (f.logical_id == o->function) fn = &f;
     if (!fn) throw CliExit(2, "package: " + o->template_path + ": no function '" + o->function + "'");
-    auto entries = package_entries(*fn, o->bootstrap.empty() ? default_bootstrap() : o->bootstrap);
+    char scratch_template[] = "/tmp/mlfaas-package-XXXXXX";
+    const char* scratch = ::mkdtemp(scratch_template);
+    if (scratch == nullptr) throw CliExit(1, "package: cannot create a temporary directory");
+    struct RemoveScratch {
+      fs::path path;
+      ~RemoveScratch() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+      }
+    } cleanup{scratch};
+    auto entries = package_entries(*fn, o->bootstrap.empty() ? default_bootstrap() : o->bootstrap, o->compile, scratch);
     if (!o->out.empty()) write_zip(entries, o->out);
     else write_dir(entries, o->dir);
     size_t libs = 0, model = 0;
     for (const auto& e : entries) {
       libs += e.name.starts_with("lib/");
-      model += e.name.starts_with("model/");
+      model += e.name.starts_with("model/") || e.name == "model.mlf";
     }
     std::printf("%s: bootstrap, %zu shared librar%s, %zu model file(s)%s\n",
                 o->out.empty() ? o->dir.c_str() : o->out.c_str(), libs, libs == 1 ? "y" : "ies", model,

@@ -3,6 +3,7 @@
 # the directory does through `predict` (text in, tokenizer from the file), and damaged or foreign files are refused
 # by predict with one line and exit status 2. (tests/integration/platform_compiled_model.sh serves a compiled model.)
 set -euo pipefail
+source "$(dirname "$0")/model_errors_lib.bash"
 : "${MLFAAS_BIN:?}" "${MLFAAS_SOURCE:?}"
 T="$(mktemp -d)"; trap 'rm -rf "$T"' EXIT
 model="$MLFAAS_SOURCE/models/emotion"
@@ -61,14 +62,5 @@ declare -A want=(
   [foreign.mlf]="not a compiled mlfaas model (.mlf): wrong magic"
   [tiny.mlf]="not a compiled mlfaas model"
 )
-for case in "${!want[@]}"; do
-  set +e
-  timeout 30 "$MLFAAS_BIN" predict --model "$T/$case" "some text" >"$T/out" 2>"$T/err"; rc=$?
-  set -e
-  lines=$(wc -l <"$T/err")
-  if [ "$rc" != 2 ] || [ "$lines" != 1 ] || ! grep -qF -- "${want[$case]}" "$T/err" || ! grep -q "$T/$case" "$T/err"; then
-    echo "FAIL: $case: exit $rc, $lines line(s): $(cat "$T/err")" >&2; exit 1
-  fi
-  echo "ok   $case: $(cat "$T/err")"
-done
+expect_model_errors "$T" "${!want[@]}"
 echo "compile through the CLI: all cases passed"

@@ -10,7 +10,7 @@ model="$MLFAAS_SOURCE/models/emotion"
 data="$MLFAAS_TEST_DATA/emocontext/test_sample.txt"
 timeout 120 "$MLFAAS_BIN" eval --model "$model" --data emocontext "$data" --json --predictions "$T/fp32.jsonl" > /dev/null
 levels=""
-for isa in portable avx2 avxvnni avx512 avx512vnni; do
+for isa in portable avx2 avxvnni avx512 avx512vnni neon; do
   if MLFAAS_ISA=$isa timeout 120 "$MLFAAS_BIN" eval --model "$model" --data emocontext "$data" --precision int8 \
       --json --predictions "$T/int8-$isa.jsonl" > /dev/null 2> "$T/err"; then
     levels="$levels $isa"

@@ -2,6 +2,7 @@
 # Every malformed model input through the real CLI: exactly one line on stderr, naming the file and the problem,
 # and exit status 2 (the exact messages are asserted by tests/unit/loader_errors_test.cc).
 set -euo pipefail
+source "$(dirname "$0")/model_errors_lib.bash"
 : "${MLFAAS_BIN:?}" "${MLFAAS_TEST_DATA:?}"
 T="$(mktemp -d)"; trap 'rm -rf "$T"' EXIT
 src="$MLFAAS_TEST_DATA/models/bert-tiny-cls"
@@ -46,14 +47,5 @@ declare -A want=(
   [outside_file]="outside the file"
   [bad_global]="pickle asks for global 'os.system'"
 )
-for case in "${!want[@]}"; do
-  set +e
-  timeout 30 "$MLFAAS_BIN" predict --model "$T/$case" "some text" >"$T/out" 2>"$T/err"; rc=$?
-  set -e
-  lines=$(wc -l < "$T/err")
-  if [ "$rc" != 2 ] || [ "$lines" != 1 ] || ! grep -q -- "${want[$case]}" "$T/err" || ! grep -q "$T/$case" "$T/err"; then
-    echo "FAIL: $case: exit $rc, $lines line(s): $(cat "$T/err")" >&2; exit 1
-  fi
-  echo "ok   $case: $(cat "$T/err")"
-done
+expect_model_errors "$T" "${!want[@]}"
 echo "loader errors through the CLI: ${#want[@]} cases passed"

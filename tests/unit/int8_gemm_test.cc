@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -20,7 +21,8 @@ std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info) { return s
 struct Shape {
   int m, n, k;
 };
-const Shape kShapes[] = {{1, 1, 1}, {1, 33, 7}, {2, 64, 36}, {3, 31, 5}, {13, 65, 129}, {12, 32, 128}, {25, 97, 301}, {7, 512, 128}};
+const Shape kShapes[] = {{1, 1, 1},     {1, 33, 7},     {2, 64, 36},    {3, 31, 5},
+                         {13, 65, 129}, {12, 32, 128}, {25, 97, 301}, {7, 512, 128}};
 
 class Int8AtIsa : public ::testing::TestWithParam<Isa> {};
 
@@ -142,7 +144,6 @@ TEST_P(Int8AtIsa, QuantizerGivesThePortableCodes) {
     std::fill(a.begin() + k, a.begin() + 2 * k, 0.f);                 // all zero
     for (int j = 0; j < k; ++j) a[2 * k + j] = 0.5f * (j % 11) - 2.f;  // many exact ties after scaling
     for (int j = 0; j < k; ++j) a[3 * k + j] = std::fabs(a[3 * k + j]);  // one-sided
-    a[4 * k + k / 2] = INFINITY;                                          // the portable routine's special case
     std::vector<uint8_t> want(static_cast<size_t>(m) * kp, 7), got(want.size(), 9);
     std::vector<float> ws(m), gs(m);
     std::vector<int32_t> wz(m), gz(m);
@@ -152,6 +153,36 @@ TEST_P(Int8AtIsa, QuantizerGivesThePortableCodes) {
     EXPECT_EQ(gs, ws) << "k=" << k;
     EXPECT_EQ(gz, wz) << "k=" << k;
   }
+}
+
+TEST_P(Int8AtIsa, DegenerateRowsQuantizeToTheZeroPoint) {
+  // Rows whose 1/scale overflows, or that hold nan/inf (a damaged model's activations): all codes 0, and a nan
+  // scale for non-finite rows so that fp32's inf/nan carries on; no undefined float-to-int conversion (UBSan).
+  const GemmKernel& kernel = gemm_kernel(GetParam());
+  const int k = 37, kp = 40, m = 4;
+  std::vector<float> a(static_cast<size_t>(m) * k, 1e-40f);  // row 0: subnormal, 1/scale = inf
+  for (int j = 0; j < k; ++j) a[k + j] = 0.25f * j;
+  a[k + 20] = std::numeric_limits<float>::quiet_NaN();              // row 1: a nan among normal values
+  for (int j = 0; j < k; ++j) a[2 * k + j] = -0.5f * j;
+  a[2 * k + 3] = std::numeric_limits<float>::infinity();            // row 2: an inf
+  for (int j = 0; j < k; ++j) a[3 * k + j] = j % 2 ? 1.f : -1.f;    // row 3: ordinary
+  std::vector<uint8_t> want(static_cast<size_t>(m) * kp, 7), got(want.size(), 9);
+  std::vector<float> ws(m), gs(m);
+  std::vector<int32_t> wz(m), gz(m);
+  quantize_rows_u8(a.data(), k, m, k, want.data(), kp, kp, ws.data(), wz.data());
+  kernel.quantize(a.data(), k, m, k, got.data(), kp, kp, gs.data(), gz.data());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(gz, wz);
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_EQ(wz[r], 0) << r;
+    for (int j = 0; j < kp; ++j) ASSERT_EQ(want[r * kp + j], 0) << r;
+  }
+  EXPECT_EQ(ws[0], 1.f);
+  EXPECT_TRUE(std::isnan(ws[1]) && std::isnan(gs[1]));
+  EXPECT_TRUE(std::isnan(ws[2]) && std::isnan(gs[2]));
+  EXPECT_EQ(gs[0], ws[0]);
+  EXPECT_EQ(gs[3], ws[3]);
+  EXPECT_GT(ws[3], 0.f);
 }
 
 TEST_P(Int8AtIsa, ThreadsSplitPanelsNotSums) {

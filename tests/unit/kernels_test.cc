@@ -132,8 +132,9 @@ TEST(Isa, ParsingAndRefusal) {
   EXPECT_EQ(parse_isa("avx2"), Isa::Avx2);
   EXPECT_EQ(parse_isa("avx512"), Isa::Avx512);
   EXPECT_EQ(parse_isa("avxvnni"), Isa::AvxVnni);
+  EXPECT_EQ(parse_isa("neon"), Isa::Neon);
   EXPECT_THROW(parse_isa("sse9"), std::invalid_argument);
-  const Isa all[] = {Isa::Portable, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Avx512Vnni};
+  const Isa all[] = {Isa::Portable, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon};
   try {
     parse_isa("sse9");
   } catch (const std::invalid_argument& e) {
@@ -145,8 +146,12 @@ TEST(Isa, ParsingAndRefusal) {
   for (Isa isa : all) {
     if (!cpu_supports(isa)) {
       EXPECT_THROW(resolve_isa(std::string(isa_name(isa))), std::runtime_error);
+      EXPECT_THROW(gemm_kernel(isa), std::runtime_error);
     }
   }
+#if defined(__x86_64__)
+  EXPECT_FALSE(cpu_supports(Isa::Neon));  // the aarch64 level is compiled out here
+#endif
   ::setenv("MLFAAS_ISA", "portable", 1);
   EXPECT_EQ(resolve_isa(), Isa::Portable);
   ::setenv("MLFAAS_ISA", "nonsense", 1);

@@ -15,6 +15,7 @@ std::string_view isa_name(Isa isa) {
     case Isa::AvxVnni: return "avxvnni";
     case Isa::Avx512: return "avx512";
     case Isa::Avx512Vnni: return "avx512vnni";
+    case Isa::Neon: return "neon";
   }
   return "?";
 }
@@ -31,12 +32,15 @@ bool cpu_supports(Isa isa) {
              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
     case Isa::Avx512Vnni: return cpu_supports(Isa::Avx512) && __builtin_cpu_supports("avx512vnni");
 #endif
+#if defined(__aarch64__)
+    case Isa::Neon: return true;  // Advanced SIMD is mandatory in ARMv8-A
+#endif
     default: return false;
   }
 }
 
 Isa best_isa() {
-  for (Isa isa : {Isa::Avx512Vnni, Isa::Avx512, Isa::AvxVnni, Isa::Avx2}) {
+  for (Isa isa : {Isa::Avx512Vnni, Isa::Avx512, Isa::AvxVnni, Isa::Avx2, Isa::Neon}) {
     if (cpu_supports(isa)) return isa;
   }
   return Isa::Portable;
@@ -44,17 +48,18 @@ Isa best_isa() {
 
 std::vector<Isa> supported_isas() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Avx512Vnni}) {
+  for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon}) {
     if (cpu_supports(isa)) out.push_back(isa);
   }
   return out;
 }
 
 Isa parse_isa(std::string_view name) {
-  for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Avx512Vnni}) {
+  for (Isa isa : {Isa::Portable, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Avx512Vnni, Isa::Neon}) {
     if (name == isa_name(isa)) return isa;
   }
-  throw std::invalid_argument("unknown ISA level '" + std::string(name) + "' (expected portable, avx2, avxvnni, avx512 or avx512vnni)");
+  throw std::invalid_argument("unknown ISA level '" + std::string(name) +
+                              "' (expected portable, avx2, avxvnni, avx512, avx512vnni or neon)");
 }
 
 Isa resolve_isa(const std::string& requested) {
@@ -80,6 +85,9 @@ Isa resolve_isa(const std::string& requested) {
 }
 
 const GemmKernel& gemm_kernel(Isa isa) {
+  if (!cpu_supports(isa)) {
+    throw std::runtime_error("ISA level " + std::string(isa_name(isa)) + " is not supported by this CPU");
+  }
   static const GemmKernel kPortable{Isa::Portable, 16, &gemm_portable, &attention_head_portable, &gemm_s8_portable,
                                    &quantize_rows_u8, &gemm_portable};
 #if defined(__x86_64__)
@@ -91,13 +99,17 @@ const GemmKernel& gemm_kernel(Isa isa) {
                                  &quantize_rows_u8_avx512, &gemm_avx2};
   static const GemmKernel kAvx512Vnni{Isa::Avx512Vnni, 32, &gemm_avx512, &attention_head_avx512,
                                       &gemm_s8_avx512vnni, &quantize_rows_u8_avx512, &gemm_avx2};
-  if (!cpu_supports(isa)) {
-    throw std::runtime_error("ISA level " + std::string(isa_name(isa)) + " is not supported by this CPU");
-  }
   if (isa == Isa::Avx512Vnni) return kAvx512Vnni;
   if (isa == Isa::Avx512) return kAvx512;
   if (isa == Isa::AvxVnni) return kAvxVnni;
   if (isa == Isa::Avx2) return kAvx2;
+#endif
+#if defined(__aarch64__)
+  // The portable attention head is already NEON code here: its 16-byte generic vectors are q registers and GCC
+  // fuses its multiply-adds (fmla); a *_neon.cc copy compiled to the same instructions.
+  static const GemmKernel kNeon{Isa::Neon, 16, &gemm_neon, &attention_head_portable, &gemm_s8_neon,
+                                &quantize_rows_u8, &gemm_neon};
+  if (isa == Isa::Neon) return kNeon;
 #endif
   return kPortable;
 }

@@ -70,6 +70,10 @@ PackedLinear::PackedLinear(const GemmKernel& kernel, WeightArena* arena, const f
     p_.bias = b;
   }
   if (precision == Precision::Int8) {
+    if (in > kInt8MaxK) {
+      throw std::invalid_argument("int8 linear layers take at most " + std::to_string(kInt8MaxK) + " inputs, not " +
+                                  std::to_string(in) + " (use fp32)");
+    }
     p_.int8 = true;
     p_.nr = kInt8Nr;
     p_.kp = (in + 3) / 4 * 4;

@@ -89,9 +89,9 @@ inline uint8_t quantize_one(float x, float inv, float zp) {
 }  // namespace
 
 // The same codes as quantize_rows_u8, 32 at a time: min/max are exact in any order (the operand order below is
-// std::min/std::max's, and a row holding a NaN is left to the portable routine); _mm256_round_ps with
-// TO_NEAREST_INT is nearbyint's round-half-even; scale, inverse and zero point come from the same scalar
-// expressions. At batch 1 the portable routine cost as much as the VNNI GEMMs it feeds.
+// std::min/std::max's); rows holding inf/nan or whose 1/scale overflows are left to the portable routine;
+// _mm256_round_ps with TO_NEAREST_INT is nearbyint's round-half-even; scale, inverse and zero point come from the
+// same scalar expressions. At batch 1 the portable routine cost as much as the VNNI GEMMs it feeds.
 void quantize_rows_u8_avx2(const float* a, int64_t lda, int m, int k, uint8_t* q, int64_t ldq, int kp, float* scale,
                            int32_t* zero) {
   for (int i = 0; i < m; ++i) {
@@ -120,12 +120,12 @@ void quantize_rows_u8_avx2(const float* a, int64_t lda, int m, int k, uint8_t* q
       has_nan |= x[t] != x[t];
     }
     const float s = (hi - lo) / 255.f;
-    if (has_nan || !(s > 0.f) || !(s - s == 0.f)) {
-      // Zero row, or inf/nan: the portable routine's handling (rare, so it is simply called).
+    const float inv = 1.f / s;
+    if (has_nan || !(s > 0.f) || !(s - s == 0.f) || !(inv - inv == 0.f)) {
+      // Zero or vanishing row, or inf/nan: the portable routine's handling (rare, so it is simply called).
       quantize_rows_u8(x, lda, 1, k, out, ldq, kp, scale + i, zero + i);
       continue;
     }
-    const float inv = 1.f / s;
     float zpf = __builtin_nearbyintf(-lo * inv);
     zpf = zpf < 0.f ? 0.f : (zpf > 255.f ? 255.f : zpf);
     const __m256 vinv = _mm256_set1_ps(inv), vzp = _mm256_set1_ps(zpf);

@@ -154,28 +154,31 @@ void quantize_rows_u8_avx512(const float* a, int64_t lda, int m, int k, uint8_t*
     const float* x = a + i * lda;
     uint8_t* out = q + i * ldq;
     __m512 vlo = _mm512_setzero_ps(), vhi = _mm512_setzero_ps();
+    __mmask16 unordered = 0;  // lanes that saw a nan
     int j = 0;
     for (; j + 16 <= k; j += 16) {
       const __m512 v = _mm512_loadu_ps(x + j);
       vlo = _mm512_min_ps(vlo, v);
       vhi = _mm512_max_ps(vhi, v);
+      unordered |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
     }
     if (j < k) {
       const __mmask16 tail = static_cast<__mmask16>((1u << (k - j)) - 1);
       const __m512 v = _mm512_maskz_loadu_ps(tail, x + j);  // zeros in the masked lanes: inside [lo, hi] already
       vlo = _mm512_min_ps(vlo, v);
       vhi = _mm512_max_ps(vhi, v);
+      unordered |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
     }
     float lo = _mm512_reduce_min_ps(vlo), hi = _mm512_reduce_max_ps(vhi);
     lo = lo < 0.f ? lo : 0.f;
     hi = hi > 0.f ? hi : 0.f;
     const float s = (hi - lo) / 255.f;
-    if (!(s > 0.f) || !(s - s == 0.f)) {
-      // Zero row, or inf/nan: the portable routine's handling (rare, so it is simply called).
+    const float inv = 1.f / s;
+    if (unordered || !(s > 0.f) || !(s - s == 0.f) || !(inv - inv == 0.f)) {
+      // Zero or vanishing row, or inf/nan: the portable routine's handling (rare, so it is simply called).
       quantize_rows_u8(x, lda, 1, k, out, ldq, kp, scale + i, zero + i);
       continue;
     }
-    const float inv = 1.f / s;
     float zpf = __builtin_nearbyintf(-lo * inv);
     zpf = zpf < 0.f ? 0.f : (zpf > 255.f ? 255.f : zpf);
     const __m512 vinv = _mm512_set1_ps(inv), vzp = _mm512_set1_ps(zpf);

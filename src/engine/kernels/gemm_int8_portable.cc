@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "engine/kernels/gemm_kernels.h"
 
@@ -13,19 +14,22 @@ void quantize_rows_u8(const float* a, int64_t lda, int m, int k, uint8_t* q, int
     const float* x = a + i * lda;
     uint8_t* out = q + i * ldq;
     float lo = 0.f, hi = 0.f;
+    bool finite = true;
     for (int j = 0; j < k; ++j) {
       lo = std::min(lo, x[j]);
       hi = std::max(hi, x[j]);
+      finite &= x[j] - x[j] == 0.f;  // false for inf and nan
     }
     const float s = (hi - lo) / 255.f;
-    if (!(s > 0.f) || !std::isfinite(s)) {
-      // An all-zero row (or one with inf/nan, which fp32 would propagate anyway): every code is the zero point.
-      scale[i] = std::isfinite(s) ? 1.f : s;
+    const float inv = 1.f / s;
+    if (!finite || !(s > 0.f) || !std::isfinite(inv)) {
+      // An all-zero row, one so small that 1/s overflows (every |x| < 1e-36: zero for any purpose), or one with
+      // inf/nan, which fp32 would propagate: every code is the zero point, and a nan scale carries the inf/nan on.
+      scale[i] = finite ? 1.f : std::numeric_limits<float>::quiet_NaN();
       zero[i] = 0;
       std::memset(out, 0, kp);
       continue;
     }
-    const float inv = 1.f / s;
     const int32_t zp = static_cast<int32_t>(std::clamp(std::nearbyint(-lo * inv), 0.f, 255.f));
     for (int j = 0; j < k; ++j) {
       const float v = std::nearbyint(x[j] * inv) + static_cast<float>(zp);

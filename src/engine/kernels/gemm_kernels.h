@@ -56,6 +56,9 @@ void attention_head_avx512(const float* q, int64_t ldq, const float* k, int64_t 
 // 4 s8 summed into one int32 lane); the other levels read the same bytes.
 constexpr int kInt8Nr = 32;
 constexpr int kInt8PanelGroupBytes = kInt8Nr * 4;
+// Largest K an int8 linear may have: |sum of u8 x s8 products| <= 255 * 128 * K and |zero * colsum| <= 255 * 127 * K
+// must both stay below 2^30 so that the corrected sum fits int32 (4096 in BERT-large; 8x margin).
+constexpr int kInt8MaxK = 32768;
 
 // C = post(dequant(Aq · Wqᵀ)) with Aq u8 (per-row scale, zero point), Wq s8 (per-column scale, column sums).
 // acc[i][j] = sum_k Aq[i][k] * Wq[j][k] - zero[i] * colsum[j]  (exact int32: |acc| < 255 * 127 * k)
@@ -93,5 +96,13 @@ void gemm_s8_avx512vnni(const Int8GemmArgs& g);  // vpdpbusd on zmm
 void gemm_portable(const GemmArgs& g);  // nr = 16
 void gemm_avx2(const GemmArgs& g);      // nr = 16
 void gemm_avx512(const GemmArgs& g);    // nr = 32
+
+// aarch64 only (gemm_neon.cc, gemm_int8_neon.cc). The int8 entry point picks, once, sdot where the CPU has it
+// (ARMv8.2 dotprod, HWCAP_ASIMDDP) and the ARMv8.0 int16-widening kernel otherwise; both are exact.
+void gemm_neon(const GemmArgs& g);  // nr = 16
+void gemm_s8_neon(const Int8GemmArgs& g);
+void gemm_s8_neon_widen(const Int8GemmArgs& g);
+void gemm_s8_neon_dotprod(const Int8GemmArgs& g);  // only where neon_has_dotprod()
+bool neon_has_dotprod();
 
 }  // namespace mlfaas

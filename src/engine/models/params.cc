@@ -113,6 +113,7 @@ PackedLinear ParamSource::linear(const std::string& key, int out, int in, const 
   }
   if (p.int8) {
     if (meta[2] != 1 || p.nr != kInt8Nr || p.kp != (in + 3) / 4 * 4) bad("int8 panels of an unknown layout");
+    if (in > kInt8MaxK) bad("int8 layer with more than " + std::to_string(kInt8MaxK) + " inputs");
   } else {
     if (p.kp != in || (p.nr != 16 && p.nr != 32)) bad("fp32 panels of an unknown layout");
     if (p.nr != kernel_->nr && !(p.nr == 16 && kernel_->fn16 != nullptr)) {
@@ -133,6 +134,10 @@ PackedLinear ParamSource::linear(const std::string& key, int out, int in, const 
   if (p.int8) {
     p.wscale = f.require(base + "wscale", MlfType::F32, vec).as<float>();
     p.colsum = f.require(base + "colsum", MlfType::I32, vec).as<int32_t>();
+    // A code sum outside what `in` codes of -127..127 can add up to would overflow the kernels' int32 correction.
+    for (int j = 0; j < out; ++j) {
+      if (p.colsum[j] > 127 * in || p.colsum[j] < -127 * in) bad("int8 column sum out of range");
+    }
   }
   return PackedLinear::view(p);
 }

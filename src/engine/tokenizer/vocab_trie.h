@@ -20,6 +20,10 @@ class VocabTrie {
   static constexpr int32_t kNoNode = -1;
   static constexpr int32_t kRoot = 0;
 
+  VocabTrie() = default;
+  VocabTrie(const VocabTrie& o) : build_(o.build_), slots_(o.slots_), ids_(o.ids_) { repoint(o); }
+  VocabTrie& operator=(const VocabTrie&) = delete;
+
   // Building: insert every token (a later insert of the same token overwrites the id, as Python's dict does
   // in transformers' load_vocab), then finalize() once; lookups are valid only after finalize().
   void insert(std::string_view token, int32_t id);
@@ -65,13 +69,7 @@ class VocabTrie {
   const int32_t* id_data_ = ids_.data();
   size_t slot_count_ = 1;
 
- public:
-  // The pointers above follow the vectors, so copies and moves re-point them.
-  VocabTrie() = default;
-  VocabTrie(const VocabTrie& o) : build_(o.build_), slots_(o.slots_), ids_(o.ids_) { repoint(o); }
-  VocabTrie& operator=(const VocabTrie&) = delete;
-
- private:
+  // Copies point at their own vectors, or at the same external arrays as the original.
   void repoint(const VocabTrie& from) {
     const bool owned = from.slot_data_ == from.slots_.data();
     slot_data_ = owned ? slots_.data() : from.slot_data_;
