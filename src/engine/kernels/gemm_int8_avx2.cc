@@ -133,7 +133,8 @@ void quantize_rows_u8_avx2(const float* a, int64_t lda, int m, int k, uint8_t* q
     // Lane order after the two packs is (0 4 1 5 2 6 3 7) in 4-byte units.
     const __m256i unshuffle = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     auto codes8 = [&](const float* p) {
-      __m256 r = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(p), vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const __m256 scaled = _mm256_mul_ps(_mm256_loadu_ps(p), vinv);
+      __m256 r = _mm256_round_ps(scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
       r = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(r, vzp), vmin), vmax);
       return _mm256_cvtps_epi32(r);
     };
