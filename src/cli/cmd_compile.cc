@@ -52,8 +52,8 @@ void register_compile(CLI::App& app) {
       ->check(CLI::IsMember({"fp32", "int8"}))
       ->capture_default_str();
   cmd->add_option("--isa", opt->isa,
-                  "Kernel level whose fp32 panel width to pack for (portable|avx2: 16 wide, runs on every level; "
-                  "avx512|avx512vnni: 32 wide). Default: portable for int8, this CPU's best for fp32");
+                  "Kernel level whose fp32 panel width to pack for (portable|avx2|avxvnni|neon: 16 wide, runs on every "
+                  "level; avx512|avx512vnni: 32 wide). Default: portable for int8, this CPU's best for fp32");
   cmd->add_flag("--quiet", opt->quiet, "No progress line on stderr");
   cmd->callback([opt] { run(*opt); });
 }

@@ -18,7 +18,7 @@
 // kept open. A Model runs one request at a time: calls on one Model must not overlap (one Model per concurrent
 // worker).
 //
-// Kernel levels: the best the CPU supports (AVX-512 VNNI, AVX-512, AVX2+FMA, portable), or lower via
+// Kernel levels: the best the CPU supports (AVX-512 VNNI, AVX-512, AVX-VNNI, AVX2+FMA, NEON, portable), or another via
 // ModelOptions::isa / MLFAAS_ISA. Results agree across levels to float rounding (~1e-6 on the fixtures); int8 GEMMs
 // are exact integer arithmetic at every level, so int8 results differ across levels only in their fp32 parts.
 //
@@ -39,7 +39,8 @@ namespace mlfaas {
 
 struct ModelOptions {
   int threads = 1;  // total threads used per request, including the caller's; >= 1
-  // Kernel level: "" = MLFAAS_ISA if set, else the best this CPU supports; or "portable" | "avx2" | "avx512" | "avx512vnni".
+  // Kernel level: "" = MLFAAS_ISA if set, else the best this CPU supports; or a level name (kernels/isa.h: "portable",
+  // "avx2", "avxvnni", "avx512", "avx512vnni", "neon").
   std::string isa;
   // "fp32" (reference) or "int8": dynamic quantization of the encoder's linear layers (weights int8 per output
   // channel, activations u8 per row at run time, exact int32 accumulation). Embeddings, norms, softmax, attention
