@@ -70,6 +70,9 @@ std::vector<Entry> package_entries(const platform::FunctionSpec& fn, const fs::p
   if (!compile.empty() && fs::is_directory(model)) {
     ModelOptions mo;
     mo.precision = compile;
+    // The Lambda host's CPU is unknown here: 16-wide fp32 panels run on every x86-64 level (int8 panels are the
+    // same for all levels anyway), where 32-wide ones would be refused on a host without AVX-512.
+    mo.isa = "portable";
     const fs::path compiled = scratch / "model.mlf";
     try {
       Model::compile(model.string(), mo, compiled.string());
@@ -145,7 +148,7 @@ void register_package(CLI::App& app) {
   cmd->add_option("--bootstrap", o->bootstrap, "runtime executable (default: the one next to mlfaas)");
   cmd->add_option("--compile", o->compile,
                   "put the model in as one compiled model.mlf at this precision (fp32|int8) instead of its directory: "
-                  "INIT maps it instead of converting weights (docs/FORMATS.md)")
+                  "INIT maps it instead of converting weights; packed to run on any CPU (docs/FORMATS.md)")
       ->check(CLI::IsMember({"fp32", "int8"}));
   cmd->callback([o] {
     if (o->out.empty() && o->dir.empty()) throw CliExit(2, "package: give --out FILE.zip or --dir DIR");
