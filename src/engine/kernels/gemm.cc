@@ -177,6 +177,55 @@ void GemmRunner::linear(const PackedLinear& layer, const float* a, int64_t lda, 
   }
 }
 
+namespace {
+
+// The output side of a GEMM call (everything but A and W), shared by the fp32 and int8 paths.
+GemmArgs output_args(const PackedLinear& layer, int m, float* c, int64_t ldc, const LinearPost& post) {
+  GemmArgs o{};
+  o.m = m;
+  o.n = layer.out();
+  o.k = layer.in();
+  o.c = c;
+  o.ldc = ldc;
+  o.bias = layer.bias();
+  o.act = post.act;
+  o.residual = post.residual;
+  o.ldr = post.ldr;
+  if (post.apply_affine) {
+    o.scale = layer.scale();
+    o.shift = layer.shift();
+  }
+  return o;
+}
+
+// Runs kernel(args) over all of the layer's N-panels, split across the pool when each chunk is real work (a
+// hand-off costs about a microsecond): at least `macs_per_chunk` multiply-adds per chunk, up to 4 chunks per thread
+// so a late worker's share is picked up by the others. `out(args)` is the GemmArgs whose panel range is set.
+template <typename Args, typename Kernel, typename Out>
+void run_panels(ThreadPool& pool, const PackedLinear& layer, int m, int64_t macs_per_chunk, Args args, Kernel kernel,
+                Out out) {
+  const int panels = layer.panel_count();
+  const int64_t macs = static_cast<int64_t>(m) * layer.out() * layer.in();
+  const int64_t chunks =
+      pool.threads() == 1 ? 1 : std::min<int64_t>({panels, 4 * pool.threads(), macs / macs_per_chunk});
+  if (chunks <= 1) {
+    out(args).panel_begin = 0;
+    out(args).panel_end = panels;
+    kernel(args);
+    return;
+  }
+  const int parts = static_cast<int>(chunks);
+  auto body = [&](int part) {
+    Args mine = args;
+    out(mine).panel_begin = static_cast<int>(static_cast<int64_t>(panels) * part / parts);
+    out(mine).panel_end = static_cast<int>(static_cast<int64_t>(panels) * (part + 1) / parts);
+    kernel(mine);
+  };
+  pool.run(parts, body);
+}
+
+}  // namespace
+
 void GemmRunner::linear_rows_int8(const PackedLinear& layer, const float* a, int64_t lda, int m, float* c,
                                   int64_t ldc, const LinearPost& post) {
   const int kp = layer.int8_kp();
@@ -195,84 +244,24 @@ void GemmRunner::linear_rows_int8(const PackedLinear& layer, const float* a, int
   g.w_colsum = layer.int8_colsum();
   g.w_scale = layer.int8_scale();
   g.kp = kp;
-  GemmArgs& o = g.out;
-  o.m = m;
-  o.n = layer.out();
-  o.k = layer.in();
-  o.c = c;
-  o.ldc = ldc;
-  o.bias = layer.bias();
-  o.act = post.act;
-  o.residual = post.residual;
-  o.ldr = post.ldr;
-  if (post.apply_affine) {
-    o.scale = layer.scale();
-    o.shift = layer.shift();
-  }
-  const int panels = layer.panel_count();
-  // Same split rule as fp32, with int8 MACs ~4x cheaper per chunk.
-  const int64_t macs = static_cast<int64_t>(m) * layer.out() * layer.in();
-  int64_t chunks = pool_.threads() == 1 ? 1 : std::min<int64_t>({panels, 4 * pool_.threads(), macs / 131072});
-  if (chunks <= 1) {
-    o.panel_begin = 0;
-    o.panel_end = panels;
-    kernel_.int8(g);
-    return;
-  }
-  const int parts = static_cast<int>(chunks);
-  auto body = [&](int part) {
-    Int8GemmArgs mine = g;
-    mine.out.panel_begin = static_cast<int>(static_cast<int64_t>(panels) * part / parts);
-    mine.out.panel_end = static_cast<int>(static_cast<int64_t>(panels) * (part + 1) / parts);
-    kernel_.int8(mine);
-  };
-  pool_.run(parts, body);
+  g.out = output_args(layer, m, c, ldc, post);
+  // int8 multiply-adds are ~4x cheaper than fp32's, so a chunk needs 4x as many.
+  run_panels(pool_, layer, m, 131072, g, kernel_.int8, [](Int8GemmArgs& x) -> GemmArgs& { return x.out; });
 }
 
 void GemmRunner::linear_rows(const PackedLinear& layer, const float* a, int64_t lda, int m, float* c, int64_t ldc,
                              const LinearPost& post) {
-  GemmArgs g{};
+  GemmArgs g = output_args(layer, m, c, ldc, post);
   g.a = a;
   g.lda = lda;
   g.w = layer.panels();
-  g.m = m;
-  g.n = layer.out();
-  g.k = layer.in();
-  g.c = c;
-  g.ldc = ldc;
-  g.bias = layer.bias();
-  g.act = post.act;
-  g.residual = post.residual;
-  g.ldr = post.ldr;
-  if (post.apply_affine) {
-    g.scale = layer.scale();
-    g.shift = layer.shift();
-  }
   // A compiled model may hold 16-wide panels under a 32-wide level (see GemmKernel::fn16).
   void (*fn)(const GemmArgs&) = layer.nr() == kernel_.nr ? kernel_.fn : layer.nr() == 16 ? kernel_.fn16 : nullptr;
   if (fn == nullptr) {
     throw std::logic_error("no " + std::string(isa_name(kernel_.isa)) + " kernel for " + std::to_string(layer.nr()) +
                            "-column panels");
   }
-  const int panels = layer.panel_count();
-  // Splitting pays only when each chunk is real work (a hand-off costs about a microsecond): ~32k multiply-adds
-  // per chunk, up to 4 chunks per thread so a late worker's share is picked up by the others.
-  const int64_t macs = static_cast<int64_t>(m) * layer.out() * layer.in();
-  int64_t chunks = pool_.threads() == 1 ? 1 : std::min<int64_t>({panels, 4 * pool_.threads(), macs / 32768});
-  if (chunks <= 1) {
-    g.panel_begin = 0;
-    g.panel_end = panels;
-    fn(g);
-    return;
-  }
-  const int parts = static_cast<int>(chunks);
-  auto body = [&](int part) {
-    GemmArgs mine = g;
-    mine.panel_begin = static_cast<int>(static_cast<int64_t>(panels) * part / parts);
-    mine.panel_end = static_cast<int>(static_cast<int64_t>(panels) * (part + 1) / parts);
-    fn(mine);
-  };
-  pool_.run(parts, body);
+  run_panels(pool_, layer, m, 32768, g, fn, [](GemmArgs& x) -> GemmArgs& { return x; });
 }
 
 }  // namespace mlfaas

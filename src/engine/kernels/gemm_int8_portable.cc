@@ -43,20 +43,6 @@ void quantize_rows_u8(const float* a, int64_t lda, int m, int k, uint8_t* q, int
 
 namespace {
 
-inline float activate(float x, int act) {
-  switch (act) {
-    case kActRelu: return x > 0.f ? x : 0.f;
-    case kActGeluErf: return 0.5f * x * (1.f + std::erf(x * 0.70710678118654752f));
-    case kActGeluTanh: {
-      const float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-      return 0.5f * x * (1.f + std::tanh(inner));
-    }
-    case kActTanh: return std::tanh(x);
-    case kActSilu: return x / (1.f + std::exp(-x));
-    default: return x;
-  }
-}
-
 constexpr int kMr = 4;
 
 template <int MR>
@@ -88,17 +74,17 @@ void gemm_s8_finish_scalar(const Int8GemmArgs& g, const int32_t* t, int tile_ld,
       for (int j = 0; j < cols; ++j) g.raw[i * o.n + col0 + j] = t[r * tile_ld + j] - zp * g.w_colsum[col0 + j];
       continue;
     }
+    // Dequantize, then the fp32 epilogue every kernel shares (bias, activation, residual, affine).
     const float as = g.a_scale[i];
-    float* c = o.c + i * o.ldc + col0;
-    const float* res = o.residual ? o.residual + i * o.ldr + col0 : nullptr;
-    for (int j = 0; j < cols; ++j) {
-      const int32_t acc = t[r * tile_ld + j] - zp * g.w_colsum[col0 + j];
-      float v = static_cast<float>(acc) * (as * g.w_scale[col0 + j]);
-      if (o.bias) v += o.bias[col0 + j];
-      v = activate(v, o.act);
-      if (res) v += res[j];
-      if (o.scale) v = v * o.scale[col0 + j] + o.shift[col0 + j];
-      c[j] = v;
+    for (int j0 = 0; j0 < cols; j0 += kInt8Nr) {
+      float x[kInt8Nr];
+      const int n = std::min(kInt8Nr, cols - j0);
+      for (int j = 0; j < n; ++j) {
+        const int col = col0 + j0 + j;
+        const int32_t acc = t[r * tile_ld + j0 + j] - zp * g.w_colsum[col];
+        x[j] = static_cast<float>(acc) * (as * g.w_scale[col]);
+      }
+      gemm_post_scalar(o, x, kInt8Nr, i, 1, col0 + j0, n);
     }
   }
 }
