@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "engine/formats/mlf.h"
+#include "engine/model.h"
 #include "engine/tokenizer/wordpiece.h"
 
 namespace mlfaas::cli {
@@ -96,8 +98,10 @@ void run_tokenize(const TokenizeOptions& opt) {
   if (opt.vocab.empty() == opt.model_dir.empty()) throw CliExit(2, "tokenize: give exactly one of --vocab or --model");
   if (opt.jsonl == !opt.texts.empty()) throw CliExit(2, "tokenize: give either --jsonl (stdin) or TEXT arguments");
   if (opt.max_length < 2) throw CliExit(2, "tokenize: --max-length must be at least 2 ([CLS] and [SEP])");
-  const WordPieceTokenizer tok = opt.vocab.empty() ? WordPieceTokenizer::from_model_dir(opt.model_dir)
-                                                   : WordPieceTokenizer::from_vocab_file(opt.vocab);
+  // A compiled model carries its tokenizer (which keeps the mapping alive after the model goes).
+  const WordPieceTokenizer tok = !opt.vocab.empty()              ? WordPieceTokenizer::from_vocab_file(opt.vocab)
+                                 : is_mlf_file(opt.model_dir) ? *Model::load(opt.model_dir)->tokenizer()
+                                                              : WordPieceTokenizer::from_model_dir(opt.model_dir);
   Output out;
   Encoding enc;
   if (!opt.jsonl) {
@@ -134,7 +138,7 @@ void register_tokenize(CLI::App& app) {
   auto opt = std::make_shared<TokenizeOptions>();
   auto* cmd = app.add_subcommand("tokenize", "BERT WordPiece-tokenize text: {\"text\"} JSONL on stdin -> ids JSONL");
   auto* vocab = cmd->add_option("--vocab", opt->vocab, "vocab.txt (lower-cased, accents stripped)");
-  cmd->add_option("--model", opt->model_dir, "model directory: vocab.txt + tokenizer_config.json")->excludes(vocab);
+  cmd->add_option("--model", opt->model_dir, "model directory (vocab.txt + tokenizer_config.json) or compiled model (.mlf)")->excludes(vocab);
   cmd->add_option("--max-length", opt->max_length, "truncate to this many tokens, [CLS] and [SEP] included")
       ->capture_default_str();
   cmd->add_flag("--jsonl", opt->jsonl, "read {\"text\": ...} lines from stdin");

@@ -32,7 +32,13 @@ size_int8=$(stat -c %s "$T/emotion.int8.mlf"); size_fp32=$(stat -c %s "$T/emotio
 [ "$size_int8" -lt "$size_fp32" ] || { echo "FAIL: int8 file ($size_int8) not smaller than fp32 ($size_fp32)" >&2; exit 1; }
 echo "ok   sizes: int8 $size_int8 bytes, fp32 $size_fp32 bytes"
 
-# --precision must agree with the compiled one; eval reads the file too.
+# The compiled tokenizer: same ids as the directory's through `mlfaas tokenize`.
+timeout 30 "$MLFAAS_BIN" tokenize --model "$model" "${texts[@]}" "Ünïcödé, 日本語 and [MASK]" >"$T/tok.dir"
+timeout 30 "$MLFAAS_BIN" tokenize --model "$T/emotion.int8.mlf" "${texts[@]}" "Ünïcödé, 日本語 and [MASK]" >"$T/tok.mlf"
+cmp -s "$T/tok.dir" "$T/tok.mlf" || { echo "FAIL: tokenize differs: $(diff "$T/tok.dir" "$T/tok.mlf" | head -3)" >&2; exit 1; }
+echo "ok   tokenize --model FILE.mlf gives the directory's ids"
+
+# --precision must agree with the compiled one.
 set +e
 timeout 30 "$MLFAAS_BIN" predict --model "$T/emotion.int8.mlf" --precision fp32 "x" >/dev/null 2>"$T/err"; rc=$?
 set -e
