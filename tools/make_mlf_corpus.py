@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Seeds for the .mlf fuzz target (tests/fuzz/corpus/mlf/): micro BERT and MobileBERT classifiers (random weights,
-a 40-token vocabulary, a few KB each) compiled by `mlfaas compile` at fp32 and int8, plus damaged variants.
+a 40-token vocabulary, a few KB each; one MobileBERT saved in fp16, whose word embeddings stay 16-bit) compiled by `mlfaas compile` at fp32 and int8, plus damaged variants.
 
     /usr/bin/python3 tools/make_mlf_corpus.py build/mlfaas tests/fuzz/corpus/mlf
 """
@@ -48,14 +48,14 @@ def micro_bert(folder, rng):
     json.dump(config, open(os.path.join(folder, "config.json"), "w"))
 
 
-def micro_mobilebert(folder, norm):
+def micro_mobilebert(folder, norm, dtype=np.float32):
     torch.manual_seed(3)
     config = Config(vocab_size=len(VOCAB), hidden_size=8, embedding_size=4, intra_bottleneck_size=4,
                     true_hidden_size=4, intermediate_size=8, num_attention_heads=2, num_feedforward_networks=2,
                     num_hidden_layers=1, max_position_embeddings=12, normalization_type=norm,
                     classifier_activation=False, id2label=LABELS)
     model = MobileBertForSequenceClassification(config)
-    save_model(model, folder, dtype=np.float32)
+    save_model(model, folder, dtype=dtype)
 
 
 def main():
@@ -64,10 +64,12 @@ def main():
     rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory() as tmp:
         models = {"bert": os.path.join(tmp, "bert"), "mobilebert": os.path.join(tmp, "mobilebert"),
-                  "mobilebert_layernorm": os.path.join(tmp, "mobilebert_ln")}
+                  "mobilebert_layernorm": os.path.join(tmp, "mobilebert_ln"),
+                  "mobilebert_f16": os.path.join(tmp, "mobilebert_f16")}
         micro_bert(models["bert"], rng)
         micro_mobilebert(models["mobilebert"], "no_norm")
         micro_mobilebert(models["mobilebert_layernorm"], "layer_norm")
+        micro_mobilebert(models["mobilebert_f16"], "no_norm", np.float16)  # 16-bit word embeddings in the file
         for name, folder in models.items():
             with open(os.path.join(folder, "vocab.txt"), "w") as f:
                 f.write("\n".join(VOCAB) + "\n")

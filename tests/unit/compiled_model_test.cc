@@ -112,6 +112,7 @@ INSTANTIATE_TEST_SUITE_P(
     Models, CompiledModel,
     ::testing::Values(Case{"bert-tiny-cls", "fp32"}, Case{"bert-tiny-cls", "int8"}, Case{"bert-tiny-mlm", "fp32"},
                       Case{"bert-tiny-mlm", "int8"}, Case{"bert-tiny-base", "fp32"}, Case{"bert-tiny-cls-f16", "int8"},
+                      Case{"bert-tiny-cls-bf16", "fp32"},
                       Case{"mobilebert-tiny-cls", "fp32"}, Case{"mobilebert-tiny-cls", "int8"},
                       Case{"mobilebert-tiny-cls-layernorm", "fp32"}, Case{"mobilebert-tiny-cls-layernorm", "int8"}),
     [](const auto& info) {
@@ -152,6 +153,20 @@ TEST(CompiledModelPortability, WidePanelsRefusedWhereNoKernelRunsThem) {
     FAIL() << "a 32-wide file loaded at avx2";
   } catch (const FormatError& e) {
     EXPECT_NE(std::string(e.what()).find("recompile with --isa avx2"), std::string::npos) << e.what();
+  }
+}
+
+// Word embeddings stay in the checkpoint's 16-bit type (exact; half the size), fp32 ones stay fp32.
+TEST(CompiledModelEmbeddings, KeepTheCheckpointsSixteenBitType) {
+  TempDir tmp;
+  const std::pair<const char*, MlfType> cases[] = {
+      {"bert-tiny-cls-f16", MlfType::F16}, {"bert-tiny-cls-bf16", MlfType::BF16}, {"bert-tiny-cls", MlfType::F32}};
+  for (const auto& [model, type] : cases) {
+    const std::string file = tmp.file(std::string(model) + ".mlf");
+    Model::compile(model_dir(model), {}, file);
+    const MlfEntry* e = MlfFile::open(file)->find("t/embeddings.word_embeddings.weight");
+    ASSERT_NE(e, nullptr) << model;
+    EXPECT_EQ(e->type, type) << model;
   }
 }
 

@@ -63,6 +63,8 @@ size_t element_size(MlfType type) {
     case MlfType::F32:
     case MlfType::I32:
     case MlfType::U32: return 4;
+    case MlfType::F16:
+    case MlfType::BF16: return 2;
     case MlfType::Bytes:
     case MlfType::I8: return 1;
   }
@@ -86,6 +88,8 @@ std::string_view mlf_type_name(MlfType type) {
     case MlfType::I32: return "i32";
     case MlfType::I8: return "i8";
     case MlfType::U32: return "u32";
+    case MlfType::F16: return "f16";
+    case MlfType::BF16: return "bf16";
   }
   return "?";
 }
@@ -272,7 +276,7 @@ void MlfFile::parse() {
     MlfEntry e;
     e.name = std::string_view(names + r.name_offset, r.name_size);
     const std::string label = "entry '" + std::string(e.name) + "'";
-    if (r.type > static_cast<uint8_t>(MlfType::U32)) fail(label + ": unknown type " + std::to_string(r.type));
+    if (r.type > static_cast<uint8_t>(MlfType::BF16)) fail(label + ": unknown type " + std::to_string(r.type));
     e.type = static_cast<MlfType>(r.type);
     if (r.rank < 1 || r.rank > kMaxDims) fail(label + ": rank " + std::to_string(r.rank) + " outside 1..4");
     uint64_t count = 1;

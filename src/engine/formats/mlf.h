@@ -29,7 +29,7 @@ namespace mlfaas {
 inline constexpr uint32_t kMlfVersion = 1;
 inline constexpr size_t kMlfAlignment = 64;
 
-enum class MlfType : uint8_t { Bytes = 0, F32 = 1, I32 = 2, I8 = 3, U32 = 4 };
+enum class MlfType : uint8_t { Bytes = 0, F32 = 1, I32 = 2, I8 = 3, U32 = 4, F16 = 5, BF16 = 6 };
 std::string_view mlf_type_name(MlfType type);  // "bytes", "f32", ...
 
 struct MlfEntry {

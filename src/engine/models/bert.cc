@@ -30,7 +30,7 @@ class Bert final : public Network {
     act_ = activation_code(c.hidden_act);
     eps_ = static_cast<float>(c.layer_norm_eps);
 
-    word_ = ps.tensor("embeddings.word_embeddings.weight", {c.vocab_size, H});
+    word_ = ps.embedding("embeddings.word_embeddings.weight", c.vocab_size, H);
     position_ = ps.tensor("embeddings.position_embeddings.weight", {c.max_position_embeddings, H});
     token_type_ = ps.tensor("embeddings.token_type_embeddings.weight", {c.type_vocab_size, H});
     emb_ln_w_ = ps.tensor("embeddings.LayerNorm.weight", {H});
@@ -88,7 +88,7 @@ class Bert final : public Network {
         // HF ties the decoder to the word embeddings; safetensors files omit the tied copies.
         std::vector<float> decoder_w = ps.has_head("cls.predictions.decoder.weight")
                                            ? ps.read_head("cls.predictions.decoder.weight", {V, H})
-                                           : std::vector<float>(word_.begin(), word_.end());
+                                           : word_.to_f32();
         std::vector<float> decoder_b = ps.has_head("cls.predictions.bias")
                                            ? ps.read_head("cls.predictions.bias", {V})
                                            : ps.read_head("cls.predictions.decoder.bias", {V});
@@ -114,10 +114,10 @@ class Bert final : public Network {
     for (int s = 0; s < count; ++s) {
       for (int i = starts[s]; i < starts[s + 1]; ++i) {
         float* row = x_.row(i);
-        const float* w = word_.data() + static_cast<int64_t>(ids[i]) * H;
+        word_.row(ids[i], row);
         const float* p = position_.data() + static_cast<int64_t>(i - starts[s]) * H;
         const float* t = token_type_.data() + static_cast<int64_t>(types[i]) * H;
-        for (int j = 0; j < H; ++j) row[j] = w[j] + t[j] + p[j];
+        for (int j = 0; j < H; ++j) row[j] = row[j] + t[j] + p[j];
       }
     }
     layer_norm_rows(x_.row(0), H, rows, H, emb_ln_w_.data(), emb_ln_b_.data(), eps_);
@@ -167,7 +167,8 @@ class Bert final : public Network {
   ModelConfig c_;
   int act_ = kActGeluErf;
   float eps_ = 1e-12f;
-  std::span<const float> word_, position_, token_type_, emb_ln_w_, emb_ln_b_;
+  EmbeddingTable word_;
+  std::span<const float> position_, token_type_, emb_ln_w_, emb_ln_b_;
   std::vector<BertLayer> layers_;
   PackedLinear pooler_, classifier_, transform_, decoder_;
   std::span<const float> transform_ln_w_, transform_ln_b_;

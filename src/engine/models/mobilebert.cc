@@ -54,7 +54,7 @@ class MobileBert final : public Network {
     act_ = activation_code(c.hidden_act);
     eps_ = static_cast<float>(c.layer_norm_eps);
 
-    word_ = ps.tensor("embeddings.word_embeddings.weight", {c.vocab_size, E});
+    word_ = ps.embedding("embeddings.word_embeddings.weight", c.vocab_size, E);
     position_ = ps.tensor("embeddings.position_embeddings.weight", {c.max_position_embeddings, H});
     token_type_ = ps.tensor("embeddings.token_type_embeddings.weight", {c.type_vocab_size, H});
     emb_in_ = c.trigram_input ? 3 * E : E;
@@ -104,7 +104,7 @@ class MobileBert final : public Network {
           if (t < begin || t >= end) {
             std::memset(dst, 0, sizeof(float) * E);
           } else {
-            std::memcpy(dst, word_.data() + static_cast<int64_t>(ids[t]) * E, sizeof(float) * E);
+            word_.row(ids[t], dst);
           }
         };
         if (c_.trigram_input) {
@@ -351,7 +351,8 @@ class MobileBert final : public Network {
   float eps_ = 1e-12f;
   int emb_in_ = 0;
   bool has_transformation_ = true;
-  std::span<const float> word_, position_, token_type_;
+  EmbeddingTable word_;
+  std::span<const float> position_, token_type_;
   LinearNorm emb_transform_;
   std::vector<MobileBertLayer> layers_;
   PackedLinear pooler_, classifier_;

@@ -18,6 +18,29 @@ int64_t numel(std::initializer_list<int64_t> shape) {
 
 }  // namespace
 
+void EmbeddingTable::row(int64_t r, float* out) const {
+  const size_t offset = static_cast<size_t>(r * cols_);
+  switch (type_) {
+    case Type::F32: std::memcpy(out, static_cast<const float*>(data_) + offset, sizeof(float) * cols_); break;
+    case Type::F16: {
+      const uint16_t* h = static_cast<const uint16_t*>(data_) + offset;
+      for (int64_t j = 0; j < cols_; ++j) out[j] = f16_to_f32(h[j]);
+      break;
+    }
+    case Type::BF16: {
+      const uint16_t* h = static_cast<const uint16_t*>(data_) + offset;
+      for (int64_t j = 0; j < cols_; ++j) out[j] = bf16_to_f32(h[j]);
+      break;
+    }
+  }
+}
+
+std::vector<float> EmbeddingTable::to_f32() const {
+  std::vector<float> out(static_cast<size_t>(rows_ * cols_));
+  for (int64_t r = 0; r < rows_; ++r) row(r, out.data() + r * cols_);
+  return out;
+}
+
 ParamSource::ParamSource(const WeightFile& file, std::string prefix, WeightArena& arena, MlfWriter* recorder)
     : file_(&file), prefix_(std::move(prefix)), arena_(&arena), recorder_(recorder) {}
 
@@ -43,6 +66,34 @@ std::span<const float> ParamSource::tensor(const std::string& name, std::initial
 
 std::span<const float> ParamSource::head(const std::string& name, std::initializer_list<int64_t> shape) {
   return fetch(name, name, shape);
+}
+
+EmbeddingTable ParamSource::embedding(const std::string& name, int64_t rows, int64_t cols) {
+  const std::string key = "t/" + name;
+  if (compiled_ != nullptr) {
+    const MlfEntry* e = compiled_->find(key);
+    const MlfType type = e != nullptr && (e->type == MlfType::F16 || e->type == MlfType::BF16) ? e->type : MlfType::F32;
+    const MlfEntry& found = compiled_->require(key, type, {rows, cols});
+    return {type == MlfType::F16 ? EmbeddingTable::Type::F16
+            : type == MlfType::BF16 ? EmbeddingTable::Type::BF16
+                                    : EmbeddingTable::Type::F32,
+            found.data, rows, cols};
+  }
+  const TensorView* t = file_->find(prefix_ + name);
+  const bool half = t != nullptr && (t->dtype == DType::F16 || t->dtype == DType::BF16) &&
+                    t->shape == std::vector<int64_t>{rows, cols};
+  if (!half) {
+    const std::span<const float> f = fetch(prefix_ + name, name, {rows, cols});  // fp32, with the reader's errors
+    return {EmbeddingTable::Type::F32, f.data(), rows, cols};
+  }
+  const size_t bytes = static_cast<size_t>(rows * cols) * 2;
+  float* dst = arena_->allocate((bytes + 3) / 4);
+  std::memcpy(dst, t->data, bytes);  // the view may be unaligned; the copy is aligned
+  const bool f16 = t->dtype == DType::F16;
+  if (recorder_ != nullptr && !recorder_->has(key)) {
+    recorder_->add(key, f16 ? MlfType::F16 : MlfType::BF16, {rows, cols}, dst, bytes);
+  }
+  return {f16 ? EmbeddingTable::Type::F16 : EmbeddingTable::Type::BF16, dst, rows, cols};
 }
 
 bool ParamSource::flag(const std::string& key, bool answer_from_file) {

@@ -23,6 +23,30 @@
 
 namespace mlfaas::models {
 
+// A lookup table (word embeddings) kept in its checkpoint's 16-bit float type when it has one, else fp32: a
+// sentence reads a handful of rows, converted exactly as they are read, so 16-bit storage halves the table in
+// memory and in a compiled model at no cost in accuracy or time.
+class EmbeddingTable {
+ public:
+  enum class Type : uint8_t { F32, F16, BF16 };
+  EmbeddingTable() = default;
+  EmbeddingTable(Type type, const void* data, int64_t rows, int64_t cols)
+      : type_(type), data_(data), rows_(rows), cols_(cols) {}
+  Type type() const { return type_; }
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  size_t bytes() const { return static_cast<size_t>(rows_ * cols_) * (type_ == Type::F32 ? 4 : 2); }
+  const void* data() const { return data_; }
+  // out[0, cols) = row r as fp32 (r in range: the caller validates ids).
+  void row(int64_t r, float* out) const;
+  std::vector<float> to_f32() const;  // the whole table
+
+ private:
+  Type type_ = Type::F32;
+  const void* data_ = nullptr;
+  int64_t rows_ = 0, cols_ = 0;
+};
+
 class ParamSource {
  public:
   // From a weight file whose base-model tensors are stored under `prefix` ("bert.", "mobilebert." or "").
@@ -35,6 +59,8 @@ class ParamSource {
   // An fp32 tensor the network keeps: a base-model tensor (name without prefix) or a head's (name as stored).
   std::span<const float> tensor(const std::string& name, std::initializer_list<int64_t> shape);
   std::span<const float> head(const std::string& name, std::initializer_list<int64_t> shape);
+  // A base-model lookup table [rows, cols], 16-bit when the checkpoint stores it so (F16/BF16), else fp32.
+  EmbeddingTable embedding(const std::string& name, int64_t rows, int64_t cols);
   bool has(const std::string& name);
   bool has_head(const std::string& name);
 
