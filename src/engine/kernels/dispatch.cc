@@ -3,10 +3,26 @@
 #include <stdexcept>
 #include <string>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include "engine/kernels/gemm.h"
 #include "engine/kernels/isa.h"
 
 namespace mlfaas {
+
+namespace {
+#if defined(__x86_64__)
+// AVX-VNNI is CPUID leaf 7, sub-leaf 1, EAX bit 4. Asked directly because clang's __builtin_cpu_supports does not
+// know "avxvnni" (GCC 12's does); it uses the ymm state that the AVX2 check already confirmed the OS saves.
+bool cpuid_avx_vnni() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return false;
+  return (eax >> 4) & 1u;
+}
+#endif
+}  // namespace
 
 std::string_view isa_name(Isa isa) {
   switch (isa) {
@@ -26,7 +42,7 @@ bool cpu_supports(Isa isa) {
 #if defined(__x86_64__)
     // libgcc's cpu model also checks XGETBV, so a level is reported only when the OS saves its registers.
     case Isa::Avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case Isa::AvxVnni: return cpu_supports(Isa::Avx2) && __builtin_cpu_supports("avxvnni");
+    case Isa::AvxVnni: return cpu_supports(Isa::Avx2) && cpuid_avx_vnni();
     case Isa::Avx512:
       return cpu_supports(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
