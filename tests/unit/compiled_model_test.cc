@@ -3,11 +3,8 @@
 // every damaged or foreign file is refused with one line naming it.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -17,27 +14,16 @@
 #include "engine/kernels/isa.h"
 #include "engine/model.h"
 #include "engine/tokenizer/wordpiece.h"
+#include "format_fixtures.h"
 
 namespace mlfaas {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string model_dir(const std::string& name) { return std::string(MLFAAS_TEST_DATA) + "/models/" + name; }
+std::string model_dir(const std::string& name) { return fixtures::kModels + name; }
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("mlfaas-mlf-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
-};
+using fixtures::TempDir;
 
 std::vector<std::vector<int32_t>> sequences(int vocab) {
   std::mt19937 rng(11);
@@ -93,7 +79,7 @@ TEST_P(CompiledModel, SameResultsAsTheDirectoryAtEveryLevel) {
     ModelOptions opt;
     opt.isa = std::string(isa_name(isa));
     opt.precision = c.precision;
-    const std::string file = tmp.file(c.model + "-" + opt.isa + ".mlf");
+    const std::string file = tmp / (c.model + "-" + opt.isa + ".mlf");
     const CompileResult r = Model::compile(model_dir(c.model), opt, file);
     EXPECT_EQ(r.bytes, fs::file_size(file));  // (compile has returned: the file exists)
     EXPECT_EQ(r.precision, c.precision);
@@ -127,7 +113,7 @@ INSTANTIATE_TEST_SUITE_P(
 // kernel, so results match the directory to rounding rather than bit for bit.
 TEST(CompiledModelPortability, DefaultInt8FileRunsOnEveryLevel) {
   TempDir tmp;
-  const std::string file = tmp.file("m.mlf");
+  const std::string file = tmp / "m.mlf";
   ModelOptions int8;
   int8.precision = "int8";
   const CompileResult r = Model::compile(model_dir("mobilebert-tiny-cls"), int8, file);
@@ -146,7 +132,7 @@ TEST(CompiledModelPortability, DefaultInt8FileRunsOnEveryLevel) {
 TEST(CompiledModelPortability, WidePanelsRefusedWhereNoKernelRunsThem) {
   if (!cpu_supports(Isa::Avx512)) GTEST_SKIP() << "needs an AVX-512 CPU to compile 32-wide panels";
   TempDir tmp;
-  const std::string file = tmp.file("wide.mlf");
+  const std::string file = tmp / "wide.mlf";
   Model::compile(model_dir("bert-tiny-cls"), ModelOptions{.threads = 1, .isa = "avx512", .precision = "fp32"}, file);
   try {
     Model::load(file, ModelOptions{.threads = 1, .isa = "avx2", .precision = ""});
@@ -162,7 +148,7 @@ TEST(CompiledModelEmbeddings, KeepTheCheckpointsSixteenBitType) {
   const std::pair<const char*, MlfType> cases[] = {
       {"bert-tiny-cls-f16", MlfType::F16}, {"bert-tiny-cls-bf16", MlfType::BF16}, {"bert-tiny-cls", MlfType::F32}};
   for (const auto& [model, type] : cases) {
-    const std::string file = tmp.file(std::string(model) + ".mlf");
+    const std::string file = tmp / (std::string(model) + ".mlf");
     Model::compile(model_dir(model), {}, file);
     const MlfEntry* e = MlfFile::open(file)->find("t/embeddings.word_embeddings.weight");
     ASSERT_NE(e, nullptr) << model;
@@ -172,7 +158,7 @@ TEST(CompiledModelEmbeddings, KeepTheCheckpointsSixteenBitType) {
 
 TEST(CompiledModelTokenizer, SameIdsAsTheDirectory) {
   TempDir tmp;
-  const std::string file = tmp.file("t.mlf");
+  const std::string file = tmp / "t.mlf";
   Model::compile(model_dir("bert-tiny-cls"), {}, file);
   auto compiled = Model::load(file);
   const auto dir_tok = WordPieceTokenizer::from_model_dir(model_dir("bert-tiny-cls"));
@@ -201,15 +187,6 @@ TEST(CompiledModelTokenizer, DirectoryModelsLoadTheirsOnDemand) {
 
 // ---- refusals ----
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_all(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
-
 std::string load_error(const std::string& path, const ModelOptions& opt = {}) {
   try {
     Model::load(path, opt);
@@ -229,12 +206,10 @@ class CompiledModelErrors : public ::testing::Test {
     ModelOptions opt;
     opt.precision = "int8";
     Model::compile(model_dir("mobilebert-tiny-cls"), opt, good_);
-    bytes_ = read_all(good_);
+    bytes_ = fixtures::read_file(good_);
   }
   std::string variant(const std::string& name, const std::string& bytes) {
-    const std::string path = tmp_.file(name);
-    write_all(path, bytes);
-    return path;
+    return fixtures::write_file(tmp_ / name, bytes);
   }
   template <typename T>
   void poke(std::string* bytes, size_t offset, T value) {
@@ -242,7 +217,7 @@ class CompiledModelErrors : public ::testing::Test {
   }
 
   TempDir tmp_;
-  std::string good_ = tmp_.file("good.mlf");
+  std::string good_ = tmp_ / "good.mlf";
   std::string bytes_;
 };
 
@@ -286,15 +261,15 @@ TEST_F(CompiledModelErrors, PrecisionIsBakedIn) {
 
 TEST_F(CompiledModelErrors, CompilingAMissingOrBrokenDirectoryNamesIt) {
   try {
-    Model::compile(tmp_.file("nope"), {}, tmp_.file("x.mlf"));
+    Model::compile(tmp_ / "nope", {}, tmp_ / "x.mlf");
     FAIL();
   } catch (const FormatError& e) {
     EXPECT_NE(std::string(e.what()).find("model directory not found"), std::string::npos);
   }
-  EXPECT_FALSE(fs::exists(tmp_.file("x.mlf")));
+  EXPECT_FALSE(fs::exists(tmp_ / "x.mlf"));
   // An unwritable destination: nothing half-written is left behind.
   try {
-    Model::compile(model_dir("bert-tiny-cls"), {}, tmp_.file("no/such/dir/x.mlf"));
+    Model::compile(model_dir("bert-tiny-cls"), {}, tmp_ / "no/such/dir/x.mlf");
     FAIL();
   } catch (const FormatError& e) {
     EXPECT_NE(std::string(e.what()).find("cannot create"), std::string::npos) << e.what();
@@ -310,7 +285,7 @@ TEST(MlfContainer, RoundTripsEntriesAligned) {
   w.add_i32("b", i);
   w.add_text("c", "text");
   w.add("d", MlfType::I8, {2, 2}, "\x01\xff\x02\x03", 4);
-  const std::string path = tmp.file("c.mlf");
+  const std::string path = tmp / "c.mlf";
   const size_t written = w.write(path);
   EXPECT_EQ(written, fs::file_size(path));
   auto file = MlfFile::open(path);
