@@ -165,19 +165,15 @@ TEST(CompiledModelTokenizer, SameIdsAsTheDirectory) {
   const auto tok = compiled->tokenizer();
   EXPECT_EQ(tok->vocab_size(), dir_tok.vocab_size());
   EXPECT_EQ(tok->do_lower_case(), dir_tok.do_lower_case());
-  std::ifstream rows(std::string(MLFAAS_TEST_DATA) + "/models/bert-tiny-cls/expected.jsonl");
-  int checked = 0;
   for (const char* text : {"Hello, World! [MASK] unaffable", "Héllo wörld 日本語 ##x", "", "a\tb\nc [SEP] [CLS]"}) {
     Encoding a, b;
     dir_tok.encode(text, 64, &a);
     tok->encode(text, 64, &b);
     EXPECT_EQ(a.input_ids, b.input_ids) << text;
-    ++checked;
   }
   for (int32_t id = 0; id < static_cast<int32_t>(dir_tok.vocab_size()); ++id) {
     ASSERT_EQ(tok->id_to_token(id), dir_tok.id_to_token(id));
   }
-  EXPECT_EQ(checked, 4);
 }
 
 TEST(CompiledModelTokenizer, DirectoryModelsLoadTheirsOnDemand) {
