@@ -173,6 +173,8 @@ TEST(CompiledModelTokenizer, SameIdsAsTheDirectory) {
   }
   for (int32_t id = 0; id < static_cast<int32_t>(dir_tok.vocab_size()); ++id) {
     ASSERT_EQ(tok->id_to_token(id), dir_tok.id_to_token(id));
+    // Every entry through the compiled trie (a later duplicate line keeps the id, as in the directory's).
+    ASSERT_EQ(tok->token_to_id(dir_tok.id_to_token(id)), dir_tok.token_to_id(dir_tok.id_to_token(id)));
   }
 }
 
