@@ -162,8 +162,8 @@ void register_package(CLI::App& app) {
     for (const auto& f : tpl.functions)
       if (f.logical_id == o->function) fn = &f;
     if (!fn) throw CliExit(2, "package: " + o->template_path + ": no function '" + o->function + "'");
-    char scratch_template[] = "/tmp/mlfaas-package-XXXXXX";
-    const char* scratch = ::mkdtemp(scratch_template);
+    std::string scratch_template = (fs::temp_directory_path() / "mlfaas-package-XXXXXX").string();
+    const char* scratch = ::mkdtemp(scratch_template.data());
     if (scratch == nullptr) throw CliExit(1, "package: cannot create a temporary directory");
     struct RemoveScratch {
       fs::path path;

@@ -173,12 +173,14 @@ std::unique_ptr<Model> Model::load_compiled(std::shared_ptr<const MlfFile> file,
 }
 
 CompileResult Model::compile(const std::string& dir, const ModelOptions& options, const std::string& out) {
-  ModelConfig config = load_config(config_path(dir));
+  const std::string config_json_path = config_path(dir);
+  const std::string config_json = read_text_file(config_json_path);  // stored as read, parsed once here
+  ModelConfig config = parse_config(config_json, config_json_path);
   const Precision precision = parse_precision(options.precision.empty() ? "fp32" : options.precision);
   // int8 files default to 16-wide fp32 panels: only the heads are fp32, and every level runs 16-wide panels.
   const Isa isa = options.isa.empty() && precision == Precision::Int8 ? Isa::Portable : resolve_isa(options.isa);
   MlfWriter writer;
-  writer.add_text(kConfigEntry, read_text_file(dir + "/config.json"));
+  writer.add_text(kConfigEntry, config_json);
   writer.add_text(kPrecisionEntry, precision_name(precision));
   writer.add_text(kPanelIsaEntry, isa_name(isa));
   {

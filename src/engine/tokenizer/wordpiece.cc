@@ -46,8 +46,14 @@ WordPieceTokenizer WordPieceTokenizer::from_vocab_text(std::string_view contents
   if (contents.empty()) throw FormatError(source, "empty vocabulary");
   if (contents.size() >= UINT32_MAX) throw FormatError(source, "vocabulary larger than 4 GiB");
   auto trie = std::make_shared<tokenizer::VocabTrie>();
-  auto text = std::make_shared<std::string>();
-  auto offsets = std::make_shared<std::vector<uint32_t>>();
+  // The token text and offsets the tokenizer's views point into.
+  struct Owned {
+    std::string text;
+    std::vector<uint32_t> offsets;
+  };
+  auto owned = std::make_shared<Owned>();
+  std::string* text = &owned->text;
+  std::vector<uint32_t>* offsets = &owned->offsets;
   text->reserve(contents.size());
   offsets->push_back(0);
   // Lines end at '\n'; a final newline does not start another token (as Python's readlines()).
@@ -66,11 +72,6 @@ WordPieceTokenizer WordPieceTokenizer::from_vocab_text(std::string_view contents
   trie->finalize();
 
   WordPieceTokenizer tok;
-  struct Owned {
-    std::string text;
-    std::vector<uint32_t> offsets;
-  };
-  auto owned = std::make_shared<Owned>(Owned{std::move(*text), std::move(*offsets)});
   tok.storage_ = owned;
   tok.trie_ = trie;
   tok.token_text_ = owned->text;
