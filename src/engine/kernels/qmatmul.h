@@ -1,0 +1,58 @@
+#pragma once
+// Linear layers whose weights stay in their file's encoding (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K; see
+// quant_blocks.h) and are used in place, usually straight from a read-only mapping of the model file: nothing is
+// expanded to fp32 or copied at load. Decode (m = 1) streams each weight row once through a dot product that
+// dequantizes in registers; prefill (m > 1) reuses each weight block across the rows of X.
+//
+// Activations for the integer types are quantized per 32-element block (q8 with an fp32 scale, as ggml's
+// vec_dot_*_q8 kernels do), so an integer weight type never meets fp32 activations in the inner loop. That makes
+// results depend on that quantization, exactly as llama.cpp's do; F32/F16/BF16 weights use fp32 arithmetic.
+//
+// Every kernel level (kernels/isa.h) implements every type; results agree across levels to float rounding (integer
+// sums are exact at every level). Threads: the weight's rows are split across the pool; never more than its size.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "engine/kernels/isa.h"
+#include "engine/kernels/quant_blocks.h"
+
+namespace mlfaas {
+
+class ThreadPool;
+
+// A [rows, k] weight, row r at data + r * row_bytes (row_bytes = k / quant_block_elems(type) *
+// quant_block_bytes(type)). k is a multiple of the type's block size. Does not own the memory.
+struct QWeight {
+  QuantType type = QuantType::F32;
+  int rows = 0;
+  int k = 0;
+  const std::byte* data = nullptr;
+  size_t row_bytes = 0;
+};
+
+// Bytes of one row of k elements of `type` (k a multiple of its block), 0 when k is not.
+size_t quant_row_bytes(QuantType type, int64_t k);
+
+// Scratch for quantized activations, sized once (no allocation per call): enough for m <= max_m rows of
+// k <= max_k elements.
+class QMatmulScratch {
+ public:
+  QMatmulScratch(int max_m, int max_k);
+  ~QMatmulScratch();
+  struct Impl;
+  Impl* impl() const { return impl_.get(); }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Y[i, r] = sum_j X[i, j] * W[r, j] for i < m, r < w.rows (fp32 X and Y; row strides ldx, ldy). `isa` picks the
+// kernel level (resolve_isa()); `pool` may be null (one thread).
+void qmatmul(Isa isa, const QWeight& w, const float* x, int64_t ldx, int m, float* y, int64_t ldy,
+             QMatmulScratch* scratch, ThreadPool* pool);
+
+// Row `row` of W converted to fp32 (k values): the embedding lookup for quantized token embeddings.
+void dequantize_row(const QWeight& w, int row, float* out);
+
+}  // namespace mlfaas
