@@ -118,6 +118,17 @@ SNIPPETS = [
     "{{ {'a': 1}.get('a') }} {{ {'a': 1}.get('b') }} {{ {'a': 1}.get('b', 2) }} {{ {'a': 1, 'b': 2}.keys() | join(',') }} {{ {'a': 1}.items() | length }}",
     "{% for k in {'z': 1, 'a': 2} %}{{ k }}{% endfor %} {% for c in 'ab' %}{{ c }}{{ loop.revindex }}{% endfor %}",
     "{{ range(3) | join }} {{ range(1, 7, 2) | join(',') }} {{ [1, 2] | first }} {{ [] | first }}|{{ ['a', 1] | join }}",
+    "{{ messages | tojson }}",
+    "{{ {'b': [1, none, true], 'a': {'z': 'é😀<>&\\'\"\\\\\\n\\t\\x7f'}, 'c': []} | tojson(indent=2) }}",
+    "{{ 'x<' + ([1] | tojson) }} {{ ([1] | tojson) + '>y' }} {{ ('a' | tojson) ~ '<' }} {{ ('\"a\"' | tojson)[1:] + '&' }}",
+    "{{ messages | selectattr('role', 'equalto', 'user') | list | length }} {{ messages | rejectattr('role', 'in', ['user', 'system']) | list | length }}",
+    "{% for m in messages | selectattr('content') %}{{ m.role }},{% endfor %} {{ [1, 2, 3, 4] | select('odd') | join }} {{ [1, 2, 3] | reject('equalto', 2) | list }}",
+    "{{ {'a': 1, 'b': 2} | items | list }} {% for k, v in {'x': 'y'} | items %}{{ k }}={{ v }}{% endfor %} {{ undefined_name | items | list }}",
+    "{{ 'a-b-c' | replace('-', '+') }} {{ 'aaa' | replace('a', 'b', 2) }} {{ 'ab'.replace('', '.') }} {{ 'hello'.replace('l', 'L', 1) }}",
+    "{{ 'a b  c '.split() }} {{ '  a b c '.split(none, 1) }} {{ 'a,b,,c'.split(',') }} {{ 'a,b,c'.split(',', 1) }} {{ ''.split() }} {{ ''.split(',') }}",
+    "{{ (1, 'a') }} {{ (1,) }} {{ () }} {{ ('a', 'b')[1:] }} {{ (1, 2) == [1, 2] }} {% set t = 1, 2 %}{{ t }}",
+    "{% if strftime_now is defined %}{{ strftime_now('%Y') }}{% else %}no clock{% endif %} {{ 'tool_calls' in messages[0] }} {{ 'role' in messages[0] }}",
+    "{{ messages[1].content is mapping or messages[1].content is iterable }} {{ messages[1].content | tojson }}",
 ]
 
 

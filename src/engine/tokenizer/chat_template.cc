@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -34,6 +33,8 @@ constexpr uint64_t kMaxSteps = 1'000'000;
 constexpr size_t kMaxStringBytes = size_t(64) << 20;
 constexpr size_t kMaxListItems = size_t(1) << 20;
 constexpr int64_t kMaxRange = 100000;  // Jinja2's sandbox MAX_RANGE
+// Lists and dicts nest at most this deep, so printing, comparing and freeing them cannot exhaust the stack.
+constexpr int kMaxValueDepth = 64;
 
 const char kUseFileHint[] = "; pass --chat-template FILE with a template in the supported Jinja2 subset";
 
@@ -108,6 +109,65 @@ std::string py_strip(std::string_view s, bool left, bool right, const std::strin
   const size_t b = first < starts.size() ? starts[first] : s.size();
   const size_t e = last < starts.size() ? starts[last] : s.size();
   return std::string(s.substr(b, e - b));
+}
+
+// str.split(sep, maxsplit): runs of whitespace (dropping empty pieces) when sep is null, else every sep.
+std::vector<std::string> py_split(std::string_view s, const std::string* sep, int64_t maxsplit) {
+  std::vector<std::string> parts;
+  if (sep) {
+    size_t start = 0;
+    for (size_t at; (maxsplit < 0 || int64_t(parts.size()) < maxsplit) && (at = s.find(*sep, start)) != s.npos;) {
+      parts.emplace_back(s.substr(start, at - start));
+      start = at + sep->size();
+    }
+    parts.emplace_back(s.substr(start));
+    return parts;
+  }
+  size_t i = 0;
+  auto space_at = [&](size_t at) {
+    const CodePoint c = decode_at(s, at);
+    return std::pair<bool, size_t>(c.cp >= 0 && py_space(c.cp), size_t(c.length));
+  };
+  while (true) {
+    while (i < s.size() && space_at(i).first) i += space_at(i).second;
+    if (i >= s.size()) break;
+    if (maxsplit >= 0 && int64_t(parts.size()) >= maxsplit) {
+      parts.emplace_back(s.substr(i));  // the rest, trailing whitespace included
+      break;
+    }
+    size_t j = i;
+    while (j < s.size() && !space_at(j).first) j += space_at(j).second;
+    parts.emplace_back(s.substr(i, j - i));
+    i = j;
+  }
+  return parts;
+}
+
+// str.replace(old, new, count); an empty `old` inserts `new` before every character and at the end.
+std::string py_replace(std::string_view s, std::string_view old, std::string_view with, int64_t count) {
+  std::string out;
+  int64_t done = 0;
+  if (old.empty()) {
+    for (size_t i = 0; i < s.size();) {
+      if (count < 0 || done < count) {
+        out += with;
+        ++done;
+      }
+      const size_t n = size_t(decode_at(s, i).length);
+      out.append(s.substr(i, n));
+      i += n;
+    }
+    if (count < 0 || done < count) out += with;
+    return out;
+  }
+  size_t start = 0;
+  for (size_t at; (count < 0 || done < count) && (at = s.find(old, start)) != s.npos; ++done) {
+    out.append(s.substr(start, at - start));
+    out += with;
+    start = at + old.size();
+  }
+  out.append(s.substr(start));
+  return out;
 }
 
 bool is_cased(int32_t c) {
@@ -196,7 +256,8 @@ struct LoopInfo;
 struct Value {
   enum class Kind { kUndefined, kNone, kBool, kInt, kStr, kList, kDict, kNamespace, kLoop };
   Kind kind = Kind::kUndefined;
-  bool b = false;     // kBool's value; for kList, whether it is a tuple
+  bool b = false;  // kBool's value; for kList, whether it is a tuple; for kStr, whether it is Markup (|tojson)
+  int depth = 0;   // nesting of lists and dicts
   int64_t i = 0;
   std::string s;  // the string, or for Undefined what was missing (for error messages)
   std::shared_ptr<List> list;
@@ -234,14 +295,23 @@ struct Value {
   static Value of_list(List items) {
     Value v;
     v.kind = Kind::kList;
+    for (const auto& item : items) v.depth = std::max(v.depth, item.depth + 1);
+    v.check_depth();
     v.list = std::make_shared<List>(std::move(items));
     return v;
   }
   static Value of_dict(Dict items, Kind kind = Kind::kDict) {
     Value v;
     v.kind = kind;
+    for (const auto& [k, item] : items) v.depth = std::max(v.depth, item.depth + 1);
+    v.check_depth();
     v.dict = std::make_shared<Dict>(std::move(items));
     return v;
+  }
+  void check_depth() const {
+    if (depth > kMaxValueDepth)
+      throw ChatTemplateError("chat template error: lists and dicts nested deeper than " +
+                              std::to_string(kMaxValueDepth));
   }
   bool is_undefined() const { return kind == Kind::kUndefined; }
   bool is_number() const { return kind == Kind::kInt || kind == Kind::kBool; }
@@ -348,6 +418,110 @@ std::string py_str(const Value& v) {
              ">";
   }
   return "";
+}
+
+// markupsafe.escape(), which Markup (what |tojson returns) applies to a plain string added to it with '+'.
+std::string html_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '\'': out += "&#39;"; break;
+      case '"': out += "&#34;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// json.dumps(value, sort_keys=True[, indent=n]) with its default ensure_ascii, as Jinja2's |tojson calls it; then
+// <, >, & and ' are written as \u escapes (htmlsafe_json_dumps).
+void json_string(std::string_view s, std::string& out) {
+  static const char kHex[] = "0123456789abcdef";
+  auto u_escape = [&](uint32_t unit) {
+    out += "\\u";
+    for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(unit >> shift) & 15];
+  };
+  out += '"';
+  for (size_t i = 0; i < s.size();) {
+    const CodePoint c = decode_at(s, i);
+    const int32_t cp = c.cp < 0 ? 0xFFFD : c.cp;
+    i += size_t(c.length);
+    switch (cp) {
+      case '"': out += "\\\""; continue;
+      case '\\': out += "\\\\"; continue;
+      case '\n': out += "\\n"; continue;
+      case '\r': out += "\\r"; continue;
+      case '\t': out += "\\t"; continue;
+      case '\b': out += "\\b"; continue;
+      case '\f': out += "\\f"; continue;
+      case '<': case '>': case '&': case '\'': u_escape(uint32_t(cp)); continue;
+      default: break;
+    }
+    if (cp >= 0x20 && cp < 0x7F) {
+      out += char(cp);
+    } else if (cp < 0x10000) {
+      u_escape(uint32_t(cp));
+    } else {
+      const uint32_t v = uint32_t(cp) - 0x10000;
+      u_escape(0xD800 + (v >> 10));
+      u_escape(0xDC00 + (v & 0x3FF));
+    }
+  }
+  out += '"';
+}
+
+void json_dump(const Value& v, int indent, int level, std::string& out, int line) {
+  auto newline = [&](int at) {
+    if (indent < 0) return;
+    out += '\n';
+    out.append(size_t(indent) * size_t(at), ' ');
+  };
+  const char* item_sep = indent < 0 ? ", " : ",";
+  switch (v.kind) {
+    case Value::Kind::kNone: out += "null"; return;
+    case Value::Kind::kBool: out += v.b ? "true" : "false"; return;
+    case Value::Kind::kInt: out += std::to_string(v.i); return;
+    case Value::Kind::kStr: json_string(v.s, out); return;
+    case Value::Kind::kList:
+      if (v.list->empty()) {
+        out += "[]";
+        return;
+      }
+      out += '[';
+      for (size_t k = 0; k < v.list->size(); ++k) {
+        if (k) out += item_sep;
+        newline(level + 1);
+        json_dump((*v.list)[k], indent, level + 1, out, line);
+      }
+      newline(level);
+      out += ']';
+      return;
+    case Value::Kind::kDict: {
+      if (v.dict->empty()) {
+        out += "{}";
+        return;
+      }
+      std::vector<const std::pair<std::string, Value>*> sorted;
+      for (const auto& kv : *v.dict) sorted.push_back(&kv);
+      std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+      out += '{';
+      for (size_t k = 0; k < sorted.size(); ++k) {
+        if (k) out += item_sep;
+        newline(level + 1);
+        json_string(sorted[k]->first, out);
+        out += ": ";
+        json_dump(sorted[k]->second, indent, level + 1, out, line);
+      }
+      newline(level);
+      out += '}';
+      return;
+    }
+    default:
+      render_error(std::string("Object of type ") + type_name(v) + " is not JSON serializable", line);
+  }
 }
 
 bool py_equal(const Value& a, const Value& b) {
@@ -758,14 +932,17 @@ namespace {
 // ---------------------------------------------------------------------------------------------------------------
 // Parser: Jinja2's grammar and operator precedence for the supported subset.
 
-const char* const kFilters[] = {"trim",  "length",     "count", "upper", "lower", "default", "d",
-                                "title", "capitalize", "first", "last",  "string", "join"};
+const char* const kFilters[] = {"trim",   "length", "count",  "upper",      "lower",      "default", "d",
+                                "title",  "capitalize", "first", "last",  "string",     "join",    "tojson",
+                                "items",  "list",   "select", "reject", "selectattr", "rejectattr", "replace"};
 const char* const kTests[] = {"defined", "undefined", "none",    "string", "number", "integer", "boolean",
                               "true",    "false",     "mapping", "sequence", "iterable", "odd",  "even",
                               "divisibleby", "eq",    "equalto", "ne",      "in"};
-const char* const kMethods[] = {"strip", "lstrip", "rstrip", "title",  "upper", "lower", "capitalize",
-                                "startswith", "endswith", "items", "keys", "values", "get"};
+const char* const kMethods[] = {"strip",      "lstrip",   "rstrip", "title", "upper", "lower",  "capitalize",
+                                "startswith", "endswith", "split",  "replace", "items", "keys", "values", "get"};
 const char* const kFunctions[] = {"raise_exception", "namespace", "range"};
+// Jinja2's other default globals: refused, since a template calling them would fail here and work in HF.
+const char* const kOtherJinjaGlobals[] = {"dict", "lipsum", "cycler", "joiner"};
 // Jinja2 statements outside the subset, refused by name rather than reported as unknown tags.
 const char* const kKnownTags[] = {"macro", "call", "filter", "include", "import", "from", "extends", "block",
                                   "with", "autoescape", "do", "break", "continue", "print", "trans", "endset"};
@@ -1249,14 +1426,17 @@ class Parser {
       } else if (at_op("(")) {
         const int line = peek().line;
         if (e->kind != ExprKind::kName) unsupported("call of a computed value", line);
-        if (!one_of(e->name, kFunctions)) unsupported("function call '" + e->name + "()'", line);
+        // Any other name is undefined in HF's render too (it passes only the messages and special tokens), so
+        // calling it fails there and here alike, at render time; templates guard such calls with "is defined".
+        if (one_of(e->name, kOtherJinjaGlobals)) unsupported("function call '" + e->name + "()'", line);
         std::vector<ExprPtr> kids;
         std::vector<std::string> keywords;
         parse_call_args(kids, keywords);
         const std::string fn = e->name;
         if (fn == "namespace" && keywords.size() != kids.size())
           unsupported("namespace() with positional arguments", line);
-        if (fn != "namespace" && !keywords.empty()) unsupported("keyword arguments to '" + fn + "()'", line);
+        if (one_of(fn, kFunctions) && fn != "namespace" && !keywords.empty())
+          unsupported("keyword arguments to '" + fn + "()'", line);
         e = make(ExprKind::kCall, line, std::move(kids));
         e->name = fn;
         e->keywords = std::move(keywords);
@@ -1376,7 +1556,10 @@ class Parser {
 
 class Renderer {
  public:
-  explicit Renderer(std::map<std::string, Value> globals) { scopes_.push_back(std::move(globals)); }
+  // Scopes hold a handful of names each, so a flat vector beats a map (a loop iteration opens one).
+  using Scope = std::vector<std::pair<std::string, Value>>;
+
+  explicit Renderer(Scope globals) { scopes_.push_back(std::move(globals)); }
 
   std::string run(const Body& body) {
     exec(body);
@@ -1414,7 +1597,7 @@ class Renderer {
       case StmtKind::kSet: {
         Value v = eval(*s.expr);
         if (s.targets.size() == 1) {
-          scopes_.back()[s.targets[0]] = std::move(v);
+          assign(s.targets[0], std::move(v));
           return;
         }
         const Value ns = lookup(s.targets[0]);
@@ -1466,7 +1649,7 @@ class Renderer {
       Value loop;
       loop.kind = Value::Kind::kLoop;
       loop.loop = std::make_shared<const LoopInfo>(LoopInfo{items, k});
-      scopes_.back()["loop"] = std::move(loop);
+      assign("loop", std::move(loop));
       exec(s.body);
       scopes_.pop_back();
     }
@@ -1474,7 +1657,7 @@ class Renderer {
 
   void bind(const Stmt& s, const Value& item) {
     if (s.targets.size() == 1) {
-      scopes_.back()[s.targets[0]] = item;
+      assign(s.targets[0], item);
       return;
     }
     const List parts = iterate(item, s.line);
@@ -1482,7 +1665,7 @@ class Renderer {
       render_error("cannot unpack " + std::to_string(parts.size()) + " values into " +
                        std::to_string(s.targets.size()) + " loop variables",
                    s.line);
-    for (size_t k = 0; k < parts.size(); ++k) scopes_.back()[s.targets[k]] = parts[k];
+    for (size_t k = 0; k < parts.size(); ++k) assign(s.targets[k], parts[k]);
   }
 
   // The items a for loop (or `in`, |join, ...) sees: list items, dict keys, string characters.
@@ -1508,11 +1691,20 @@ class Renderer {
     }
   }
 
-  Value lookup(const std::string& name) const {
-    for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it) {
-      const auto found = it->find(name);
-      if (found != it->end()) return found->second;
+  void assign(const std::string& name, Value v) {
+    for (auto& [k, old] : scopes_.back()) {
+      if (k == name) {
+        old = std::move(v);
+        return;
+      }
     }
+    scopes_.back().emplace_back(name, std::move(v));
+  }
+
+  Value lookup(const std::string& name) const {
+    for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it)
+      for (const auto& [k, v] : *it)
+        if (k == name) return v;
     return Value::undefined("'" + name + "' is undefined");
   }
 
@@ -1582,7 +1774,9 @@ class Renderer {
           const int64_t n = int64_t(starts.size()), k = normalize_index(key.number(), n);
           if (k >= 0 && k < n) {
             const size_t b = starts[size_t(k)], e = size_t(k + 1) < starts.size() ? starts[size_t(k + 1)] : obj.s.size();
-            return Value::str(obj.s.substr(b, e - b));
+            Value c = Value::str(obj.s.substr(b, e - b));
+            c.b = obj.b;  // Markup stays Markup
+            return c;
           }
           return Value::undefined("'str object' has no element " + py_str(key));
         }
@@ -1639,8 +1833,14 @@ class Renderer {
         text.append(obj.s, b, en - b);
       }
     }
-    if (obj.kind == Value::Kind::kList) return Value::of_list(std::move(items));
-    return Value::str(std::move(text));
+    if (obj.kind == Value::Kind::kList) {
+      Value v = Value::of_list(std::move(items));
+      v.b = obj.b;  // a tuple's slice is a tuple
+      return v;
+    }
+    Value v = Value::str(std::move(text));
+    v.b = obj.b;  // Markup stays Markup
+    return v;
   }
 
   static void overflow_check(bool overflow, int line) {
@@ -1685,8 +1885,12 @@ class Renderer {
     }
     if (op == "+") {
       if (a.kind == Value::Kind::kStr && b.kind == Value::Kind::kStr) {
-        if (a.s.size() + b.s.size() > kMaxStringBytes) render_error("string larger than 64 MiB", line);
-        return Value::str(a.s + b.s);
+        // Markup + str escapes the plain side, whichever side it is on (Python tries Markup.__radd__ first).
+        const bool markup = a.b || b.b;
+        Value v = Value::str((markup && !a.b ? html_escape(a.s) : a.s) + (markup && !b.b ? html_escape(b.s) : b.s));
+        if (v.s.size() > kMaxStringBytes) render_error("string larger than 64 MiB", line);
+        v.b = markup;
+        return v;
       }
       if (a.kind == Value::Kind::kList && b.kind == Value::Kind::kList) {
         List items = *a.list;
@@ -1826,33 +2030,123 @@ class Renderer {
       }
       return Value::str(std::move(out));
     }
-    // The string filters work on str(value), as Jinja2's soft_str does.
+    if (f == "tojson") {
+      arity(e, a, 1, "filter");
+      const Value* indent = a.get(0, "indent");
+      int width = -1;
+      if (indent && indent->kind != Value::Kind::kNone) {
+        if (!indent->is_number() || indent->number() < 0 || indent->number() > 64)
+          render_error("tojson indent must be an integer from 0 to 64", e.line);
+        width = int(indent->number());
+      }
+      std::string out;
+      json_dump(v, width, 0, out, e.line);
+      Value result = Value::str(std::move(out));
+      result.b = true;  // Markup
+      return result;
+    }
+    if (f == "items") {
+      arity(e, a, 0, "filter");
+      if (v.is_undefined()) return Value::of_list({});
+      if (v.kind != Value::Kind::kDict) render_error("can only get item pairs from a mapping", e.line);
+      List pairs;
+      for (const auto& [k, item] : *v.dict) {
+        pairs.push_back(Value::of_list({Value::str(k), item}));
+        pairs.back().b = true;
+      }
+      return Value::of_list(std::move(pairs));
+    }
+    if (f == "list") {
+      arity(e, a, 0, "filter");
+      return Value::of_list(iterate(v, e.line));
+    }
+    if (f == "select" || f == "reject" || f == "selectattr" || f == "rejectattr") {
+      // Jinja2 returns a generator; a list prints differently but behaves the same under |list, |join, loops.
+      if (!a.keywords.empty()) render_error("keyword arguments to '" + f + "' are not supported", e.line);
+      const bool by_attr = f == "selectattr" || f == "rejectattr";
+      const bool keep_if = f == "select" || f == "selectattr";
+      size_t next_arg = 0;
+      std::string attr;
+      if (by_attr) {
+        if (a.positional.empty()) render_error("'" + f + "' needs an attribute name", e.line);
+        attr = need_str(a.positional[0], e);
+        next_arg = 1;
+      }
+      std::string test_name;
+      std::vector<Value> test_args;
+      if (next_arg < a.positional.size()) {
+        test_name = need_str(a.positional[next_arg], e);
+        if (!one_of(test_name, kTests)) unsupported("test '" + test_name + "'", e.line);
+        test_args.assign(a.positional.begin() + long(next_arg) + 1, a.positional.end());
+      }
+      List kept;
+      for (const auto& item : iterate(v, e.line)) {
+        step(e.line);
+        Value probe = item;
+        if (by_attr) {
+          size_t start = 0;
+          while (true) {  // "a.b" and "0" parts, as Jinja2's make_attrgetter
+            const size_t dot = attr.find('.', start);
+            const std::string part = attr.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+            const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit) && part.size() < 18;
+            probe = numeric ? this->item(probe, Value::integer(std::stoll(part)), e.line)
+                            : this->item(probe, Value::str(part), e.line);
+            if (dot == std::string::npos) break;
+            start = dot + 1;
+          }
+        }
+        const bool pass = test_name.empty() ? truthy(probe) : apply_test(test_name, probe, test_args, e.line);
+        if (pass == keep_if) kept.push_back(item);
+      }
+      return Value::of_list(std::move(kept));
+    }
+    if (f == "replace") {
+      arity(e, a, 3, "filter");
+      const Value* old = a.get(0, "old");
+      const Value* with = a.get(1, "new");
+      const Value* count = a.get(2, "count");
+      if (!old || !with) render_error("'replace' needs the old and the new text", e.line);
+      if (count && count->kind != Value::Kind::kNone && !count->is_number())
+        render_error("'replace' count must be an integer", e.line);
+      const int64_t n = count && count->is_number() ? count->number() : -1;
+      return check_size(Value::str(py_replace(py_str(v), py_str(*old), py_str(*with), n)), e.line);
+    }
+    // The string filters work on str(value), as Jinja2's soft_str does; a Markup input gives Markup back,
+    // except from |title, which joins plain strings.
     const std::string s = py_str(v);
+    Value result;
     if (f == "trim") {
       arity(e, a, 1, "filter");
       const Value* chars = a.get(0, "chars");
-      if (chars && chars->kind != Value::Kind::kNone) return Value::str(py_strip(s, true, true, &need_str(*chars, e)));
-      return Value::str(py_strip(s, true, true));
+      if (chars && chars->kind != Value::Kind::kNone)
+        result = Value::str(py_strip(s, true, true, &need_str(*chars, e)));
+      else
+        result = Value::str(py_strip(s, true, true));
+    } else {
+      arity(e, a, 0, "filter");
+      if (f == "upper") result = Value::str(py_upper(s));
+      if (f == "lower") result = Value::str(py_lower(s));
+      if (f == "title") return Value::str(jinja_title(s));
+      if (f == "capitalize") result = Value::str(py_capitalize(s));
+      if (f == "string") result = Value::str(s);
     }
-    arity(e, a, 0, "filter");
-    if (f == "upper") return Value::str(py_upper(s));
-    if (f == "lower") return Value::str(py_lower(s));
-    if (f == "title") return Value::str(jinja_title(s));
-    if (f == "capitalize") return Value::str(py_capitalize(s));
-    return Value::str(s);  // "string"
+    result.b = v.kind == Value::Kind::kStr && v.b;
+    return result;
   }
 
   bool test(const Expr& e) {
     const Value v = eval(*e.kids[0]);
     const Args a = args(e, 1);
-    const std::string& t = e.name;
+    return apply_test(e.name, v, a.positional, e.line);
+  }
+
+  bool apply_test(const std::string& t, const Value& v, const std::vector<Value>& args, int line) {
     auto arg = [&]() -> const Value& {
-      if (a.positional.size() != 1) render_error("test '" + t + "' takes one argument", e.line);
-      return a.positional[0];
+      if (args.size() != 1) render_error("test '" + t + "' takes one argument", line);
+      return args[0];
     };
-    if (t != "divisibleby" && t != "eq" && t != "equalto" && t != "ne" && t != "in" &&
-        !a.positional.empty())
-      render_error("test '" + t + "' takes no argument", e.line);
+    if (t != "divisibleby" && t != "eq" && t != "equalto" && t != "ne" && t != "in" && !args.empty())
+      render_error("test '" + t + "' takes no argument", line);
     if (t == "defined") return !v.is_undefined();
     if (t == "undefined") return v.is_undefined();
     if (t == "none") return v.kind == Value::Kind::kNone;
@@ -1868,21 +2162,22 @@ class Renderer {
       return v.kind == Value::Kind::kStr || v.kind == Value::Kind::kList || v.kind == Value::Kind::kDict ||
              v.kind == Value::Kind::kUndefined;
     if (t == "odd" || t == "even" || t == "divisibleby") {
-      if (v.is_undefined()) undefined_error(v, e.line);
-      if (!v.is_number()) render_error("test '" + t + "' needs an integer", e.line);
+      if (v.is_undefined()) undefined_error(v, line);
+      if (!v.is_number()) render_error("test '" + t + "' needs an integer", line);
       int64_t divisor = 2;
       if (t == "divisibleby") {
         const Value& d = arg();
-        if (!d.is_number()) render_error("test 'divisibleby' needs an integer argument", e.line);
+        if (!d.is_number()) render_error("test 'divisibleby' needs an integer argument", line);
         divisor = d.number();
-        if (divisor == 0) render_error("integer division or modulo by zero", e.line);
+        if (divisor == 0) render_error("integer division or modulo by zero", line);
       }
       const int64_t m = divisor == -1 ? 0 : v.number() % divisor;
       return t == "odd" ? m != 0 : m == 0;
     }
     if (t == "eq" || t == "equalto") return py_equal(v, arg());
     if (t == "ne") return !py_equal(v, arg());
-    return contains(arg(), v, e.line);  // "in"
+    if (t == "in") return contains(arg(), v, line);
+    render_error("no test named '" + t + "'", line);
   }
 
   Value call(const Expr& e) {
@@ -1890,6 +2185,11 @@ class Renderer {
     if (e.name == "raise_exception") {
       if (a.positional.size() != 1) render_error("raise_exception() takes one argument", e.line);
       throw ChatTemplateError(py_str(a.positional[0]));
+    }
+    if (!one_of(e.name, kFunctions)) {
+      const Value f = lookup(e.name);
+      if (f.is_undefined()) undefined_error(f, e.line);
+      render_error(std::string("'") + type_name(f) + "' object is not callable", e.line);
     }
     if (e.name == "namespace") {
       Dict attrs;
@@ -1939,18 +2239,50 @@ class Renderer {
     };
     if (obj.kind == Value::Kind::kStr) {
       const std::string& s = obj.s;
+      auto same_kind = [&](std::string text) {  // Markup's string methods return Markup
+        Value v = Value::str(std::move(text));
+        v.b = obj.b;
+        return v;
+      };
       if (m == "strip" || m == "lstrip" || m == "rstrip") {
         if (a.positional.size() > 1) render_error("'." + m + "()' takes at most one argument", e.line);
         const std::string* chars = nullptr;
         if (!a.positional.empty() && a.positional[0].kind != Value::Kind::kNone) chars = &need_str(a.positional[0], e);
-        return Value::str(py_strip(s, m != "rstrip", m != "lstrip", chars));
+        return same_kind(py_strip(s, m != "rstrip", m != "lstrip", chars));
       }
       if (m == "upper" || m == "lower" || m == "title" || m == "capitalize") {
         no_args();
-        if (m == "upper") return Value::str(py_upper(s));
-        if (m == "lower") return Value::str(py_lower(s));
-        if (m == "title") return Value::str(py_title(s));
-        return Value::str(py_capitalize(s));
+        if (m == "upper") return same_kind(py_upper(s));
+        if (m == "lower") return same_kind(py_lower(s));
+        if (m == "title") return same_kind(py_title(s));
+        return same_kind(py_capitalize(s));
+      }
+      if (m == "split") {
+        if (a.positional.size() > 2) render_error("'.split()' takes at most two arguments", e.line);
+        const std::string* sep = nullptr;
+        if (!a.positional.empty() && a.positional[0].kind != Value::Kind::kNone) {
+          sep = &need_str(a.positional[0], e);
+          if (sep->empty()) render_error("empty separator", e.line);
+        }
+        int64_t maxsplit = -1;
+        if (a.positional.size() == 2) {
+          if (!a.positional[1].is_number()) render_error("'.split()' maxsplit must be an integer", e.line);
+          maxsplit = a.positional[1].number();
+        }
+        List parts;
+        for (auto& part : py_split(s, sep, maxsplit)) parts.push_back(same_kind(std::move(part)));
+        return check_size(Value::of_list(std::move(parts)), e.line);
+      }
+      if (m == "replace") {
+        if (a.positional.size() < 2 || a.positional.size() > 3)
+          render_error("'.replace()' takes two or three arguments", e.line);
+        int64_t count = -1;
+        if (a.positional.size() == 3) {
+          if (!a.positional[2].is_number()) render_error("'.replace()' count must be an integer", e.line);
+          count = a.positional[2].number();
+        }
+        return check_size(same_kind(py_replace(s, need_str(a.positional[0], e), need_str(a.positional[1], e), count)),
+                          e.line);
       }
       if (m == "startswith" || m == "endswith") {
         if (a.positional.size() != 1) render_error("'." + m + "()' takes one argument", e.line);
@@ -2069,7 +2401,7 @@ class Renderer {
     return Value();
   }
 
-  std::vector<std::map<std::string, Value>> scopes_;
+  std::vector<Scope> scopes_;
   std::string out_;
   uint64_t steps_ = 0;
 };
@@ -2088,11 +2420,11 @@ std::string ChatTemplate::render(std::span<const ChatMessage> messages, bool add
   List list;
   list.reserve(messages.size());
   for (const auto& m : messages) list.push_back(Value::of_dict({{"role", Value::str(m.role)}, {"content", Value::str(m.content)}}));
-  std::map<std::string, Value> globals;
-  globals["messages"] = Value::of_list(std::move(list));
-  globals["add_generation_prompt"] = Value::boolean(add_generation_prompt);
-  globals["bos_token"] = Value::str(bos_token);
-  globals["eos_token"] = Value::str(eos_token);
+  std::vector<std::pair<std::string, Value>> globals;
+  globals.emplace_back("messages", Value::of_list(std::move(list)));
+  globals.emplace_back("add_generation_prompt", Value::boolean(add_generation_prompt));
+  globals.emplace_back("bos_token", Value::str(bos_token));
+  globals.emplace_back("eos_token", Value::str(eos_token));
   return Renderer(std::move(globals)).run(root_->body);
 }
 
