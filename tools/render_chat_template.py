@@ -129,6 +129,13 @@ SNIPPETS = [
     "{{ (1, 'a') }} {{ (1,) }} {{ () }} {{ ('a', 'b')[1:] }} {{ (1, 2) == [1, 2] }} {% set t = 1, 2 %}{{ t }}",
     "{% if strftime_now is defined %}{{ strftime_now('%Y') }}{% else %}no clock{% endif %} {{ 'tool_calls' in messages[0] }} {{ 'role' in messages[0] }}",
     "{{ messages[1].content is mapping or messages[1].content is iterable }} {{ messages[1].content | tojson }}",
+    "{% for x in [] %}{% else %}{% set y = 1 %}{{ y }}{% endfor %}[{{ y }}] {{ 1if true else 2 }} {{ 1_000 }} {{ 0 }} {{ 00 }}",
+    "{% for a, b in [[1, 2], 'xy'] %}{{ a }}{{ b }}{% endfor %} {{ true + 1 }} {{ true ~ 1 }} {{ 3 // true }} {{ 'x' ~ [1] }}",
+    "{{ 'a\\\nb' }} {{ 'ǆ'.title() }} {{ 'ǆa' | capitalize }} {{ 'ÉA' | lower }} {{ messages[5].role if messages[5] else 'none' }}",
+    "{{ 011 }}",
+    "{{ 1__0 }}",
+    "{% if 1 if true else 0 %}x{% endif %}",
+    "{% for a, b in [[1, 2, 3]] %}{{ a }}{% endfor %}",
 ]
 
 

@@ -114,7 +114,11 @@ TEST(ChatTemplate, SnippetsMatchJinja2) {
                       header["bos_token"].get<std::string>(), header["eos_token"].get<std::string>(), rows[i],
                       "snippet " + nlohmann::json(source).dump());
     } catch (const ChatTemplateError& e) {
-      ADD_FAILURE() << "snippet " << nlohmann::json(source).dump() << " refused: " << e.what();
+      // Refused when parsed: right only where Jinja2 failed too (its syntax errors come from compiling).
+      if (rows[i].contains("error") && !rows[i]["raised"].get<bool>())
+        ++same;
+      else
+        ADD_FAILURE() << "snippet " << nlohmann::json(source).dump() << " refused: " << e.what();
     }
   }
   EXPECT_EQ(same, rows.size() - 1);

@@ -802,16 +802,24 @@ class Lexer {
     }
   }
 
+  // Jinja2's integer rule: "0" (or "0_0..."), or a nonzero digit then digits with single underscores between
+  // them. "011" is thus two integers (a syntax error later), as in Jinja2. Floats and 0b/0o/0x are refused.
   void number() {
+    auto digit = [&](size_t at) { return at < src_.size() && std::isdigit(static_cast<unsigned char>(src_[at])); };
     size_t e = pos_;
-    while (e < src_.size() && (std::isdigit(static_cast<unsigned char>(src_[e])) || src_[e] == '_')) ++e;
+    while (digit(e) || (src_[e] == '_' && e > pos_ && digit(e + 1))) ++e;
     const bool after_dot = pos_ > 0 && src_[pos_ - 1] == '.';
     if (!after_dot && e < src_.size() &&
-        ((src_[e] == '.' && e + 1 < src_.size() && std::isdigit(static_cast<unsigned char>(src_[e + 1]))) ||
-         src_[e] == 'e' || src_[e] == 'E'))
+        ((src_[e] == '.' && digit(e + 1)) ||
+         ((src_[e] == 'e' || src_[e] == 'E') && (digit(e + 1) || ((src_[e + 1] == '+' || src_[e + 1] == '-') && digit(e + 2))))))
       unsupported("float literal", line_);
-    if (e < src_.size() && std::isalpha(static_cast<unsigned char>(src_[e])))
-      unsupported("number literal '" + src_.substr(pos_, e + 1 - pos_) + "'", line_);
+    if (src_[pos_] == '0') {
+      if (pos_ + 1 < src_.size() && std::string_view("bBoOxX").find(src_[pos_ + 1]) != std::string_view::npos &&
+          (std::isxdigit(static_cast<unsigned char>(src_[pos_ + 2 < src_.size() ? pos_ + 2 : pos_])) || src_[pos_ + 2 < src_.size() ? pos_ + 2 : pos_] == '_'))
+        unsupported("binary, octal or hexadecimal integer literal", line_);
+      e = pos_ + 1;
+      while (e < src_.size() && (src_[e] == '0' || (src_[e] == '_' && e + 1 < src_.size() && src_[e + 1] == '0'))) ++e;
+    }
     std::string digits;
     for (size_t k = pos_; k < e; ++k)
       if (src_[k] != '_') digits += src_[k];
@@ -1058,7 +1066,7 @@ class Parser {
     auto s = std::make_unique<Stmt>();
     s->kind = StmtKind::kIf;
     s->line = line;
-    ExprPtr cond = parse_tuple(true);
+    ExprPtr cond = parse_tuple(false);  // Jinja2 parses if/elif tests without "a if b else c"
     expect(Tok::kBlockEnd, "'%}'");
     while (true) {
       Body body = parse_body({"elif", "else", "endif"});
@@ -1067,7 +1075,7 @@ class Parser {
       next();  // {%
       const std::string tag = next().text;
       if (tag == "elif") {
-        cond = parse_tuple(true);
+        cond = parse_tuple(false);
         expect(Tok::kBlockEnd, "'%}'");
         continue;
       }
@@ -1637,7 +1645,9 @@ class Renderer {
       items = std::make_shared<List>(iterate(iterable, s.line));
     }
     if (items->empty()) {
+      scopes_.emplace_back();  // like the body, the else block keeps its assignments to itself
       exec(s.else_body);
+      scopes_.pop_back();
       return;
     }
     for (size_t k = 0; k < items->size(); ++k) {
