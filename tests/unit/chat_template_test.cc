@@ -282,6 +282,23 @@ TEST(ChatTemplate, RunawayTemplatesStopWithAnError) {
             std::string::npos);
 }
 
+// The step budget is sized for conversations, not for one template: every fixture template renders 10,000
+// alternating messages (some 200 KB of prompt) well inside it.
+TEST(ChatTemplate, LongConversationsFitTheStepBudget) {
+  std::vector<ChatMessage> messages;
+  for (int i = 0; i < 10000; ++i)
+    messages.push_back({i % 2 ? "assistant" : "user", "message number " + std::to_string(i)});
+  for (const char* name : {"tinyllama-1.1b-chat-v1.0.jinja", "llama-2-7b-chat.jinja", "mistral-7b-instruct-v0.2.jinja",
+                           "mistral-instruct-v1-system.jinja", "chatml-openhermes-2.5-mistral-7b.jinja",
+                           "qwen1.5-chat.jinja", "gemma-7b-it.jinja", "deepseek-coder-33b-instruct.jinja",
+                           "llama-3.2-instruct.jinja"}) {
+    const ChatTemplate tmpl(read_file(kDir + "/" + name));
+    std::string prompt;
+    EXPECT_NO_THROW(prompt = tmpl.render(messages, true, "<s>", "</s>")) << name;
+    EXPECT_NE(prompt.find("message number 9999"), std::string::npos) << name;
+  }
+}
+
 TEST(ChatTemplate, MovedTemplateStillRenders) {
   ChatTemplate a("{{ bos_token }}{{ messages | length }}{{ eos_token }}");
   ChatTemplate b(std::move(a));
