@@ -276,6 +276,11 @@ TEST(ChatTemplate, RunawayTemplatesStopWithAnError) {
             std::string::npos);
   EXPECT_NE(error_of("{{ 'x' * 100000000000 }}").find("too large"), std::string::npos);
   EXPECT_NE(error_of("{{ range(1000000) }}").find("range too big"), std::string::npos);
+  EXPECT_NE(error_of("{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}")
+                .find("nested deeper than 64"),
+            std::string::npos);
+  EXPECT_NE(error_of("{% set ns = namespace() %}{% set ns.me = [ns] %}{{ ns }}").find("namespace stored"),
+            std::string::npos);
   EXPECT_NE(error_of("{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(40) %}"
                      "{% set ns.s = ns.s + ns.s %}{% endfor %}")
                 .find("64 MiB"),

@@ -1611,6 +1611,9 @@ class Renderer {
         const Value ns = lookup(s.targets[0]);
         if (ns.kind != Value::Kind::kNamespace)
           render_error("cannot assign attribute on non-namespace object '" + s.targets[0] + "'", s.line);
+        // Namespaces are shared by reference: one inside another could end up inside itself, a cycle that
+        // printing would never finish.
+        if (holds_namespace(v)) unsupported("a namespace stored in a namespace attribute", s.line);
         for (auto& [k, old] : *ns.dict) {
           if (k == s.targets[1]) {
             old = std::move(v);
@@ -1622,6 +1625,15 @@ class Renderer {
       }
       case StmtKind::kFor: exec_for(s); return;
     }
+  }
+
+  static bool holds_namespace(const Value& v) {
+    if (v.kind == Value::Kind::kNamespace) return true;
+    if (v.kind == Value::Kind::kList)
+      return std::any_of(v.list->begin(), v.list->end(), [](const Value& x) { return holds_namespace(x); });
+    if (v.kind == Value::Kind::kDict)
+      return std::any_of(v.dict->begin(), v.dict->end(), [](const auto& kv) { return holds_namespace(kv.second); });
+    return false;
   }
 
   void exec_for(const Stmt& s) {
