@@ -8,10 +8,10 @@
 #include "engine/tokenizer/chat_template.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -71,8 +71,7 @@ bool matches(const ChatTemplate& tmpl, const std::vector<ChatMessage>& messages,
     return false;
   }
   if (got != row["rendered"].get<std::string>()) {
-    ADD_FAILURE() << label << "\n expected " << row["rendered"].dump() << "\n got      "
-                  << nlohmann::json(got).dump();
+    ADD_FAILURE() << label << "\n expected " << row["rendered"].dump() << "\n got      " << nlohmann::json(got).dump();
     return false;
   }
   return true;
@@ -110,9 +109,9 @@ TEST(ChatTemplate, SnippetsMatchJinja2) {
     const std::string source = rows[i]["source"].get<std::string>();
     try {
       const ChatTemplate tmpl(source);
-      same += matches(tmpl, messages, header["add_generation_prompt"].get<bool>(),
-                      header["bos_token"].get<std::string>(), header["eos_token"].get<std::string>(), rows[i],
-                      "snippet " + nlohmann::json(source).dump());
+      same +=
+          matches(tmpl, messages, header["add_generation_prompt"].get<bool>(), header["bos_token"].get<std::string>(),
+                  header["eos_token"].get<std::string>(), rows[i], "snippet " + nlohmann::json(source).dump());
     } catch (const ChatTemplateError& e) {
       // Refused when parsed: right only where Jinja2 failed too (its syntax errors come from compiling).
       if (rows[i].contains("error") && !rows[i]["raised"].get<bool>())
@@ -125,7 +124,8 @@ TEST(ChatTemplate, SnippetsMatchJinja2) {
 }
 
 TEST(ChatTemplate, TinyLlamaReproducesHuggingFaceRenderings) {
-  const auto config = nlohmann::json::parse(read_file(std::string(MLFAAS_TEST_DATA) + "/llama/tiny-llama/tokenizer_config.json"));
+  const auto config =
+      nlohmann::json::parse(read_file(std::string(MLFAAS_TEST_DATA) + "/llama/tiny-llama/tokenizer_config.json"));
   const ChatTemplate tmpl(config["chat_template"].get<std::string>());
   size_t chat_rows = 0;
   for (const auto& row : read_jsonl(std::string(MLFAAS_TEST_DATA) + "/llama/tiny-llama/expected.jsonl")) {
@@ -271,8 +271,7 @@ TEST(ChatTemplate, MegabyteTemplateRenders) {
 }
 
 TEST(ChatTemplate, RunawayTemplatesStopWithAnError) {
-  EXPECT_NE(error_of("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
-                .find("steps"),
+  EXPECT_NE(error_of("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}").find("steps"),
             std::string::npos);
   EXPECT_NE(error_of("{{ 'x' * 100000000000 }}").find("too large"), std::string::npos);
   EXPECT_NE(error_of("{{ range(1000000) }}").find("range too big"), std::string::npos);
@@ -293,10 +292,10 @@ TEST(ChatTemplate, LongConversationsFitTheStepBudget) {
   std::vector<ChatMessage> messages;
   for (int i = 0; i < 10000; ++i)
     messages.push_back({i % 2 ? "assistant" : "user", "message number " + std::to_string(i)});
-  for (const char* name : {"tinyllama-1.1b-chat-v1.0.jinja", "llama-2-7b-chat.jinja", "mistral-7b-instruct-v0.2.jinja",
-                           "mistral-instruct-v1-system.jinja", "chatml-openhermes-2.5-mistral-7b.jinja",
-                           "qwen1.5-chat.jinja", "gemma-7b-it.jinja", "deepseek-coder-33b-instruct.jinja",
-                           "llama-3.2-instruct.jinja"}) {
+  for (const char* name :
+       {"tinyllama-1.1b-chat-v1.0.jinja", "llama-2-7b-chat.jinja", "mistral-7b-instruct-v0.2.jinja",
+        "mistral-instruct-v1-system.jinja", "chatml-openhermes-2.5-mistral-7b.jinja", "qwen1.5-chat.jinja",
+        "gemma-7b-it.jinja", "deepseek-coder-33b-instruct.jinja", "llama-3.2-instruct.jinja"}) {
     const ChatTemplate tmpl(read_file(kDir + "/" + name));
     std::string prompt;
     EXPECT_NO_THROW(prompt = tmpl.render(messages, true, "<s>", "</s>")) << name;
