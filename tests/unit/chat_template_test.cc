@@ -166,6 +166,7 @@ TEST(ChatTemplate, RefusesConstructsOutsideTheSubsetByNameAndLine) {
       {"{{ cycler('a', 'b') }}", "'function call 'cycler()''"},
       {"{{ '{}'.format(1) }}", "'method call '.format()''"},
       {"{{ messages | unique | list }}", "'filter 'unique''"},
+      {"{{ messages | join(', ', attribute='role') }}", "'keyword argument 'attribute' to filter 'join''"},
       {"{{ 1.5 }}", "'float literal'"},
       {"{{ 3 / 2 }}", "true division"},
       {"{{ messages | selectattr('role', 'sameas', none) | list }}", "'test 'sameas''"},

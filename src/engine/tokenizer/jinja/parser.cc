@@ -22,6 +22,16 @@ const char* const kOtherJinjaGlobals[] = {"dict", "lipsum", "cycler", "joiner"};
 const char* const kKnownTags[] = {"macro", "call",       "filter", "include", "import",   "from",  "extends", "block",
                                   "with",  "autoescape", "do",     "break",   "continue", "print", "trans",   "endset"};
 
+// The keyword arguments the supported filters accept (by Jinja2's parameter names); any other would be ignored.
+bool filter_takes_keyword(const std::string& filter, const std::string& keyword) {
+  if (filter == "default" || filter == "d") return keyword == "default_value" || keyword == "boolean";
+  if (filter == "trim") return keyword == "chars";
+  if (filter == "join") return keyword == "d";
+  if (filter == "tojson") return keyword == "indent";
+  if (filter == "replace") return keyword == "old" || keyword == "new" || keyword == "count";
+  return false;
+}
+
 template <size_t N>
 bool one_of(const std::string& s, const char* const (&list)[N]) {
   return std::find_if(std::begin(list), std::end(list), [&](const char* x) { return s == x; }) != std::end(list);
@@ -596,6 +606,9 @@ class Parser {
         kids.push_back(std::move(e));
         std::vector<std::string> keywords;
         if (at_op("(")) parse_call_args(kids, keywords);
+        for (const auto& k : keywords)
+          if (!filter_takes_keyword(name, k))
+            unsupported("keyword argument '" + k + "' to filter '" + name + "'", line);
         e = make(ExprKind::kFilter, line, std::move(kids));
         e->name = name;
         e->keywords = std::move(keywords);
