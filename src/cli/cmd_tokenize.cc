@@ -1,6 +1,6 @@
 // mlfaas tokenize: token ids for JSONL text on stdin (or texts given as arguments), one JSON line per input line,
 // in order: BERT WordPiece ({"input_ids", "token_type_ids", "attention_mask"}) or, for a Llama model (a directory
-// with tokenizer.model, a llama2.c directory or checkpoint), SentencePiece ({"input_ids"}, BOS first as HF adds
+// with tokenizer.model, a GGUF file, a llama2.c directory or checkpoint), SentencePiece ({"input_ids"}, BOS first as HF adds
 // it). A bad line gets {"error": ..., "line": N} and processing continues; a bad vocabulary stops everything
 // (FormatError, exit 2).
 #include <unistd.h>
@@ -23,6 +23,7 @@
 #include "cli/commands.h"
 #include "engine/formats/mlf.h"
 #include "engine/error.h"
+#include "engine/formats/gguf.h"
 #include "engine/model.h"
 #include "engine/tokenizer/sentencepiece.h"
 #include "engine/tokenizer/wordpiece.h"
@@ -135,7 +136,8 @@ std::shared_ptr<const LlamaTokenizer> llama2c_tokenizer(const fs::path& dir, fs:
   return LlamaTokenizer::from_llama2c(tokenizers.front().string(), int(vocab_size));
 }
 
-// The Llama tokenizer of `path`, or null when it is not a Llama model (a BERT folder or compiled model).
+// The Llama tokenizer of `path` (a directory with tokenizer.model, a .gguf file, a llama2.c directory or
+// checkpoint), or null when it is not a Llama model (a BERT folder or compiled model).
 std::shared_ptr<const LlamaTokenizer> llama_tokenizer_at(const std::string& path) {
   std::error_code ec;
   const fs::path p(path);
@@ -144,6 +146,7 @@ std::shared_ptr<const LlamaTokenizer> llama_tokenizer_at(const std::string& path
     if (fs::exists(p / "vocab.txt", ec)) return nullptr;
     return llama2c_tokenizer(p, {});
   }
+  if (p.extension() == ".gguf") return LlamaTokenizer::from_gguf(*GgufFile::open(path));
   if (p.extension() == ".bin" && fs::is_regular_file(p, ec) && p.filename().string().rfind("tok", 0) != 0) {
     return llama2c_tokenizer(p.has_parent_path() ? p.parent_path() : fs::path("."), p);
   }
@@ -240,7 +243,7 @@ void register_tokenize(CLI::App& app) {
   auto opt = std::make_shared<TokenizeOptions>();
   auto* cmd = app.add_subcommand("tokenize", "Tokenize text (BERT WordPiece or Llama SentencePiece): {\"text\"} JSONL on stdin -> ids JSONL");
   auto* vocab = cmd->add_option("--vocab", opt->vocab, "vocab.txt (lower-cased, accents stripped)");
-  cmd->add_option("--model", opt->model_dir, "model: BERT directory (vocab.txt + tokenizer_config.json) or compiled model (.mlf); Llama directory (tokenizer.model), llama2.c directory or checkpoint (*.bin + tok*.bin)")->excludes(vocab);
+  cmd->add_option("--model", opt->model_dir, "model: BERT directory (vocab.txt + tokenizer_config.json) or compiled model (.mlf); Llama directory (tokenizer.model) or .gguf file, llama2.c directory or checkpoint (*.bin + tok*.bin)")->excludes(vocab);
   cmd->add_option("--max-length", opt->max_length, "BERT: truncate to this many tokens, [CLS] and [SEP] included")
       ->capture_default_str();
   cmd->add_flag("--jsonl", opt->jsonl, "read {\"text\": ...} lines from stdin");

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# mlfaas tokenize with Llama models: Hugging Face's 400 tokenizer rows through a tokenizer.model directory,
-# stories260K's rows through the llama2.c directory and its checkpoint path, bad lines (error object, processing
+# mlfaas tokenize with Llama models: Hugging Face's 400 tokenizer rows through a tokenizer.model directory and
+# through GGUF metadata, stories260K's rows through the llama2.c directory and its checkpoint path, bad lines (error object, processing
 # continues, exit 0) and a damaged tokenizer.model (one error line naming it, exit 2).
 set -euo pipefail
 : "${MLFAAS_BIN:?}" "${MLFAAS_TEST_DATA:?}"
@@ -38,6 +38,8 @@ PY
 split_fixture "$llama/tokenizer_expected.jsonl" "$work/hf" text
 run --model "$llama/tokenizer" --jsonl <"$work/hf.in" >"$work/hf.got"
 same_lines "$work/hf.want" "$work/hf.got" || fail "tokenizer_expected.jsonl rows differ"
+run --model "$llama/tiny-llama/model-f32.gguf" --jsonl <"$work/hf.in" >"$work/gguf.got"
+same_lines "$work/hf.want" "$work/gguf.got" || fail "tokenizer_expected.jsonl rows differ through GGUF"
 
 # 2. stories260K (llama2.c run.c encoding), by directory and by checkpoint path.
 split_fixture "$llama/stories260K_expected.jsonl" "$work/stories" prompt
