@@ -236,6 +236,19 @@ TEST_F(LlamaTokenizerFixture, GgufMetadataGivesTheSameIds) {
 
 // ---- llama2.c (stories260K) ----
 
+TEST(Llama2cTokenizer, LongTextIsFast) {
+  // run.c rescans every pair after each merge (quadratic); the shared priority-queue BPE must not be.
+  const auto tok = LlamaTokenizer::from_llama2c(kStories + "tok512.bin", 512);
+  std::string text;
+  while (text.size() < 100000) text += "Once upon a time, there was a little girl named Lily. She loved to play. ";
+  const auto start = std::chrono::steady_clock::now();
+  const auto ids = tok->encode(text);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::printf("llama2.c rules: encoded %zu bytes into %zu ids in %.1f ms\n", text.size(), ids.size(), ms);
+  EXPECT_LT(ms, 1000.0);
+  EXPECT_TRUE(tok->decode(ids) == text);
+}
+
 TEST(Llama2cTokenizer, StoriesRowsIdenticalToRunC) {
   const auto tok = LlamaTokenizer::from_llama2c(kStories + "tok512.bin", 512);
   EXPECT_TRUE(tok->vocab().llama2c_rules);
