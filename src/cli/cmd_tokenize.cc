@@ -1,7 +1,7 @@
 // mlfaas tokenize: token ids for JSONL text on stdin (or texts given as arguments), one JSON line per input line,
 // in order: BERT WordPiece ({"input_ids", "token_type_ids", "attention_mask"}) or, for a Llama model (a directory
-// with tokenizer.model, a GGUF file, a llama2.c directory or checkpoint), SentencePiece ({"input_ids"}, BOS first as HF adds
-// it). A bad line gets {"error": ..., "line": N} and processing continues; a bad vocabulary stops everything
+// with tokenizer.model, a GGUF file, a llama2.c directory or checkpoint), SentencePiece ({"input_ids"}, BOS first
+// as HF adds it). A bad line gets {"error": ..., "line": N} and processing continues; a bad vocabulary stops everything
 // (FormatError, exit 2).
 #include <unistd.h>
 
@@ -132,7 +132,8 @@ std::shared_ptr<const LlamaTokenizer> llama2c_tokenizer(const fs::path& dir, fs:
     throw FormatError(checkpoint.string(), "too short for a llama2.c header (28 bytes)");
   const int64_t vocab_size = header[5] < 0 ? -int64_t(header[5]) : header[5];
   if (vocab_size <= 0 || vocab_size > (1 << 24))
-    throw FormatError(checkpoint.string(), "llama2.c header vocab_size " + std::to_string(header[5]) + " is implausible");
+    throw FormatError(checkpoint.string(),
+                      "llama2.c header vocab_size " + std::to_string(header[5]) + " is implausible");
   return LlamaTokenizer::from_llama2c(tokenizers.front().string(), int(vocab_size));
 }
 
@@ -142,7 +143,8 @@ std::shared_ptr<const LlamaTokenizer> llama_tokenizer_at(const std::string& path
   std::error_code ec;
   const fs::path p(path);
   if (fs::is_directory(p, ec)) {
-    if (fs::is_regular_file(p / "tokenizer.model", ec)) return LlamaTokenizer::from_model_file((p / "tokenizer.model").string());
+    const fs::path model = p / "tokenizer.model";
+    if (fs::is_regular_file(model, ec)) return LlamaTokenizer::from_model_file(model.string());
     if (fs::exists(p / "vocab.txt", ec)) return nullptr;
     return llama2c_tokenizer(p, {});
   }
@@ -241,9 +243,13 @@ void run_tokenize(const TokenizeOptions& opt) {
 
 void register_tokenize(CLI::App& app) {
   auto opt = std::make_shared<TokenizeOptions>();
-  auto* cmd = app.add_subcommand("tokenize", "Tokenize text (BERT WordPiece or Llama SentencePiece): {\"text\"} JSONL on stdin -> ids JSONL");
+  auto* cmd = app.add_subcommand(
+      "tokenize", "Tokenize text (BERT WordPiece or Llama SentencePiece): {\"text\"} JSONL on stdin -> ids JSONL");
   auto* vocab = cmd->add_option("--vocab", opt->vocab, "vocab.txt (lower-cased, accents stripped)");
-  cmd->add_option("--model", opt->model_dir, "model: BERT directory (vocab.txt + tokenizer_config.json) or compiled model (.mlf); Llama directory (tokenizer.model) or .gguf file, llama2.c directory or checkpoint (*.bin + tok*.bin)")->excludes(vocab);
+  cmd->add_option("--model", opt->model_dir,
+                  "BERT: directory (vocab.txt + tokenizer_config.json) or compiled model (.mlf); Llama: directory "
+                  "with tokenizer.model, .gguf file, llama2.c directory or checkpoint (*.bin beside tok*.bin)")
+      ->excludes(vocab);
   cmd->add_option("--max-length", opt->max_length, "BERT: truncate to this many tokens, [CLS] and [SEP] included")
       ->capture_default_str();
   cmd->add_flag("--jsonl", opt->jsonl, "read {\"text\": ...} lines from stdin");

@@ -75,7 +75,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     // The text's bytes as ids: byte pieces in any order, specials, out-of-range ids (InputError).
     ids.clear();
-    for (size_t i = 0; i + 1 < text.size(); i += 2) ids.push_back(int32_t(uint8_t(text[i]) | uint8_t(text[i + 1]) << 8) % (n + 1));
+    for (size_t i = 0; i + 1 < text.size(); i += 2)
+      ids.push_back(int32_t(uint8_t(text[i]) | uint8_t(text[i + 1]) << 8) % (n + 1));
     try {
       check_decode(tok, ids, skip);
     } catch (const mlfaas::InputError&) {
