@@ -337,7 +337,9 @@ TEST(LlamaGenerate, GreedyMatchesTransformersTextAndIds) {
       return true;
     });
     EXPECT_EQ(result.generated_ids, row["greedy_new_ids"].get<std::vector<int32_t>>());
-    EXPECT_EQ(result.text, row["greedy_text"].get<std::string>());
+    // The text continues the prompt's: HF's decode of prompt + new ids starts with decode(prompt).
+    const std::string prompt_text = model->tokenizer()->decode(request.prompt_ids);
+    EXPECT_EQ(prompt_text + result.text, row["greedy_full_text"].get<std::string>());
     EXPECT_EQ(streamed, result.text);
     EXPECT_EQ(result.finish_reason, "length");
     EXPECT_EQ(result.timings.prompt_tokens, static_cast<int>(request.prompt_ids.size()));

@@ -211,6 +211,15 @@ GenerateResult generate(LlamaSession& session, const GenerateRequest& request, c
   const std::vector<int>& eos = model.generation_defaults().eos_token_ids;
   const LlamaTokenizer& tok = *model.tokenizer();
   LlamaTokenizer::StreamDecoder decoder(tok);
+  // The text is the continuation of the prompt's: primed with the prompt's last text token, the decoder keeps the
+  // leading space of the first generated word ("Lily and Tom" -> " were playing") and drops it only when the
+  // generation starts the text (after a BOS-only prompt), as decode(prompt + generated) does.
+  for (auto it = request.prompt_ids.rbegin(); it != request.prompt_ids.rend(); ++it) {
+    if (*it >= 0 && *it < tok.vocab_size() && !tok.is_special(*it)) {
+      decoder.push(*it);
+      break;
+    }
+  }
   StopFilter filter(request.stop, on_text, &result.text);
 
   session.reset();
