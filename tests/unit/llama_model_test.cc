@@ -83,7 +83,7 @@ bool loads(const std::string& path) {
 
 void check_fixture(const std::string& model_path, const std::string& fixture, int steps, int threads = 2,
                    const std::string& isa = "") {
-  auto model = LlamaModel::load(model_path, {.isa = isa});
+  auto model = LlamaModel::load(model_path, {.isa = isa, .precision = ""});
   LlamaSession session(model, {.threads = threads});
   const std::vector<json> rows = read_rows(fixture, true);
   ASSERT_FALSE(rows.empty());
@@ -199,7 +199,7 @@ void precision_table(const std::string& path, const std::string& fixture, int st
               steps);
   for (const PrecisionFloor& p : {PrecisionFloor{"f16", 20, 30}, PrecisionFloor{"q8_0", 8, 16},
                                   PrecisionFloor{"q4_0", 0.5, 4}}) {
-    auto model = LlamaModel::load(path, {.precision = p.precision});
+    auto model = LlamaModel::load(path, {.isa = "", .precision = p.precision});
     LlamaSession session(model, {.threads = 2});
     double prefix_sum = 0;
     int equal = 0, total = 0;
@@ -316,7 +316,7 @@ TEST(LlamaModel, LoaderRefusals) {
     EXPECT_NE(load_error(copy.path()).find("model.safetensors"), std::string::npos);
   }
   EXPECT_NE(load_error(kLlama + "no-such-model").find("no such file"), std::string::npos);
-  EXPECT_THROW(LlamaModel::load(kTiny, {.precision = "q5_1"}), std::invalid_argument);
+  EXPECT_THROW(LlamaModel::load(kTiny, {.isa = "", .precision = "q5_1"}), std::invalid_argument);
 }
 
 // --- generate() ---

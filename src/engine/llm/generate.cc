@@ -210,14 +210,16 @@ GenerateResult generate(LlamaSession& session, const GenerateRequest& request, c
   Sampler sampler(greedy ? SamplingParams{1.0f, 0, 1.0f, {}} : sp, result.seed, model.config().vocab_size);
   const std::vector<int>& eos = model.generation_defaults().eos_token_ids;
   const LlamaTokenizer& tok = *model.tokenizer();
-  LlamaTokenizer::StreamDecoder decoder(tok);
-  // The text is the continuation of the prompt's: primed with the prompt's last text token, the decoder keeps the
-  // leading space of the first generated word ("Lily and Tom" -> " were playing") and drops it only when the
-  // generation starts the text (after a BOS-only prompt), as decode(prompt + generated) does.
-  for (auto it = request.prompt_ids.rbegin(); it != request.prompt_ids.rend(); ++it) {
-    if (*it >= 0 && *it < tok.vocab_size() && !tok.is_special(*it)) {
-      decoder.push(*it);
-      break;
+  // The text is the continuation of the prompt's. HF's rule drops the first token's leading space, so the decoder
+  // is primed with the prompt's last text token: the first generated word keeps its space ("Lily and Tom" ->
+  // " were playing") unless the generation starts the text. llama2.c's rule looks at the id before (BOS or not).
+  LlamaTokenizer::StreamDecoder decoder(tok, true, request.prompt_ids.back());
+  if (!tok.vocab().llama2c_rules) {
+    for (auto it = request.prompt_ids.rbegin(); it != request.prompt_ids.rend(); ++it) {
+      if (*it >= 0 && *it < tok.vocab_size() && !tok.is_special(*it)) {
+        decoder.push(*it);
+        break;
+      }
     }
   }
   StopFilter filter(request.stop, on_text, &result.text);

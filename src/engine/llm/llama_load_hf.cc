@@ -112,29 +112,6 @@ LlamaConfig parse_config(const std::string& dir, GenerationDefaults* defaults) {
   return c;
 }
 
-// The weight files of the directory: one model.safetensors, the shards an index names, or pytorch_model.bin.
-std::vector<std::unique_ptr<WeightFile>> open_weights(const std::string& dir) {
-  std::vector<std::unique_ptr<WeightFile>> files;
-  const std::string index_path = dir + "/model.safetensors.index.json";
-  if (!exists(dir + "/model.safetensors") && exists(index_path)) {
-    const json index = read_json(index_path);
-    auto map = index.find("weight_map");
-    if (map == index.end() || !map->is_object()) throw FormatError(index_path, "missing \"weight_map\" object");
-    std::vector<std::string> shards;
-    for (const auto& [name, file] : map->items()) {
-      if (!file.is_string()) throw FormatError(index_path, "weight_map entry " + name + " is not a file name");
-      const std::string shard = file.get<std::string>();
-      if (shard.find('/') != std::string::npos) throw FormatError(index_path, "shard " + shard + " is not in the directory");
-      if (std::find(shards.begin(), shards.end(), shard) == shards.end()) shards.push_back(shard);
-    }
-    for (const auto& shard : shards) files.push_back(open_safetensors(dir + "/" + shard));
-    if (files.empty()) throw FormatError(index_path, "weight_map names no files");
-    return files;
-  }
-  files.push_back(open_model_weights(dir));
-  return files;
-}
-
 class TensorSource {
  public:
   TensorSource(const std::vector<std::unique_ptr<WeightFile>>& files, std::string dir)
@@ -190,7 +167,7 @@ void load_hf_llama(const std::string& dir, LlamaModel::Impl* m) {
   m->tokenizer = LlamaTokenizer::from_model_file(tok_path);
   if (m->tokenizer) m->chat_template = m->tokenizer->vocab().chat_template;
 
-  m->weight_files = open_weights(dir);
+  m->weight_files.push_back(open_model_weights(dir));  // model.safetensors, its shards, or pytorch_model.bin
   const TensorSource src(m->weight_files, dir);
   const int h = c.hidden_size, kv = c.num_key_value_heads * c.head_dim(), inter = c.intermediate_size;
   m->embedding = src.linear("model.embed_tokens.weight", c.vocab_size, h);

@@ -16,8 +16,6 @@
 
 namespace mlfaas {
 
-void quantize_row(QuantType type, const float* x, int64_t k, std::byte* out);  // kernels/qmatmul.h
-
 void AlignedBytes::Free::operator()(std::byte* p) const { std::free(p); }
 
 AlignedBytes allocate_aligned(size_t bytes) {
