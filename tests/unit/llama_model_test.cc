@@ -99,7 +99,8 @@ void check_fixture(const std::string& model_path, const std::string& fixture, in
           << model_path << " prompt " << row.value("prompt", "(chat)");
     }
   }
-  std::printf("%s: %zu rows, max |logit diff| %.3g\n", model_path.c_str(), rows.size(), worst);
+  std::printf("%s%s%s: %zu rows, max |logit diff| %.3g\n", model_path.c_str(), isa.empty() ? "" : " at ", isa.c_str(),
+              rows.size(), worst);
 }
 
 TEST(LlamaModel, HfF32MatchesTransformers) { check_fixture(kTiny, kTiny + "/expected.jsonl", 24); }

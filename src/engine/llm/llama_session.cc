@@ -7,6 +7,7 @@
 
 #include "engine/error.h"
 #include "engine/kernels/thread_pool.h"
+#include "engine/llm/attention_rows.h"
 #include "engine/llm/llama_impl.h"
 
 namespace mlfaas {
@@ -36,6 +37,7 @@ struct LlamaSession::Impl {
   int head_dim, kv_dim;
   ThreadPool pool;
   QMatmulScratch qscratch;
+  AttentionRowOps row_ops;
   std::vector<float> rope_cos, rope_sin;  // [context, head_dim / 2]
   std::vector<float> k_cache, v_cache;    // [layers, context, kv_dim]
   // Activations for one chunk of up to kPrefillChunk tokens.
@@ -49,7 +51,8 @@ struct LlamaSession::Impl {
         head_dim(c.head_dim()),
         kv_dim(c.num_key_value_heads * c.head_dim()),
         pool(std::max(1, options.threads)),
-        qscratch(kPrefillChunk, std::max(c.hidden_size, c.intermediate_size)) {
+        qscratch(kPrefillChunk, std::max(c.hidden_size, c.intermediate_size)),
+        row_ops(attention_row_ops(m.isa)) {
     if (options.threads < 1) throw std::invalid_argument("threads must be at least 1");
     if (options.context > c.max_position_embeddings) {
       throw InputError("context " + std::to_string(options.context) + " exceeds the model's " +
@@ -129,10 +132,7 @@ struct LlamaSession::Impl {
         const int len = p0 + i + 1;
         float max_score = -INFINITY;
         for (int t = 0; t < len; ++t) {
-          const float* kt = keys + static_cast<size_t>(t) * kv_dim + kvh * head_dim;
-          float dot = 0;
-          for (int d = 0; d < head_dim; ++d) dot += qi[d] * kt[d];
-          s[t] = dot / scale_div;
+          s[t] = row_ops.dot(qi, keys + static_cast<size_t>(t) * kv_dim + kvh * head_dim, head_dim) / scale_div;
           max_score = std::max(max_score, s[t]);
         }
         float sum = 0;
@@ -144,9 +144,7 @@ struct LlamaSession::Impl {
         float* out = attn.data() + static_cast<size_t>(i) * hidden + h * head_dim;
         std::fill(out, out + head_dim, 0.0f);
         for (int t = 0; t < len; ++t) {
-          const float* vt = values + static_cast<size_t>(t) * kv_dim + kvh * head_dim;
-          const float p = s[t] * inv_sum;
-          for (int d = 0; d < head_dim; ++d) out[d] += p * vt[d];
+          row_ops.axpy(s[t] * inv_sum, values + static_cast<size_t>(t) * kv_dim + kvh * head_dim, out, head_dim);
         }
       }
     };
