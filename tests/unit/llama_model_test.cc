@@ -20,6 +20,7 @@
 #include "engine/llm/llama.h"
 #include "engine/tokenizer/sentencepiece.h"
 #include "format_fixtures.h"
+#include "gguf_writer.h"
 
 namespace mlfaas {
 namespace {
@@ -318,6 +319,81 @@ TEST(LlamaModel, LoaderRefusals) {
   }
   EXPECT_NE(load_error(kLlama + "no-such-model").find("no such file"), std::string::npos);
   EXPECT_THROW(LlamaModel::load(kTiny, {.isa = "", .precision = "q5_1"}), std::invalid_argument);
+}
+
+// tiny-llama's F32 GGUF written again with its 2-D weights in `layer_type` (ggml type id; 8 = Q8_0, 2 = Q4_0)
+// where the row length allows and output.weight in Q8_0 - what --precision does to the F32 file - leaving out the
+// tensor `drop` and overriding general.architecture when asked.
+std::string rewrite_tiny_gguf(const std::string& out, uint32_t layer_type, const std::string& drop = "",
+                              const std::string& architecture = "llama") {
+  auto g = GgufFile::open(kTinyGguf);
+  fixtures::GgufWriter w;
+  for (const std::string& key : g->keys()) {
+    switch (*g->type(key)) {
+      case GgufType::String:
+        w.kv_str(key, key == "general.architecture" ? architecture : *g->get_string(key));
+        break;
+      case GgufType::Array:
+        try {
+          w.kv_str_array(key, *g->get_string_array(key));
+        } catch (const FormatError&) {
+          try {
+            const auto v = *g->get_int_array(key);
+            w.kv_i32_array(key, std::vector<int32_t>(v.begin(), v.end()));
+          } catch (const FormatError&) {
+            w.kv_f32_array(key, *g->get_float_array(key));
+          }
+        }
+        break;
+      case GgufType::F32: case GgufType::F64: w.kv_f32(key, static_cast<float>(*g->get_float(key))); break;
+      case GgufType::Bool: w.kv_bool(key, *g->get_bool(key)); break;
+      default: w.kv_u32(key, static_cast<uint32_t>(*g->get_int(key))); break;
+    }
+  }
+  for (const GgufTensor& t : g->tensors()) {
+    if (t.name == drop) continue;
+    const auto* f = reinterpret_cast<const float*>(t.data);
+    const std::vector<float> values(f, f + t.numel());
+    const bool quantize = t.dims.size() == 2 && t.dims[0] % 32 == 0 && t.name != "token_embd.weight";
+    const uint32_t type = !quantize ? 0 : t.name == "output.weight" ? 8 : layer_type;
+    if (type == 0) {
+      w.tensor_f32(t.name, t.dims, values);
+    } else {
+      w.tensor(t.name, t.dims, type, type == 8 ? fixtures::quantize_q8_0(values) : fixtures::quantize_q4_0(values));
+    }
+  }
+  return fixtures::write_file(out, w.bytes());
+}
+
+// A quantized GGUF runs its blocks in place, and gives exactly what re-encoding the F32 file at load gives.
+TEST(LlamaModel, QuantizedGgufEqualsPrecisionOption) {
+  fixtures::TempDir dir;
+  const auto rows = read_rows(kTiny + "/expected.jsonl", true);
+  for (const auto& [type, precision] : {std::pair<uint32_t, std::string>{8, "q8_0"}, {2, "q4_0"}}) {
+    auto file = LlamaModel::load(rewrite_tiny_gguf(dir / (precision + ".gguf"), type));
+    auto reencoded = LlamaModel::load(kTinyGguf, {.isa = "", .precision = precision});
+    EXPECT_EQ(file->weight_type(), reencoded->weight_type());
+    EXPECT_EQ(file->weight_bytes(), reencoded->weight_bytes());
+    LlamaSession a(file), b(reencoded);
+    for (size_t i = 0; i < rows.size(); i += 6) {
+      const auto ids = rows[i]["input_ids"].get<std::vector<int32_t>>();
+      const auto la = a.forward(ids);
+      const std::vector<float> first(la.begin(), la.end());
+      const auto lb = b.forward(ids);
+      EXPECT_TRUE(std::equal(first.begin(), first.end(), lb.begin())) << precision << " row " << i;
+      a.reset();
+      b.reset();
+    }
+    EXPECT_THROW(LlamaModel::load(dir / (precision + ".gguf"), {.isa = "", .precision = "f16"}), FormatError);
+  }
+}
+
+TEST(LlamaModel, GgufRefusals) {
+  fixtures::TempDir dir;
+  const std::string missing = rewrite_tiny_gguf(dir / "missing.gguf", 8, "blk.1.ffn_up.weight");
+  EXPECT_EQ(load_error(missing), missing + ": missing tensor blk.1.ffn_up.weight");
+  const std::string other = rewrite_tiny_gguf(dir / "other.gguf", 8, "", "mamba");
+  EXPECT_NE(load_error(other).find(other + ": general.architecture 'mamba' is not supported"), std::string::npos);
 }
 
 // --- generate() ---
