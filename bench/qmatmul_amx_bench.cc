@@ -1,14 +1,16 @@
 // Throughput of the AMX prefill kernel (qmatmul_amx) on the weight shapes of a TinyLlama-1.1B-shaped model (dim
 // 2048, ff 5632, 22 layers, 4 KV heads of 64, vocab 32000), Q8_0 and Q4_0, for a prompt of m rows (128 by default),
-// on 1 and 2 threads. Weights are random blocks (the kernel's speed does not depend on the values). Prints GOP/s per
+// on 1 and 2 threads (1 thread: the thread's CPU time; 2: wall time). Weights are random blocks (the kernel's speed does not depend on the values). Prints GOP/s per
 // shape (2 m rows k / time) and the prompt tokens/s that the model's linears alone would allow: m / (22 x the seven
 // per-layer matmuls + the output head). Not a test.
-//   qmatmul_amx_bench [--m M] [--seconds S] [--threads-max T]
+//   qmatmul_amx_bench [--m M] [--seconds S] [--threads-max T] [--type q8_0|q4_0] [--rows R --k K]
+// --type and --rows/--k restrict the run to one type / one shape (for comparing builds).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <random>
 #include <string>
@@ -38,8 +40,10 @@ const Shape kShapes[] = {
 std::vector<std::byte> random_weight(QuantType type, int rows, int k, std::mt19937& rng) {
   const size_t bytes = static_cast<size_t>(rows) * (k / 32) * quant_block_bytes(type);
   std::vector<std::byte> data(bytes);
-  std::uniform_int_distribution<int> byte(0, 255);
-  for (auto& b : data) b = static_cast<std::byte>(byte(rng));
+  for (size_t at = 0; at + 4 <= bytes; at += 4) {
+    const uint32_t bits = static_cast<uint32_t>(rng());
+    std::memcpy(&data[at], &bits, 4);
+  }
   // Sane fp16 scales (about 0.001 .. 0.03) instead of random bits, which may be Inf/NaN.
   const size_t block = quant_block_bytes(type);
   std::uniform_int_distribution<int> scale(0x1400, 0x2700);
@@ -50,6 +54,14 @@ std::vector<std::byte> random_weight(QuantType type, int rows, int k, std::mt199
   return data;
 }
 
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// Best time of one call. On one thread (no pool) it is the calling thread's CPU time, which a busy shared machine
+// does not inflate by preempting us; with a pool it is wall time.
 double seconds_per_call(const QWeight& w, const float* x, int m, float* y, ThreadPool* pool, double budget) {
   using Clock = std::chrono::steady_clock;
   qmatmul_amx(w, x, w.k, m, y, w.rows, pool);  // warm-up: scratch, page faults
@@ -58,8 +70,10 @@ double seconds_per_call(const QWeight& w, const float* x, int m, float* y, Threa
   int calls = 0;
   do {
     const auto t0 = Clock::now();
+    const double c0 = thread_cpu_seconds();
     qmatmul_amx(w, x, w.k, m, y, w.rows, pool);
-    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+    const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    best = std::min(best, pool ? wall : thread_cpu_seconds() - c0);
     ++calls;
   } while (calls < 3 || std::chrono::duration<double>(Clock::now() - start).count() < budget);
   return best;
@@ -68,8 +82,9 @@ double seconds_per_call(const QWeight& w, const float* x, int m, float* y, Threa
 }  // namespace
 
 int main(int argc, char** argv) {
-  int m = 128, threads_max = 2;
+  int m = 128, threads_max = 2, only_rows = 0, only_k = 0;
   double budget = 0.5;
+  std::string only_type;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) {
@@ -79,8 +94,13 @@ int main(int argc, char** argv) {
     if (a == "--m") m = std::atoi(argv[++i]);
     else if (a == "--seconds") budget = std::atof(argv[++i]);
     else if (a == "--threads-max") threads_max = std::atoi(argv[++i]);
+    else if (a == "--type") only_type = argv[++i];
+    else if (a == "--rows") only_rows = std::atoi(argv[++i]);
+    else if (a == "--k") only_k = std::atoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: qmatmul_amx_bench [--m M] [--seconds S] [--threads-max T]\n");
+      std::fprintf(stderr,
+                   "usage: qmatmul_amx_bench [--m M] [--seconds S] [--threads-max T] [--type q8_0|q4_0] "
+                   "[--rows R --k K]\n");
       return 2;
     }
   }
@@ -97,11 +117,13 @@ int main(int argc, char** argv) {
   std::printf("qmatmul_amx, m = %d (best of >= %.1f s per shape)\n", m, budget);
   for (QuantType type : {QuantType::Q8_0, QuantType::Q4_0}) {
     const char* type_name = type == QuantType::Q8_0 ? "Q8_0" : "Q4_0";
+    if (!only_type.empty() && only_type != (type == QuantType::Q8_0 ? "q8_0" : "q4_0")) continue;
     for (int threads = 1; threads <= threads_max; ++threads) {
       std::unique_ptr<ThreadPool> pool;
       if (threads > 1) pool = std::make_unique<ThreadPool>(threads);
       double model_seconds = 0, model_ops = 0;
       for (const Shape& s : kShapes) {
+        if (only_rows && (s.rows != only_rows || s.k != only_k)) continue;
         const auto data = random_weight(type, s.rows, s.k, rng);
         QWeight w{type, s.rows, s.k, data.data(), static_cast<size_t>(s.k / 32) * quant_block_bytes(type)};
         const double t = seconds_per_call(w, x.data(), m, y.data(), pool.get(), budget);
@@ -111,6 +133,7 @@ int main(int argc, char** argv) {
         model_seconds += t * s.per_model;
         model_ops += ops * s.per_model;
       }
+      if (only_rows) continue;
       std::printf("%s %d thread%s  whole model's linears: %.1f ms per %d tokens = %.1f tokens/s (%.1f GOP/s)\n\n",
                   type_name, threads, threads > 1 ? "s" : " ", model_seconds * 1e3, m, m / model_seconds,
                   model_ops / model_seconds * 1e-9);

@@ -21,9 +21,6 @@ constexpr int kBlock = 32;            // elements of a Q8_0 / Q4_0 block = the K
 constexpr int kGroupRows = 16;        // rows of X in one B tile (= columns of C)
 constexpr int kPanelRows = 32;        // weight rows per chunk of work: two A tiles
 constexpr int kXBlockBytes = 16 * kBlock;  // one group's block in B-tile layout: 8 rows x 64 bytes
-// Groups of X accumulated at once: acc is kMaxGroups x 32 x 16 floats = 16 KiB, which stays in L1 next to the
-// 4 KiB of C tiles read back; a larger m is done in passes (the panel's blocks are unpacked again per pass).
-constexpr int kMaxGroups = 8;
 
 // Tiles: 0-1 A (weight rows 0-15 / 16-31 of the panel, 16 x 32 bytes), 2-3 B (two 16-row groups of X, 8 x 64
 // bytes), 4-7 C (A0B0, A0B1, A1B0, A1B1; 16 x 16 int32).
@@ -96,114 +93,142 @@ void quantize_group(const float* x, int64_t ldx, int m, int k, int g, int8_t* q_
   }
 }
 
-// One block of a panel of weight rows as two A tiles: row n's 32 int8 at a[n * 32], its scale at d[n]. Rows at or
-// past w.rows are zero.
-inline void unpack_block(const QWeight& w, int row0, int b, int8_t* a, float* d) {
+// A panel of 32 weight rows unpacked once into A-tile order: block b's 32 rows x 32 int8 at a + b * 1024 (rows
+// 0-15 form one A tile, 16-31 the other, both with a 32-byte stride) and their scales at d + b * 32. Rows at or
+// past w.rows are zero. The panel's rows are consecutive in memory, so this reads one sequential stream (which
+// run_panel prefetched while computing the previous panel).
+void unpack_panel(const QWeight& w, int row0, int blocks, int8_t* a, float* d, uint16_t* d_half) {
   const int n_rows = std::min(kPanelRows, w.rows - row0);
   const std::byte* base = w.data + static_cast<size_t>(row0) * w.row_bytes;
-  if (w.type == QuantType::Q8_0) {
-    for (int n = 0; n < n_rows; ++n) {
-      const auto* blk = reinterpret_cast<const BlockQ8_0*>(base + n * w.row_bytes) + b;
-      _mm256_store_si256(reinterpret_cast<__m256i*>(a + n * kBlock),
-                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs)));
-      d[n] = _cvtsh_ss(blk->d);
+  const __m128i low4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+  // Block-major, so the 64 KiB+ buffer is written sequentially (column-major writes would miss L1 on every one).
+  for (int b = 0; b < blocks; ++b) {
+    int8_t* out = a + static_cast<size_t>(b) * kPanelRows * kBlock;
+    uint16_t* out_d = d_half + b * kPanelRows;
+    if (w.type == QuantType::Q8_0) {
+      for (int n = 0; n < n_rows; ++n) {
+        const auto* blk = reinterpret_cast<const BlockQ8_0*>(base + n * w.row_bytes) + b;
+        _mm256_store_si256(reinterpret_cast<__m256i*>(out + n * kBlock),
+                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs)));
+        out_d[n] = blk->d;
+      }
+    } else {  // Q4_0: element j in the low nibble of byte j, element j + 16 in its high nibble; value q - 8
+      for (int n = 0; n < n_rows; ++n) {
+        const auto* blk = reinterpret_cast<const BlockQ4_0*>(base + n * w.row_bytes) + b;
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->qs));
+        const __m128i lo = _mm_sub_epi8(_mm_and_si128(v, low4), eight);
+        const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), low4), eight);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(out + n * kBlock), _mm256_set_m128i(hi, lo));
+        out_d[n] = blk->d;
+      }
     }
-  } else {  // Q4_0: element j in the low nibble of byte j, element j + 16 in its high nibble; value q - 8
-    const __m128i low4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
-    for (int n = 0; n < n_rows; ++n) {
-      const auto* blk = reinterpret_cast<const BlockQ4_0*>(base + n * w.row_bytes) + b;
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->qs));
-      const __m128i lo = _mm_sub_epi8(_mm_and_si128(v, low4), eight);
-      const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), low4), eight);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(a + n * kBlock), _mm256_set_m128i(hi, lo));
-      d[n] = _cvtsh_ss(blk->d);
+    for (int n = n_rows; n < kPanelRows; ++n) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out + n * kBlock), _mm256_setzero_si256());
+      out_d[n] = 0;
     }
   }
-  for (int n = n_rows; n < kPanelRows; ++n) {
-    _mm256_store_si256(reinterpret_cast<__m256i*>(a + n * kBlock), _mm256_setzero_si256());
-    d[n] = 0.0f;
+  for (int i = 0; i < blocks * kPanelRows; i += 16)
+    _mm512_store_ps(d + i, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d_half + i))));
+}
+
+// Transposes the 16 x 16 floats in rows[0..15] (row n = lanes c) in registers: out[c] = column c.
+inline void transpose16(const __m512 in[16], __m512 out[16]) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(in[i], in[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(in[i], in[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // r[4q + j] now holds, in 128-bit lane L, column 4L + j of rows 4q .. 4q + 3; gather the lanes.
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 4; ++i) {
+    out[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    out[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    out[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+    out[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
   }
 }
 
-// acc[n][c] += float(C[n][c]) * (d_w[n] * d_x[c]) for the 16 rows of one C tile read back to memory.
-inline void scale_tile(const int32_t* c_tile, const float* d_w, __m512 d_x, float* acc) {
+// acc[n] += float(C[n]) * (d_w[n] * d_x) for the 16 rows of a C tile read back to memory (lanes: rows of X).
+inline void scale_tile(const int32_t* c_tile, const float* d_w, __m512 d_x, __m512 acc[16]) {
   for (int n = 0; n < 16; ++n) {
     const __m512 s = _mm512_mul_ps(d_x, _mm512_set1_ps(d_w[n]));
-    const __m512 isum = _mm512_cvtepi32_ps(_mm512_load_si512(c_tile + n * 16));
-    _mm512_store_ps(acc + n * 16, _mm512_fmadd_ps(isum, s, _mm512_load_ps(acc + n * 16)));
+    acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c_tile + n * 16)), s, acc[n]);
   }
 }
 
-// Computes Y[:, row0 .. row0+31] (the rows of W that exist). The caller has loaded the tile configuration.
-void run_panel(const QWeight& w, const PackedX& px, int m, float* y, int64_t ldy, int row0) {
-  alignas(64) int8_t a[kPanelRows * kBlock];
-  alignas(64) float d_w[kPanelRows];
-  alignas(64) int32_t c[4][16 * 16];
-  alignas(64) float acc[kMaxGroups][kPanelRows * 16];  // acc[g][n * 16 + c]: weight row n, X row 16g + c
-  const int n_rows = std::min(kPanelRows, w.rows - row0);
-  for (int g0 = 0; g0 < px.groups; g0 += kMaxGroups) {
-    const int groups = std::min(kMaxGroups, px.groups - g0);
-    std::memset(acc, 0, sizeof(acc[0]) * groups);
-    for (int b = 0; b < px.blocks; ++b) {
-      unpack_block(w, row0, b, a, d_w);
-      _tile_loadd(0, a, kBlock);
-      _tile_loadd(1, a + 16 * kBlock, kBlock);
-      for (int g = 0; g < groups; g += 2) {
-        const size_t at = static_cast<size_t>(g0 + g) * px.blocks + b;
-        const __m512 d_x0 = _mm512_load_ps(px.d + at * kGroupRows);
-        _tile_loadd(2, px.q + at * kXBlockBytes, 64);
-        _tile_zero(4);
-        _tile_zero(6);
-        _tile_dpbssd(4, 0, 2);
-        _tile_dpbssd(6, 1, 2);
-        if (g + 1 < groups) {
-          const size_t at1 = at + px.blocks;
-          const __m512 d_x1 = _mm512_load_ps(px.d + at1 * kGroupRows);
-          _tile_loadd(3, px.q + at1 * kXBlockBytes, 64);
-          _tile_zero(5);
-          _tile_zero(7);
-          _tile_dpbssd(5, 0, 3);
-          _tile_dpbssd(7, 1, 3);
-          _tile_stored(4, c[0], 64);
-          _tile_stored(5, c[1], 64);
-          _tile_stored(6, c[2], 64);
-          _tile_stored(7, c[3], 64);
-          scale_tile(c[0], d_w, d_x0, acc[g]);
-          scale_tile(c[2], d_w + 16, d_x0, acc[g] + 16 * 16);
-          scale_tile(c[1], d_w, d_x1, acc[g + 1]);
-          scale_tile(c[3], d_w + 16, d_x1, acc[g + 1] + 16 * 16);
+// Computes Y[:, row0 .. row0+31] (the rows of W that exist) from the unpacked panel. The caller has loaded the
+// tile configuration. For each 16-row group of X and each half of the panel, the 16 x 16 outputs accumulate in 16
+// zmm registers across all blocks (lanes = rows of X), then are transposed into Y.
+//
+// Meanwhile it prefetches [next, next_end) (the next panel's weights) into L2, spread evenly over its steps.
+void run_panel(const PackedX& px, const int8_t* a, const float* d_w, int n_rows, int m, float* y, int64_t ldy,
+               int row0, const char* next, const char* next_end) {
+  alignas(64) int32_t c[16 * 16];
+  const int64_t steps = static_cast<int64_t>(px.groups) * ((n_rows + 15) / 16) * px.blocks;
+  const int64_t lines_per_step = ((next_end - next) / 64 + steps - 1) / steps;
+  for (int g = 0; g < px.groups; ++g) {
+    const int i0 = g * kGroupRows, x_rows = std::min(kGroupRows, m - i0);
+    const int8_t* xq = px.q + static_cast<size_t>(g) * px.blocks * kXBlockBytes;
+    const float* xd = px.d + static_cast<size_t>(g) * px.blocks * kGroupRows;
+    for (int h = 0; h * 16 < n_rows; ++h) {
+      __m512 acc[16];
+      for (auto& v : acc) v = _mm512_setzero_ps();
+      // Software-pipelined over the blocks: block b + 1's product runs on the tile unit (A, B and C tiles
+      // alternate by parity, since tile registers are not renamed) while block b is scaled with AVX-512.
+      const int8_t* a_half = a + h * 16 * kBlock;
+      const float* d_half = d_w + h * 16;
+      constexpr size_t kAStep = kPanelRows * kBlock;
+      _tile_loadd(0, a_half, kBlock);
+      _tile_loadd(2, xq, 64);
+      _tile_zero(4);
+      _tile_dpbssd(4, 0, 2);
+      for (int b = 0; b < px.blocks; ++b) {
+        const bool more = b + 1 < px.blocks;
+        if ((b & 1) == 0) {
+          _tile_stored(4, c, 64);
+          if (more) {
+            _tile_loadd(1, a_half + (b + 1) * kAStep, kBlock);
+            _tile_loadd(3, xq + static_cast<size_t>(b + 1) * kXBlockBytes, 64);
+            _tile_zero(5);
+            _tile_dpbssd(5, 1, 3);
+          }
         } else {
-          _tile_stored(4, c[0], 64);
-          _tile_stored(6, c[2], 64);
-          scale_tile(c[0], d_w, d_x0, acc[g]);
-          scale_tile(c[2], d_w + 16, d_x0, acc[g] + 16 * 16);
+          _tile_stored(5, c, 64);
+          if (more) {
+            _tile_loadd(0, a_half + (b + 1) * kAStep, kBlock);
+            _tile_loadd(2, xq + static_cast<size_t>(b + 1) * kXBlockBytes, 64);
+            _tile_zero(4);
+            _tile_dpbssd(4, 0, 2);
+          }
         }
+        scale_tile(c, d_half + b * kPanelRows, _mm512_load_ps(xd + b * kGroupRows), acc);
+        for (int64_t l = 0; l < lines_per_step && next < next_end; ++l, next += 64) _mm_prefetch(next, _MM_HINT_T1);
       }
-    }
-    // acc is [weight row][X row]; Y is [X row][weight row].
-    for (int g = 0; g < groups; ++g) {
-      const int i0 = (g0 + g) * kGroupRows, x_rows = std::min(kGroupRows, m - i0);
-      for (int ci = 0; ci < x_rows; ++ci) {
-        float* out = y + static_cast<int64_t>(i0 + ci) * ldy + row0;
-        for (int n = 0; n < n_rows; ++n) out[n] = acc[g][n * 16 + ci];
-      }
+      const int cols = std::min(16, n_rows - h * 16);
+      const __mmask16 lanes = static_cast<__mmask16>(cols == 16 ? 0xffff : (1u << cols) - 1);
+      __m512 out[16];
+      transpose16(acc, out);
+      for (int ci = 0; ci < x_rows; ++ci)
+        _mm512_mask_storeu_ps(y + static_cast<int64_t>(i0 + ci) * ldy + row0 + h * 16, lanes, out[ci]);
     }
   }
 }
 
-// Tile registers are per thread: configure on entry, release on exit, whichever thread runs the chunk.
-void run_panel_with_tiles(const QWeight& w, const PackedX& px, int m, float* y, int64_t ldy, int row0) {
-  static const TileConfig kConfig = make_tile_config();
-  _tile_loadconfig(&kConfig);
-  run_panel(w, px, m, y, ldy, row0);
-  _tile_release();
-}
-
-// The calling thread's packed activations; grows to the largest call and is then reused.
-struct XScratch {
+// A worker's unpacked panel; grows to the largest k seen and is then reused.
+struct PanelScratch {
   std::unique_ptr<std::byte[]> storage;
-  size_t capacity = 0;  // usable bytes after 64-byte alignment
-
+  size_t capacity = 0;
   std::byte* get(size_t bytes) {
     if (bytes > capacity) {
       storage.reset(new std::byte[bytes + 64]);
@@ -214,6 +239,34 @@ struct XScratch {
   }
 };
 
+// Computes the panels [begin, end) of Y. Tile registers are per thread: configure on entry, release on exit,
+// whichever thread runs the chunk.
+void run_panels(const QWeight& w, const PackedX& px, int m, float* y, int64_t ldy, int begin, int end) {
+  static const TileConfig kConfig = make_tile_config();
+  thread_local PanelScratch scratch;
+  const size_t a_bytes = static_cast<size_t>(px.blocks) * kPanelRows * kBlock;
+  const size_t d_bytes = static_cast<size_t>(px.blocks) * kPanelRows * sizeof(float);
+  std::byte* buffer = scratch.get(a_bytes + d_bytes + d_bytes / 2);
+  auto* a = reinterpret_cast<int8_t*>(buffer);
+  auto* d_w = reinterpret_cast<float*>(buffer + a_bytes);  // a_bytes and d_bytes are multiples of 1024 and 128
+  auto* d_half = reinterpret_cast<uint16_t*>(buffer + a_bytes + d_bytes);
+  _tile_loadconfig(&kConfig);
+  for (int p = begin; p < end; ++p) {
+    const int row0 = p * kPanelRows, n_rows = std::min(kPanelRows, w.rows - row0);
+    unpack_panel(w, row0, px.blocks, a, d_w, d_half);
+    const char* next = reinterpret_cast<const char*>(w.data + static_cast<size_t>(row0 + n_rows) * w.row_bytes);
+    const int next_rows = p + 1 < end ? std::min(kPanelRows, w.rows - row0 - n_rows) : 0;
+    run_panel(px, a, d_w, n_rows, m, y, ldy, row0, next, next + static_cast<size_t>(next_rows) * w.row_bytes);
+  }
+  _tile_release();
+}
+
+// Panels per chunk of work: consecutive panels let a thread prefetch the next one while computing, but there must
+// be enough chunks to keep the threads busy.
+int panels_per_chunk(int panels, int threads) {
+  return std::clamp(panels / (4 * threads), 1, 4);
+}
+
 }  // namespace
 
 void qmatmul_amx_kernel(const QWeight& w, const float* x, int64_t ldx, int m, float* y, int64_t ldy,
@@ -221,7 +274,7 @@ void qmatmul_amx_kernel(const QWeight& w, const float* x, int64_t ldx, int m, fl
   const int groups = (m + kGroupRows - 1) / kGroupRows, blocks = w.k / kBlock;
   const size_t q_bytes = static_cast<size_t>(groups) * blocks * kXBlockBytes;
   const size_t d_bytes = static_cast<size_t>(groups) * blocks * kGroupRows * sizeof(float);
-  thread_local XScratch scratch;
+  thread_local PanelScratch scratch;  // the calling thread's packed activations
   std::byte* buffer = scratch.get(q_bytes + d_bytes);
   auto* q = reinterpret_cast<int8_t*>(buffer);
   auto* d = reinterpret_cast<float*>(buffer + q_bytes);  // q_bytes is a multiple of 512
@@ -231,11 +284,14 @@ void qmatmul_amx_kernel(const QWeight& w, const float* x, int64_t ldx, int m, fl
   if (pool && pool->threads() > 1) {
     auto quantize = [&](int g) { quantize_group(x, ldx, m, w.k, g, q, d); };
     pool->run(groups, quantize);
-    auto panel = [&](int p) { run_panel_with_tiles(w, px, m, y, ldy, p * kPanelRows); };
-    pool->run(panels, panel);
+    const int per_chunk = panels_per_chunk(panels, pool->threads());
+    auto chunk = [&](int i) {
+      run_panels(w, px, m, y, ldy, i * per_chunk, std::min(panels, (i + 1) * per_chunk));
+    };
+    pool->run((panels + per_chunk - 1) / per_chunk, chunk);
   } else {
     for (int g = 0; g < groups; ++g) quantize_group(x, ldx, m, w.k, g, q, d);
-    for (int p = 0; p < panels; ++p) run_panel_with_tiles(w, px, m, y, ldy, p * kPanelRows);
+    run_panels(w, px, m, y, ldy, 0, panels);
   }
 }
 
