@@ -61,34 +61,61 @@ inline __m512 round_half_away(__m512 v) {
   return _mm512_mask_add_ps(t, up, t, one);
 }
 
-// Quantizes rows 16g .. 16g+15 of X (those < m) into group g of `out`.
+// One 32-element block of a row of X quantized as ggml's quantize_row_q8_0_ref does (scale kept in fp32): the
+// 32 int8 in order, and the scale.
+inline __m256i quantize_block(const float* x, float* d_out) {
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const __m512 idv = _mm512_set1_ps(id);
+  const __m128i q0 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v0, idv))));
+  const __m128i q1 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v1, idv))));
+  *d_out = d;
+  return _mm256_set_m128i(q1, q0);
+}
+
+// Quantizes rows 16g .. 16g+15 of X (rows at or past m are zero) into group g of the packed activations. Per
+// block, the 16 rows' quants (16 x 8 dwords of 4 consecutive int8) are transposed in registers into the B tile's
+// 8 rows of 16 dwords.
 void quantize_group(const float* x, int64_t ldx, int m, int k, int g, int8_t* q_out, float* d_out) {
   const int blocks = k / kBlock;
   int8_t* q_group = q_out + static_cast<size_t>(g) * blocks * kXBlockBytes;
   float* d_group = d_out + static_cast<size_t>(g) * blocks * kGroupRows;
   const int rows = std::min(kGroupRows, m - g * kGroupRows);
-  if (rows < kGroupRows) {
-    std::memset(q_group, 0, static_cast<size_t>(blocks) * kXBlockBytes);
-    std::memset(d_group, 0, static_cast<size_t>(blocks) * kGroupRows * sizeof(float));
-  }
-  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
-  for (int c = 0; c < rows; ++c) {
-    const float* row = x + static_cast<int64_t>(g * kGroupRows + c) * ldx;
-    for (int b = 0; b < blocks; ++b) {
-      const __m512 v0 = _mm512_loadu_ps(row + b * kBlock);
-      const __m512 v1 = _mm512_loadu_ps(row + b * kBlock + 16);
-      const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
-      const float d = amax / 127.0f;
-      const float id = d != 0.0f ? 1.0f / d : 0.0f;
-      const __m512 idv = _mm512_set1_ps(id);
-      const __m128i q0 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v0, idv))));
-      const __m128i q1 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v1, idv))));
-      alignas(32) int32_t quads[8];  // the block as 8 groups of 4 consecutive int8
-      _mm_store_si128(reinterpret_cast<__m128i*>(quads), q0);
-      _mm_store_si128(reinterpret_cast<__m128i*>(quads + 4), q1);
-      int8_t* tile = q_group + static_cast<size_t>(b) * kXBlockBytes;
-      for (int t = 0; t < kBlock / 4; ++t) std::memcpy(tile + t * 64 + c * 4, &quads[t], 4);
-      d_group[b * kGroupRows + c] = d;
+  const float* x_group = x + static_cast<int64_t>(g) * kGroupRows * ldx;
+  // Qword indices that gather 128-bit lanes 0 / 1 (and, in the upper half, 2 / 3) of two vectors.
+  const __m512i lanes_even = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+  const __m512i lanes_odd = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+  for (int b = 0; b < blocks; ++b) {
+    float* d = d_group + b * kGroupRows;
+    __m256i q[16];
+    for (int c = 0; c < kGroupRows; ++c) {
+      if (c < rows) {
+        q[c] = quantize_block(x_group + c * ldx + b * kBlock, &d[c]);
+      } else {
+        q[c] = _mm256_setzero_si256();
+        d[c] = 0.0f;
+      }
+    }
+    // r[i] = rows i (low half) and i + 8 (high half); transpose both 8 x 8 dword matrices at once.
+    __m512i r[8], t[8], u[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm512_inserti64x4(_mm512_castsi256_si512(q[i]), q[i + 8], 1);
+    for (int i = 0; i < 8; i += 2) {
+      t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+      t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+      u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);      // dword 0 of each 128-bit lane, rows i .. i+3
+      u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);  // dword 1
+      u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+      u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    int8_t* tile = q_group + static_cast<size_t>(b) * kXBlockBytes;
+    for (int j = 0; j < 4; ++j) {  // B-tile rows j and j + 4: dwords j and j + 4 of every row of X
+      _mm512_store_si512(tile + j * 64, _mm512_permutex2var_epi64(u[j], lanes_even, u[j + 4]));
+      _mm512_store_si512(tile + (j + 4) * 64, _mm512_permutex2var_epi64(u[j], lanes_odd, u[j + 4]));
     }
   }
 }
