@@ -6,14 +6,15 @@
 //
 // Layout: the weights are the A operand (16 weight rows x 32 bytes of one block, row-major, so unpacking a block is
 // a copy or a nibble split, never a transpose) and the quantized activations are the B operand, packed once per
-// call into the VNNI tile layout. A thread works on a panel of 32 weight rows at a time: it unpacks one block of the
-// panel into two A tiles and runs it against every 16-row group of X, two groups at a time (2 A x 2 B -> 4 C tiles),
-// so each weight byte is read from memory once per 128 rows of X.
+// call into the VNNI tile layout (16 rows of X per tile). A thread takes a panel of 32 weight rows at a time,
+// unpacks all its blocks once, and runs every 16-row group of X over it; each 16 x 16 block of outputs stays in
+// AVX-512 registers across the whole k, and the tile unit works one block ahead of the scaling. While it computes a
+// panel it prefetches the next one, so the weights stream from memory once per call.
 //
 // Threads and state: AMX tile registers are per thread; each chunk of work loads its own tile configuration and
-// releases the tiles when done, so pool workers leave no tile state behind. Scratch: the packed activations live in
-// a thread_local buffer of the calling thread that grows to the largest m x k seen and is then reused; the workers'
-// scratch is on their stacks (about 22 KiB). No allocation per call after warm-up.
+// releases the tiles when done, so pool workers leave no tile state behind. Scratch, all thread_local and grown
+// once to the largest call, then reused (no allocation per call after warm-up): the packed activations of the
+// calling thread (m x k bytes + scales) and each worker's unpacked panel (32 x k bytes + scales).
 #include <cstdint>
 
 #include "engine/kernels/qmatmul.h"

@@ -1,8 +1,20 @@
 // AMX-INT8 kernel for qmatmul_amx() (see qmatmul_amx.h for the layout and the numerics). Built with
 // -mamx-tile -mamx-int8 and AVX-512 on x86-64 only; called only after amx_int8_usable().
+//
+// What bounds it (measured on Sapphire Rapids): per 16 x 16 x 32 tile product, TDPBSSD and the tile loads overlap
+// with other work, but TILESTORED (needed once per block, since every block has its own pair of scales) and the
+// AVX-512 scaling of the 16 rows it stored (convert, multiply the two scales, fma: 48 instructions) do not. So the
+// loop keeps the fp32 accumulators in registers (no loads or stores of them per block), lets the tile unit run one
+// block ahead, and unpacks each panel of weights once for all rows of X. Tried and measured slower: loading Q8_0
+// A tiles straight from the file (rows of 34-byte blocks split cache lines), K-chunked panels that stay in L1
+// (each chunk restarts the pipeline), 2 A x 2 B tiles with the accumulators in memory (their loads and stores per
+// block cost more than the shared tile loads save), and TDPBF16PS on bf16 copies (exact for these integers and no
+// convert, but only ~7% faster in isolation, less than its unpacking costs).
 #include <immintrin.h>
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_ps(), which -Wmaybe-uninitialized mistakes for a bug.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <algorithm>
 #include <cstddef>
@@ -19,11 +31,12 @@ namespace {
 
 constexpr int kBlock = 32;            // elements of a Q8_0 / Q4_0 block = the K of one TDPBSSD
 constexpr int kGroupRows = 16;        // rows of X in one B tile (= columns of C)
-constexpr int kPanelRows = 32;        // weight rows per chunk of work: two A tiles
+constexpr int kPanelRows = 32;        // weight rows per panel: two A tiles
 constexpr int kXBlockBytes = 16 * kBlock;  // one group's block in B-tile layout: 8 rows x 64 bytes
 
-// Tiles: 0-1 A (weight rows 0-15 / 16-31 of the panel, 16 x 32 bytes), 2-3 B (two 16-row groups of X, 8 x 64
-// bytes), 4-7 C (A0B0, A0B1, A1B0, A1B1; 16 x 16 int32).
+// Tiles: 0-1 A (16 weight rows x the 32 bytes of one block), 2-3 B (one 16-row group of X, 8 x 64 bytes in VNNI
+// order), 4-5 C (16 x 16 int32). Each role has two tiles that alternate by block, so that the next block's product
+// can be issued before the previous block's result has been read back (tile registers are not renamed).
 struct alignas(64) TileConfig {
   uint8_t palette_id = 1;
   uint8_t start_row = 0;
@@ -37,7 +50,7 @@ TileConfig make_tile_config() {
   TileConfig cfg;
   for (int t = 0; t < 2; ++t) cfg.colsb[t] = kBlock, cfg.rows[t] = 16;
   for (int t = 2; t < 4; ++t) cfg.colsb[t] = 64, cfg.rows[t] = kBlock / 4;
-  for (int t = 4; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+  for (int t = 4; t < 6; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
   return cfg;
 }
 
@@ -158,7 +171,7 @@ void unpack_panel(const QWeight& w, int row0, int blocks, int8_t* a, float* d, u
     _mm512_store_ps(d + i, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d_half + i))));
 }
 
-// Transposes the 16 x 16 floats in rows[0..15] (row n = lanes c) in registers: out[c] = column c.
+// Transposes 16 x 16 floats in registers: out[c] lane n = in[n] lane c.
 inline void transpose16(const __m512 in[16], __m512 out[16]) {
   __m512 r[16], t[16];
   for (int i = 0; i < 16; i += 2) {
