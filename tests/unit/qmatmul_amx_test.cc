@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <new>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -15,6 +18,24 @@
 #include <vector>
 
 #include "engine/kernels/thread_pool.h"
+
+// Counts allocations, to check that calls after the first allocate nothing. The replacements below pair malloc
+// with free consistently; GCC cannot see that through the replaced operators and warns at every inlined delete.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+static std::atomic<long> g_allocations{0};
+
+void* operator new(std::size_t size) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) { return operator new(size); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace mlfaas {
 namespace {
@@ -310,6 +331,42 @@ TEST(QMatmulAmx, FreshThreadsConfigureTheirOwnTiles) {
   std::vector<float> y_again(40 * 96, 0.0f);
   qmatmul_amx(w, x.data(), 256, 40, y_again.data(), 96, &pool);
   EXPECT_EQ(y_main, y_again);
+}
+
+// Scratch grows once: after a first call of a given size (which sizes the calling thread's and every worker's
+// buffers), calls of that size or smaller allocate nothing.
+TEST(QMatmulAmx, NoAllocationAfterWarmUp) {
+  SKIP_WITHOUT_AMX();
+  std::mt19937 rng(29);
+  const std::vector<std::byte> data = random_weight(QuantType::Q8_0, 256, 2048, rng);
+  const QWeight w = make_weight(QuantType::Q8_0, 256, 2048, data);
+  const std::vector<float> x = random_activations(64, 2048, 2048, rng);
+  std::vector<float> y(64 * 256);
+  ThreadPool pool(2);
+  for (int i = 0; i < 3; ++i) qmatmul_amx(w, x.data(), 2048, 64, y.data(), 256, &pool);  // every thread warms up
+  qmatmul_amx(w, x.data(), 2048, 64, y.data(), 256, nullptr);
+  const long before = g_allocations.load();
+  for (int i = 0; i < 3; ++i) {
+    qmatmul_amx(w, x.data(), 2048, 64, y.data(), 256, &pool);
+    qmatmul_amx(w, x.data(), 2048, 17, y.data(), 256, nullptr);
+  }
+  EXPECT_EQ(g_allocations.load(), before);
+}
+
+// m well past one pass of the accumulators and not a multiple of 16.
+TEST(QMatmulAmx, ManyRowsOfX) {
+  SKIP_WITHOUT_AMX();
+  std::mt19937 rng(31);
+  const std::vector<std::byte> data = random_weight(QuantType::Q4_0, 40, 1024, rng);
+  const QWeight w = make_weight(QuantType::Q4_0, 40, 1024, data);
+  const int m = 300;
+  const std::vector<float> x = random_activations(m, 1024, 1024, rng);
+  const Reference ref = reference_matmul(w, x.data(), 1024, m);
+  std::vector<float> y(static_cast<size_t>(m) * 40);
+  ThreadPool pool(2);
+  qmatmul_amx(w, x.data(), 1024, m, y.data(), 40, &pool);
+  for (size_t at = 0; at < y.size(); ++at)
+    ASSERT_LE(std::fabs(y[at] - ref.y[at]), ref.tolerance[at]) << "Y[" << at / 40 << ", " << at % 40 << "]";
 }
 
 }  // namespace
