@@ -55,4 +55,10 @@ void qmatmul(Isa isa, const QWeight& w, const float* x, int64_t ldx, int m, floa
 // Row `row` of W converted to fp32 (k values): the embedding lookup for quantized token embeddings.
 void dequantize_row(const QWeight& w, int row, float* out);
 
+// k values (a multiple of the type's block) encoded as `type` into quant_row_bytes(type, k) bytes, bit for bit as
+// ggml's reference quantizers write them: quantize_row_q8_0_ref / quantize_row_q4_0_ref, fp16 and bf16 rounded to
+// nearest even (bf16 as ggml_compute_fp32_to_bf16: a nan stays a quiet nan), F32 copied. Q4_K / Q6_K throw
+// std::invalid_argument (not supported yet). For tests, tools and small weights; not a hot path.
+void quantize_row(QuantType type, const float* x, int64_t k, std::byte* out);
+
 }  // namespace mlfaas
