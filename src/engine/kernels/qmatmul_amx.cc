@@ -62,8 +62,8 @@ bool qmatmul_amx_supports(QuantType t) { return t == QuantType::Q8_0 || t == Qua
 
 void qmatmul_amx(const QWeight& w, const float* x, int64_t ldx, int m, float* y, int64_t ldy, ThreadPool* pool) {
   if (!qmatmul_amx_supports(w.type))
-    throw std::invalid_argument("qmatmul_amx: weight type id " +
-                                std::to_string(static_cast<uint32_t>(w.type)) + " is not Q8_0 or Q4_0");
+    throw std::invalid_argument(std::string("qmatmul_amx: weight type ") + quant_type_name(w.type) +
+                                " is not Q8_0 or Q4_0");
   const int block = quant_block_elems(w.type);
   if (w.k <= 0 || w.k % block != 0 || w.rows < 0)
     throw std::invalid_argument("qmatmul_amx: weight shape [" + std::to_string(w.rows) + ", " +
