@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 
 #include "engine/error.h"
@@ -39,7 +40,9 @@ struct LlamaSession::Impl {
   QMatmulScratch qscratch;
   AttentionRowOps row_ops;
   std::vector<float> rope_cos, rope_sin;  // [context, head_dim / 2]
-  std::vector<float> k_cache, v_cache;    // [layers, context, kv_dim]
+  // [layers, context, kv_dim], left uninitialised so that pages are committed only as positions fill (a 2048-token
+  // cache of a 1B model is ~90 MB that a short request never touches).
+  std::unique_ptr<float[]> k_cache, v_cache;
   // Activations for one chunk of up to kPrefillChunk tokens.
   std::vector<float> x, xn, q, attn, gate, up, logits, scores;
 
@@ -60,8 +63,8 @@ struct LlamaSession::Impl {
     }
     build_rope_tables();
     const size_t cache = static_cast<size_t>(c.num_hidden_layers) * context * kv_dim;
-    k_cache.assign(cache, 0.0f);
-    v_cache.assign(cache, 0.0f);
+    k_cache = std::make_unique_for_overwrite<float[]>(cache);
+    v_cache = std::make_unique_for_overwrite<float[]>(cache);
     const size_t rows = kPrefillChunk;
     x.resize(rows * c.hidden_size);
     xn.resize(rows * c.hidden_size);
@@ -115,8 +118,8 @@ struct LlamaSession::Impl {
     }
   }
 
-  float* k_at(int layer, int p) { return k_cache.data() + (static_cast<size_t>(layer) * context + p) * kv_dim; }
-  float* v_at(int layer, int p) { return v_cache.data() + (static_cast<size_t>(layer) * context + p) * kv_dim; }
+  float* k_at(int layer, int p) { return k_cache.get() + (static_cast<size_t>(layer) * context + p) * kv_dim; }
+  float* v_at(int layer, int p) { return v_cache.get() + (static_cast<size_t>(layer) * context + p) * kv_dim; }
 
   // Causal grouped-query attention of the chunk's n queries (positions p0..) over cache positions 0..p0+i.
   void attention(int layer, int n, int p0) {
