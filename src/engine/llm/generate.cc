@@ -239,7 +239,8 @@ GenerateResult generate(LlamaSession& session, const GenerateRequest& request, c
       result.finish_reason = "stop";
       break;
     }
-    const auto status = filter.push(decoder.push(next), false);
+    // An embedding row past the tokenizer's vocabulary (padded tables) has no text.
+    const auto status = filter.push(next < tok.vocab_size() ? decoder.push(next) : std::string(), false);
     if (status != StopFilter::Status::Going) {
       cut_by_stop_string = status == StopFilter::Status::Stopped;
       result.finish_reason = cut_by_stop_string ? "stop" : "cancelled";
