@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -489,6 +491,62 @@ TEST(LlamaGenerate, SamplingIsReproducibleFromItsSeed) {
   // A tiny top_p keeps only the most likely token: greedy too.
   request.sampling = {.temperature = 1.0f, .top_k = 0, .top_p = 1e-6f, .seed = 9};
   EXPECT_EQ(generate(session, request).generated_ids, row["greedy_new_ids"].get<std::vector<int32_t>>());
+}
+
+// The first sampled token over 600 seeds: the draws follow softmax(logits / T), top-k and top-p keep exactly HF's
+// sets. Deterministic (fixed seeds); the frequency bound is 5 binomial standard deviations.
+TEST(LlamaGenerate, SamplingFollowsTheWarpedDistribution) {
+  if (!loads(kStories)) GTEST_SKIP() << "llama2.c reader not available in this build";
+  auto model = LlamaModel::load(kStories);
+  LlamaSession session(model);
+  const std::vector<int32_t> prompt = {1, 317, 269, 274, 287};  // "Lily and Tom"
+  const auto ref = session.forward(prompt);
+  const std::vector<float> logits(ref.begin(), ref.end());
+  const float temperature = 1.5f;
+  std::vector<double> p(logits.size());
+  const float top = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (size_t i = 0; i < p.size(); ++i) sum += p[i] = std::exp((logits[i] - top) / temperature);
+  for (double& x : p) x /= sum;
+  std::vector<int32_t> order(p.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return p[a] > p[b]; });
+  // HF TopPLogitsWarper(0.6): drop the tokens whose ascending cumulative mass is <= 0.4.
+  std::set<int32_t> nucleus;
+  double ascending = 0;
+  for (size_t i = order.size(); i-- > 0;) {
+    ascending += p[order[i]];
+    if (ascending > 1 - 0.6 || i == 0) nucleus.insert(order[i]);
+  }
+  std::printf("top probabilities %.3f %.3f %.3f %.3f, nucleus of %zu\n", p[order[0]], p[order[1]], p[order[2]],
+              p[order[3]], nucleus.size());
+  ASSERT_GT(nucleus.size(), 1u);
+  ASSERT_LT(nucleus.size(), 20u);
+
+  GenerateRequest request;
+  request.prompt_ids = prompt;
+  request.max_new_tokens = 1;
+  const int draws = 600;
+  std::map<int32_t, int> plain, top3, nucleus_counts;
+  for (int seed = 0; seed < draws; ++seed) {
+    request.sampling = {.temperature = temperature, .top_k = 0, .top_p = 1.0f, .seed = static_cast<uint64_t>(seed)};
+    ++plain[generate(session, request).generated_ids[0]];
+    request.sampling.top_k = 3;
+    ++top3[generate(session, request).generated_ids[0]];
+    request.sampling.top_k = 0;
+    request.sampling.top_p = 0.6f;
+    ++nucleus_counts[generate(session, request).generated_ids[0]];
+  }
+  for (int32_t id : {order[0], order[1], order[2]}) {
+    const double expected = draws * p[id], sigma = std::sqrt(draws * p[id] * (1 - p[id]));
+    EXPECT_NEAR(plain[id], expected, 5 * sigma + 1) << "token " << id;
+  }
+  for (const auto& [id, n] : top3) EXPECT_TRUE(id == order[0] || id == order[1] || id == order[2]) << id;
+  EXPECT_EQ(top3.size(), 3u);
+  for (const auto& [id, n] : nucleus_counts) EXPECT_TRUE(nucleus.count(id)) << id;
+  const double p3 = p[order[0]] + p[order[1]] + p[order[2]];
+  const double share = top3[order[0]] / static_cast<double>(draws), want = p[order[0]] / p3;
+  EXPECT_NEAR(share, want, 5 * std::sqrt(want * (1 - want) / draws) + 1e-3);
 }
 
 }  // namespace
