@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/formats/gguf.h"
 #include "engine/tokenizer/sentencepiece.h"
 #include "engine/tokenizer/sentencepiece_model.h"
 #include "engine/tokenizer/utf8.h"
@@ -206,7 +207,47 @@ TEST_F(LlamaTokenizerFixture, LongTextIsFast) {
   EXPECT_TRUE(tok_->decode(word_ids) == one_word);
 }
 
+// convert_hf_to_gguf.py's metadata for the same tokenizer.model (+ tokenizer_config.json) must tokenize alike.
+TEST_F(LlamaTokenizerFixture, GgufMetadataGivesTheSameIds) {
+  const auto gguf = mlfaas::GgufFile::open(kData + "tiny-llama/model-f32.gguf");
+  const auto tok = LlamaTokenizer::from_gguf(*gguf);
+  EXPECT_EQ(tok->vocab_size(), 1024);
+  EXPECT_EQ(tok->bos_id(), 1);
+  EXPECT_EQ(tok->eos_id(), 2);
+  EXPECT_TRUE(tok->vocab().add_bos);
+  EXPECT_FALSE(tok->vocab().chat_template.empty());
+  const auto rows = read_jsonl(kData + "tokenizer_expected.jsonl");
+  size_t same = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto expected = rows[i]["input_ids"].get<std::vector<int32_t>>();
+    const bool ok = tok->encode(rows[i]["text"].get<std::string>()) == expected &&
+                    tok->decode(expected) == rows[i]["decoded"].get<std::string>();
+    if (ok)
+      ++same;
+    else
+      ADD_FAILURE() << "row " << i + 1 << " differs from GGUF: " << rows[i]["text"].dump();
+  }
+  std::printf("model-f32.gguf tokenizer: %zu / %zu rows identical\n", same, rows.size());
+  for (const auto& row : read_jsonl(kData + "tiny-llama/expected.jsonl")) {
+    if (row["kind"] != "chat") continue;
+    EXPECT_EQ(tok->encode(row["rendered"].get<std::string>(), false), row["input_ids"].get<std::vector<int32_t>>());
+  }
+}
+
 // ---- llama2.c (stories260K) ----
+
+TEST(Llama2cTokenizer, LongTextIsFast) {
+  // run.c rescans every pair after each merge (quadratic); the shared priority-queue BPE must not be.
+  const auto tok = LlamaTokenizer::from_llama2c(kStories + "tok512.bin", 512);
+  std::string text;
+  while (text.size() < 100000) text += "Once upon a time, there was a little girl named Lily. She loved to play. ";
+  const auto start = std::chrono::steady_clock::now();
+  const auto ids = tok->encode(text);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::printf("llama2.c rules: encoded %zu bytes into %zu ids in %.1f ms\n", text.size(), ids.size(), ms);
+  EXPECT_LT(ms, 1000.0);
+  EXPECT_TRUE(tok->decode(ids) == text);
+}
 
 TEST(Llama2cTokenizer, StoriesRowsIdenticalToRunC) {
   const auto tok = LlamaTokenizer::from_llama2c(kStories + "tok512.bin", 512);

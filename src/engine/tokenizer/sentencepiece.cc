@@ -86,7 +86,6 @@ struct LlamaTokenizer::Impl {
   std::unordered_map<std::string_view, int32_t> ids;
   std::vector<uint8_t> mergeable;  // per id: may BPE produce it
   std::vector<uint8_t> special;    // per id: control / unknown (skipped by decode, matched as a literal)
-  std::vector<int16_t> byte_value; // per id: the byte of a <0xNN> piece, else -1
   std::array<int32_t, 256> byte_id;
   // Special-token literals cut out of the text before BPE (not in llama2.c mode), longest first.
   std::vector<std::pair<std::string_view, int32_t>> literals;
@@ -127,7 +126,6 @@ LlamaTokenizer::Impl::Impl(SentencePieceVocab v) : vocab(std::move(v)) {
   lookup_text.resize(n);
   mergeable.assign(n, 0);
   special.assign(n, 0);
-  byte_value.assign(n, -1);
   byte_id.fill(-1);
   for (size_t id = 0; id < n; ++id) {
     const std::string& piece = vocab.pieces[id];
@@ -138,7 +136,6 @@ LlamaTokenizer::Impl::Impl(SentencePieceVocab v) : vocab(std::move(v)) {
     if (kind == PieceKind::Byte) {
       const int b = byte_piece_value(piece);
       if (b < 0) throw std::invalid_argument("byte piece " + std::to_string(id) + " is not of the form <0xNN>");
-      byte_value[id] = int16_t(b);
       if (byte_id[b] < 0) byte_id[b] = int32_t(id);
     } else if (const size_t bad = invalid_utf8_at(piece); bad != std::string_view::npos) {
       throw std::invalid_argument("piece " + std::to_string(id) + " is not valid UTF-8");
@@ -299,8 +296,8 @@ void LlamaTokenizer::Impl::encode_llama2c(std::string_view text, std::vector<int
       continue;
     }
     for (unsigned char b : ch) {
-      const size_t id = size_t(b) + 3;
-      add(id < lookup_text.size() ? std::string_view(lookup_text[id]) : std::string_view(lookup_text[size_t(vocab.unk_id)]));
+      const size_t id = size_t(b) + 3 < lookup_text.size() ? size_t(b) + 3 : size_t(vocab.unk_id);
+      add(lookup_text[id]);
     }
   }
   std::vector<bool> frozen(initial.size(), false);

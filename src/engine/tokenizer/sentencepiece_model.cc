@@ -183,9 +183,15 @@ SentencePieceVocab parse_sentencepiece_model(std::string_view bytes, const std::
       while (r.next(&field, &wire)) {
         switch (field) {
           case 1: r.expect(field, wire, kLengthDelimited); normalizer_name = std::string(r.bytes("name")); break;
-          case 2: r.expect(field, wire, kLengthDelimited); charsmap_size = r.bytes("precompiled_charsmap").size(); break;
+          case 2:
+            r.expect(field, wire, kLengthDelimited);
+            charsmap_size = r.bytes("precompiled_charsmap").size();
+            break;
           case 3: r.expect(field, wire, kVarint); add_dummy_prefix = r.boolean("add_dummy_prefix"); break;
-          case 4: r.expect(field, wire, kVarint); remove_extra_whitespaces = r.boolean("remove_extra_whitespaces"); break;
+          case 4:
+            r.expect(field, wire, kVarint);
+            remove_extra_whitespaces = r.boolean("remove_extra_whitespaces");
+            break;
           default: r.skip(field, wire);
         }
       }
