@@ -319,6 +319,18 @@ TEST(LlamaModel, LoaderRefusals) {
     std::filesystem::remove(copy.file("model.safetensors"));
     EXPECT_NE(load_error(copy.path()).find("model.safetensors"), std::string::npos);
   }
+  {
+    // Tied: the head is the embedding matrix (HF ignores a lm_head.weight in the file), counted once.
+    BrokenCopy copy;
+    std::string config = fixtures::read_file(copy.file("config.json"));
+    config.replace(config.find("\"tie_word_embeddings\": false"), 28, "\"tie_word_embeddings\": true");
+    fixtures::write_file(copy.file("config.json"), config);
+    auto tied = LlamaModel::load(copy.path());
+    EXPECT_TRUE(tied->config().tie_word_embeddings);
+    EXPECT_EQ(tied->weight_bytes(), LlamaModel::load(kTiny)->weight_bytes() - 1024 * 64 * 4);
+    LlamaSession session(tied);
+    EXPECT_EQ(session.forward(std::vector<int32_t>{1}).size(), 1024u);
+  }
   EXPECT_NE(load_error(kLlama + "no-such-model").find("no such file"), std::string::npos);
   EXPECT_THROW(LlamaModel::load(kTiny, {.isa = "", .precision = "q5_1"}), std::invalid_argument);
 }

@@ -186,12 +186,8 @@ void load_hf_llama(const std::string& dir, LlamaModel::Impl* m) {
     l.down = src.linear(p + "mlp.down_proj.weight", h, inter);
   }
   m->final_norm = src.norm("model.norm.weight", h);
-  // Tied checkpoints usually omit lm_head.weight; some carry a copy, which is then the same values.
-  if (c.tie_word_embeddings && src.find("lm_head.weight") == nullptr) {
-    m->lm_head = m->embedding;
-  } else {
-    m->lm_head = src.linear("lm_head.weight", c.vocab_size, h);
-  }
+  // Tied: HF ties lm_head to the embedding whatever lm_head.weight the file may also carry.
+  m->lm_head = c.tie_word_embeddings ? m->embedding : src.linear("lm_head.weight", c.vocab_size, h);
 }
 
 }  // namespace mlfaas
