@@ -73,17 +73,6 @@ std::vector<int32_t> greedy(LlamaSession& session, const std::vector<int32_t>& p
   return out;
 }
 
-// llama.cpp and llama2.c formats come from other parts of the engine; until they are there, say so.
-bool loads(const std::string& path) {
-  try {
-    LlamaModel::load(path);
-    return true;
-  } catch (const std::exception& e) {
-    std::printf("cannot load %s: %s\n", path.c_str(), e.what());
-    return false;
-  }
-}
-
 void check_fixture(const std::string& model_path, const std::string& fixture, int steps, int threads = 2,
                    const std::string& isa = "") {
   auto model = LlamaModel::load(model_path, {.isa = isa, .precision = ""});
@@ -109,14 +98,12 @@ void check_fixture(const std::string& model_path, const std::string& fixture, in
 TEST(LlamaModel, HfF32MatchesTransformers) { check_fixture(kTiny, kTiny + "/expected.jsonl", 24); }
 
 TEST(LlamaModel, GgufF32MatchesTransformers) {
-  if (!loads(kTinyGguf)) GTEST_SKIP() << "GGUF reader not available in this build";
   check_fixture(kTinyGguf, kTiny + "/expected.jsonl", 24);
 }
 
 TEST(LlamaModel, HfF16MatchesUpcastReference) { check_fixture(kTinyF16, kTinyF16 + "/expected.jsonl", 0); }
 
 TEST(LlamaModel, Stories260KMatchesTransformers) {
-  if (!loads(kStories)) GTEST_SKIP() << "llama2.c reader not available in this build";
   check_fixture(kStories, kLlama + "stories260K_expected.jsonl", 32);
 }
 
@@ -166,7 +153,6 @@ TEST(LlamaModel, PrefillInPiecesEqualsOneShot) {
 }
 
 TEST(LlamaModel, PrefillAcrossChunkBoundaryEqualsTokenByToken) {
-  if (!loads(kStories)) GTEST_SKIP() << "llama2.c reader not available in this build";
   auto model = LlamaModel::load(kStories);
   const int n = LlamaSession::kPrefillChunk + 44;
   std::vector<int32_t> ids(n);
@@ -231,7 +217,6 @@ void precision_table(const std::string& path, const std::string& fixture, int st
 
 TEST(LlamaModel, QuantizedPrecisionAgreesWithF32) {
   precision_table(kTiny, kTiny + "/expected.jsonl", 24, false);
-  if (!loads(kStories)) GTEST_SKIP() << "llama2.c reader not available in this build";
   precision_table(kStories, kLlama + "stories260K_expected.jsonl", 32, true);
 }
 
@@ -412,11 +397,8 @@ TEST(LlamaModel, GgufRefusals) {
 
 // --- generate() ---
 
-bool has_tokenizer(const std::shared_ptr<const LlamaModel>& model) { return model->tokenizer() != nullptr; }
-
 TEST(LlamaGenerate, GreedyMatchesTransformersTextAndIds) {
   auto model = LlamaModel::load(kTiny);
-  if (!has_tokenizer(model)) GTEST_SKIP() << "SentencePiece tokenizer not available in this build";
   LlamaSession session(model, {.threads = 2});
   for (const auto& row : read_rows(kTiny + "/expected.jsonl", true)) {
     GenerateRequest request;
@@ -439,7 +421,6 @@ TEST(LlamaGenerate, GreedyMatchesTransformersTextAndIds) {
 }
 
 TEST(LlamaGenerate, StopsAtStopStringsEosContextAndCancel) {
-  if (!loads(kStories)) GTEST_SKIP() << "llama2.c reader not available in this build";
   auto model = LlamaModel::load(kStories);
   const auto row = read_rows(kLlama + "stories260K_expected.jsonl").front();  // "" -> "Once upon a time, ..."
   const std::string text = row["greedy_text"].get<std::string>();
@@ -480,7 +461,6 @@ TEST(LlamaGenerate, StopsAtStopStringsEosContextAndCancel) {
 }
 
 TEST(LlamaGenerate, SamplingIsReproducibleFromItsSeed) {
-  if (!loads(kStories)) GTEST_SKIP() << "llama2.c reader not available in this build";
   auto model = LlamaModel::load(kStories);
   LlamaSession session(model);
   GenerateRequest request;
@@ -508,7 +488,6 @@ TEST(LlamaGenerate, SamplingIsReproducibleFromItsSeed) {
 // The first sampled token over 600 seeds: the draws follow softmax(logits / T), top-k and top-p keep exactly HF's
 // sets. Deterministic (fixed seeds); the frequency bound is 5 binomial standard deviations.
 TEST(LlamaGenerate, SamplingFollowsTheWarpedDistribution) {
-  if (!loads(kStories)) GTEST_SKIP() << "llama2.c reader not available in this build";
   auto model = LlamaModel::load(kStories);
   LlamaSession session(model);
   const std::vector<int32_t> prompt = {1, 317, 269, 274, 287};  // "Lily and Tom"
