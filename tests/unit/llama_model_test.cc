@@ -97,15 +97,11 @@ void check_fixture(const std::string& model_path, const std::string& fixture, in
 
 TEST(LlamaModel, HfF32MatchesTransformers) { check_fixture(kTiny, kTiny + "/expected.jsonl", 24); }
 
-TEST(LlamaModel, GgufF32MatchesTransformers) {
-  check_fixture(kTinyGguf, kTiny + "/expected.jsonl", 24);
-}
+TEST(LlamaModel, GgufF32MatchesTransformers) { check_fixture(kTinyGguf, kTiny + "/expected.jsonl", 24); }
 
 TEST(LlamaModel, HfF16MatchesUpcastReference) { check_fixture(kTinyF16, kTinyF16 + "/expected.jsonl", 0); }
 
-TEST(LlamaModel, Stories260KMatchesTransformers) {
-  check_fixture(kStories, kLlama + "stories260K_expected.jsonl", 32);
-}
+TEST(LlamaModel, Stories260KMatchesTransformers) { check_fixture(kStories, kLlama + "stories260K_expected.jsonl", 32); }
 
 TEST(LlamaModel, ConfigAndDefaults) {
   auto model = LlamaModel::load(kTiny);
@@ -187,8 +183,8 @@ void precision_table(const std::string& path, const std::string& fixture, int st
   const auto rows = read_rows(fixture, true);
   std::printf("%s\nprecision  weight_bytes  mean_agreeing_prefix/%d  tokens_equal  max|logit diff|\n", path.c_str(),
               steps);
-  for (const PrecisionFloor& p : {PrecisionFloor{"f16", 20, 30}, PrecisionFloor{"q8_0", 8, 16},
-                                  PrecisionFloor{"q4_0", 0.5, 4}}) {
+  for (const PrecisionFloor& p :
+       {PrecisionFloor{"f16", 20, 30}, PrecisionFloor{"q8_0", 8, 16}, PrecisionFloor{"q4_0", 0.5, 4}}) {
     auto model = LlamaModel::load(path, {.isa = "", .precision = p.precision});
     LlamaSession session(model, {.threads = 2});
     double prefix_sum = 0;
@@ -210,7 +206,9 @@ void precision_table(const std::string& path, const std::string& fixture, int st
     std::printf("%-9s  %12zu  %23.1f  %11.0f%%  %15.3g\n", p.precision, model->weight_bytes(), mean_prefix,
                 100.0 * equal / total, worst);
     const std::string name = p.precision;
-    EXPECT_EQ(model->weight_type(), name == "f16" ? QuantType::F16 : name == "q8_0" ? QuantType::Q8_0 : QuantType::Q4_0);
+    EXPECT_EQ(model->weight_type(), name == "f16"    ? QuantType::F16
+                                    : name == "q8_0" ? QuantType::Q8_0
+                                                     : QuantType::Q4_0);
     EXPECT_GE(mean_prefix, stories ? p.stories_prefix : p.tiny_prefix) << path << " " << name;
   }
 }
@@ -276,7 +274,8 @@ TEST(LlamaModel, LoaderRefusals) {
   {
     BrokenCopy copy;
     std::string config = fixtures::read_file(copy.file("config.json"));
-    config.replace(config.find("\"rope_scaling\": null"), 20, "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2}");
+    config.replace(config.find("\"rope_scaling\": null"), 20,
+                   "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2}");
     fixtures::write_file(copy.file("config.json"), config);
     const std::string error = load_error(copy.path());
     EXPECT_NE(error.find("config.json: rope_scaling"), std::string::npos) << error;
@@ -344,9 +343,16 @@ std::string rewrite_tiny_gguf(const std::string& out, uint32_t layer_type, const
           }
         }
         break;
-      case GgufType::F32: case GgufType::F64: w.kv_f32(key, static_cast<float>(*g->get_float(key))); break;
-      case GgufType::Bool: w.kv_bool(key, *g->get_bool(key)); break;
-      default: w.kv_u32(key, static_cast<uint32_t>(*g->get_int(key))); break;
+      case GgufType::F32:
+      case GgufType::F64:
+        w.kv_f32(key, static_cast<float>(*g->get_float(key)));
+        break;
+      case GgufType::Bool:
+        w.kv_bool(key, *g->get_bool(key));
+        break;
+      default:
+        w.kv_u32(key, static_cast<uint32_t>(*g->get_int(key)));
+        break;
     }
   }
   for (const GgufTensor& t : g->tensors()) {

@@ -38,7 +38,8 @@ T get_or(const json& j, const char* key, T fallback, const std::string& path) {
   } else if constexpr (std::is_integral_v<T>) {
     if (!it->is_number_integer()) throw FormatError(path, std::string(key) + " must be an integer");
     const int64_t v = it->get<int64_t>();
-    if (v < -(int64_t{1} << 31) || v >= (int64_t{1} << 31)) throw FormatError(path, std::string(key) + " is out of range");
+    if (v < -(int64_t{1} << 31) || v >= (int64_t{1} << 31))
+      throw FormatError(path, std::string(key) + " is out of range");
   } else {
     if (!it->is_number()) throw FormatError(path, std::string(key) + " must be a number");
   }
@@ -133,8 +134,8 @@ class TensorSource {
                                    shape_string(std::vector<int64_t>(shape)));
     }
     if (t->dtype != DType::F32 && t->dtype != DType::F16 && t->dtype != DType::BF16) {
-      throw FormatError(where, "tensor " + name + " has dtype " + std::string(dtype_name(t->dtype)) +
-                                   " (expected F32, F16 or BF16)");
+      throw FormatError(
+          where, "tensor " + name + " has dtype " + std::string(dtype_name(t->dtype)) + " (expected F32, F16 or BF16)");
     }
     return *t;
   }

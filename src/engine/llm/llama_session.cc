@@ -57,6 +57,7 @@ struct LlamaSession::Impl {
         qscratch(kPrefillChunk, std::max(c.hidden_size, c.intermediate_size)),
         row_ops(attention_row_ops(m.isa)) {
     if (options.threads < 1) throw std::invalid_argument("threads must be at least 1");
+    if (options.context < 0) throw InputError("context must not be negative");
     if (options.context > c.max_position_embeddings) {
       throw InputError("context " + std::to_string(options.context) + " exceeds the model's " +
                        std::to_string(c.max_position_embeddings) + " positions");
