@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -18,6 +19,7 @@
 
 #include "engine/error.h"
 #include "engine/formats/gguf.h"
+#include "engine/formats/weights.h"
 #include "engine/llm/generate.h"
 #include "engine/llm/llama.h"
 #include "engine/tokenizer/sentencepiece.h"
@@ -317,6 +319,55 @@ TEST(LlamaModel, LoaderRefusals) {
   }
   EXPECT_NE(load_error(kLlama + "no-such-model").find("no such file"), std::string::npos);
   EXPECT_THROW(LlamaModel::load(kTiny, {.isa = "", .precision = "q5_1"}), std::invalid_argument);
+}
+
+// tiny-llama's safetensors rewritten with every tensor rounded to bf16, once stored as BF16 and once as F32: the
+// BF16 weights are used in place (as TinyLlama-1.1B-Chat ships them) and give the F32 run's logits up to summation
+// order.
+TEST(LlamaModel, Bf16WeightsRunInPlace) {
+  fixtures::TempDir bf16_dir, f32_dir;
+  auto source = open_safetensors(kTiny + "/model.safetensors");
+  nlohmann::json bf16_header = nlohmann::json::object(), f32_header = nlohmann::json::object();
+  std::string bf16_data, f32_data;
+  for (const TensorView& t : source->tensors()) {
+    const auto* values = reinterpret_cast<const float*>(t.data);
+    const size_t n = static_cast<size_t>(t.numel());
+    bf16_header[t.name] = {
+        {"dtype", "BF16"}, {"shape", t.shape}, {"data_offsets", {bf16_data.size(), bf16_data.size() + 2 * n}}};
+    f32_header[t.name] = {
+        {"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {f32_data.size(), f32_data.size() + 4 * n}}};
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &values[i], 4);
+      const uint16_t bf16 = static_cast<uint16_t>((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);  // nearest even
+      bf16_data.append(reinterpret_cast<const char*>(&bf16), 2);
+      const uint32_t rounded = static_cast<uint32_t>(bf16) << 16;
+      f32_data.append(reinterpret_cast<const char*>(&rounded), 4);
+    }
+  }
+  for (const auto* dir : {&bf16_dir, &f32_dir}) {
+    for (const char* name : {"config.json", "generation_config.json", "tokenizer.model", "tokenizer_config.json"}) {
+      std::filesystem::copy_file(kTiny + "/" + name, *dir / name);
+    }
+  }
+  fixtures::write_file(bf16_dir / "model.safetensors", fixtures::safetensors(bf16_header.dump(), bf16_data));
+  fixtures::write_file(f32_dir / "model.safetensors", fixtures::safetensors(f32_header.dump(), f32_data));
+  auto bf16 = LlamaModel::load(bf16_dir / "");
+  auto f32 = LlamaModel::load(f32_dir / "");
+  EXPECT_EQ(bf16->weight_type(), QuantType::BF16);
+  EXPECT_EQ(bf16->weight_bytes() * 2, f32->weight_bytes() + (4 * 2 * 64 + 64) * 4);  // norms are fp32 in both
+  LlamaSession a(bf16), b(f32);
+  float worst = 0;
+  for (const auto& row : read_rows(kTiny + "/expected.jsonl", true)) {
+    const auto ids = row["input_ids"].get<std::vector<int32_t>>();
+    a.reset();
+    b.reset();
+    const auto la = a.forward(ids);
+    const std::vector<float> first(la.begin(), la.end());
+    const auto lb = b.forward(ids);
+    for (size_t i = 0; i < first.size(); ++i) worst = std::max(worst, std::fabs(first[i] - lb[i]));
+  }
+  EXPECT_LE(worst, 1e-4f);
 }
 
 // tiny-llama's F32 GGUF written again with its 2-D weights in `layer_type` (ggml type id; 8 = Q8_0, 2 = Q4_0)
