@@ -8,10 +8,10 @@
 #include "engine/tokenizer/chat_template.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -71,8 +71,7 @@ bool matches(const ChatTemplate& tmpl, const std::vector<ChatMessage>& messages,
     return false;
   }
   if (got != row["rendered"].get<std::string>()) {
-    ADD_FAILURE() << label << "\n expected " << row["rendered"].dump() << "\n got      "
-                  << nlohmann::json(got).dump();
+    ADD_FAILURE() << label << "\n expected " << row["rendered"].dump() << "\n got      " << nlohmann::json(got).dump();
     return false;
   }
   return true;
@@ -95,7 +94,7 @@ TEST(ChatTemplate, ModelTemplatesMatchJinja2OnEveryRow) {
     raised += row.contains("error") && row["raised"].get<bool>();
   }
   EXPECT_EQ(same, rows.size());
-  EXPECT_EQ(templates.size(), 9u);
+  EXPECT_EQ(templates.size(), 10u);
   EXPECT_GE(raised, 30u);  // the non-alternating and system-role conversations
   EXPECT_GT(errors, raised);
 }
@@ -110,18 +109,23 @@ TEST(ChatTemplate, SnippetsMatchJinja2) {
     const std::string source = rows[i]["source"].get<std::string>();
     try {
       const ChatTemplate tmpl(source);
-      same += matches(tmpl, messages, header["add_generation_prompt"].get<bool>(),
-                      header["bos_token"].get<std::string>(), header["eos_token"].get<std::string>(), rows[i],
-                      "snippet " + nlohmann::json(source).dump());
+      same +=
+          matches(tmpl, messages, header["add_generation_prompt"].get<bool>(), header["bos_token"].get<std::string>(),
+                  header["eos_token"].get<std::string>(), rows[i], "snippet " + nlohmann::json(source).dump());
     } catch (const ChatTemplateError& e) {
-      ADD_FAILURE() << "snippet " << nlohmann::json(source).dump() << " refused: " << e.what();
+      // Refused when parsed: right only where Jinja2 failed too (its syntax errors come from compiling).
+      if (rows[i].contains("error") && !rows[i]["raised"].get<bool>())
+        ++same;
+      else
+        ADD_FAILURE() << "snippet " << nlohmann::json(source).dump() << " refused: " << e.what();
     }
   }
   EXPECT_EQ(same, rows.size() - 1);
 }
 
 TEST(ChatTemplate, TinyLlamaReproducesHuggingFaceRenderings) {
-  const auto config = nlohmann::json::parse(read_file(std::string(MLFAAS_TEST_DATA) + "/llama/tiny-llama/tokenizer_config.json"));
+  const auto config =
+      nlohmann::json::parse(read_file(std::string(MLFAAS_TEST_DATA) + "/llama/tiny-llama/tokenizer_config.json"));
   const ChatTemplate tmpl(config["chat_template"].get<std::string>());
   size_t chat_rows = 0;
   for (const auto& row : read_jsonl(std::string(MLFAAS_TEST_DATA) + "/llama/tiny-llama/expected.jsonl")) {
@@ -155,14 +159,17 @@ TEST(ChatTemplate, RefusesConstructsOutsideTheSubsetByNameAndLine) {
       {"{% filter upper %}x{% endfilter %}", "'{% filter %}'"},
       {"{% for m in messages %}{% break %}{% endfor %}", "'{% break %}'"},
       {"{% set x %}block{% endset %}", "'{% set %} block'"},
-      {"{{ messages | tojson }}", "'filter 'tojson'' at line 1"},
+      {"{{ messages | pprint }}", "'filter 'pprint'' at line 1"},
       {"\n{{ messages | map(attribute='role') | list }}", "'filter 'map'' at line 2"},
       {"{{ x is sameas none }}", "'test 'sameas''"},
-      {"{{ strftime_now('%Y') }}", "'function call 'strftime_now()''"},
-      {"{{ 'a,b'.split(',') }}", "'method call '.split()''"},
+      {"{{ dict(a=1) }}", "'function call 'dict()''"},
+      {"{{ cycler('a', 'b') }}", "'function call 'cycler()''"},
+      {"{{ '{}'.format(1) }}", "'method call '.format()''"},
+      {"{{ messages | unique | list }}", "'filter 'unique''"},
+      {"{{ messages | join(', ', attribute='role') }}", "'keyword argument 'attribute' to filter 'join''"},
       {"{{ 1.5 }}", "'float literal'"},
       {"{{ 3 / 2 }}", "true division"},
-      {"{{ messages | selectattr('role') }}", "'filter 'selectattr''"},
+      {"{{ messages | selectattr('role', 'sameas', none) | list }}", "'test 'sameas''"},
       {"{{ messages[0, 1] }}", "'tuple subscript'"},
       {"{% for m in messages recursive %}{% endfor %}", "'recursive for loop'"},
       {"{% for m in messages %}{{ loop.cycle('a', 'b') }}{% endfor %}", "'method call '.cycle()''"},
@@ -219,6 +226,10 @@ TEST(ChatTemplate, RenderErrorsNameTheirLine) {
   EXPECT_NE(error_of("{{ 1 // 0 }}").find("division or modulo by zero"), std::string::npos);
   EXPECT_NE(error_of("{{ 999999999999999999 * 10 }}").find("integer overflow"), std::string::npos);
   EXPECT_NE(error_of("{% set x = 1 %}{% set x.y = 2 %}").find("non-namespace"), std::string::npos);
+  // A function HF does not pass either: undefined there too, so it fails only when reached.
+  EXPECT_EQ(error_of("{% if strftime_now is defined %}{{ strftime_now('%Y') }}{% endif %}ok"), "(no error)");
+  EXPECT_EQ(error_of("\n\n{{ strftime_now('%Y') }}"), "chat template error at line 3: 'strftime_now' is undefined");
+  EXPECT_NE(error_of("{{ bos_token() }}").find("'str' object is not callable"), std::string::npos);
 }
 
 TEST(ChatTemplate, NestingBeyondTheLimitIsRefusedNotACrash) {
@@ -261,15 +272,36 @@ TEST(ChatTemplate, MegabyteTemplateRenders) {
 }
 
 TEST(ChatTemplate, RunawayTemplatesStopWithAnError) {
-  EXPECT_NE(error_of("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
-                .find("steps"),
+  EXPECT_NE(error_of("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}").find("steps"),
             std::string::npos);
   EXPECT_NE(error_of("{{ 'x' * 100000000000 }}").find("too large"), std::string::npos);
   EXPECT_NE(error_of("{{ range(1000000) }}").find("range too big"), std::string::npos);
+  EXPECT_NE(error_of("{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}")
+                .find("nested deeper than 64"),
+            std::string::npos);
+  EXPECT_NE(error_of("{% set ns = namespace() %}{% set ns.me = [ns] %}{{ ns }}").find("namespace stored"),
+            std::string::npos);
   EXPECT_NE(error_of("{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(40) %}"
                      "{% set ns.s = ns.s + ns.s %}{% endfor %}")
                 .find("64 MiB"),
             std::string::npos);
+}
+
+// The step budget is sized for conversations, not for one template: every fixture template renders 10,000
+// alternating messages (some 200 KB of prompt) well inside it.
+TEST(ChatTemplate, LongConversationsFitTheStepBudget) {
+  std::vector<ChatMessage> messages;
+  for (int i = 0; i < 10000; ++i)
+    messages.push_back({i % 2 ? "assistant" : "user", "message number " + std::to_string(i)});
+  for (const char* name :
+       {"tinyllama-1.1b-chat-v1.0.jinja", "llama-2-7b-chat.jinja", "mistral-7b-instruct-v0.2.jinja",
+        "mistral-instruct-v1-system.jinja", "chatml-openhermes-2.5-mistral-7b.jinja", "qwen1.5-chat.jinja",
+        "gemma-7b-it.jinja", "deepseek-coder-33b-instruct.jinja", "llama-3.2-instruct.jinja"}) {
+    const ChatTemplate tmpl(read_file(kDir + "/" + name));
+    std::string prompt;
+    EXPECT_NO_THROW(prompt = tmpl.render(messages, true, "<s>", "</s>")) << name;
+    EXPECT_NE(prompt.find("message number 9999"), std::string::npos) << name;
+  }
 }
 
 TEST(ChatTemplate, MovedTemplateStillRenders) {
