@@ -38,6 +38,40 @@ std::string type_name(const std::exception& e) {
   return name;
 }
 
+// The invocation's ResponseStream: opens the streamed POST on the first write. For API Gateway / function URL
+// events the body starts with Lambda's HTTP integration prelude (the status and headers as JSON, then 8 NUL
+// bytes), as awslambda.HttpResponseStream writes it; the platform answers the HTTP caller from it.
+class InvocationStream final : public ResponseStream {
+ public:
+  InvocationStream(RuntimeClient& client, std::string request_id, const Context& ctx)
+      : client_(client), request_id_(std::move(request_id)), ctx_(ctx) {}
+
+  bool write(std::string_view bytes) override {
+    if (!response_) {
+      if (ctx_.http_integration) {
+        response_ = client_.start_streamed_response(request_id_, "application/vnd.awslambda.http-integration-response");
+        nlohmann::json headers = cors_headers();
+        headers["Content-Type"] = "text/plain; charset=utf-8";
+        std::string prelude = nlohmann::json{{"statusCode", 200}, {"headers", headers}}.dump();
+        prelude.append(8, '\0');
+        response_->write(prelude);
+      } else {
+        response_ = client_.start_streamed_response(request_id_, "text/plain; charset=utf-8");
+      }
+    }
+    return response_->write(bytes);
+  }
+
+  bool started() const override { return response_ != nullptr; }
+  void finish(const ErrorReport* error = nullptr) { response_->finish(error); }
+
+ private:
+  RuntimeClient& client_;
+  std::string request_id_;
+  const Context& ctx_;
+  std::unique_ptr<StreamedResponse> response_;
+};
+
 int list_handlers() {
   for (const auto& [name, description] : HandlerRegistry::builtin().list())
     std::printf("%-10s %s\n", name.c_str(), description.c_str());
@@ -102,6 +136,9 @@ int main(int argc, char** argv) {
       ctx.cold_start = cold;
       ctx.experiment_id.clear();
       ctx.message_id.clear();
+      ctx.http_integration = false;
+      InvocationStream stream(client, inv.request_id, ctx);
+      ctx.stream = &stream;
       cold = false;
       // The X-Ray SDKs read the trace header from the environment, as Lambda's own runtimes arrange.
       if (!inv.trace_id.empty()) setenv("_X_AMZN_TRACE_ID", inv.trace_id.c_str(), 1);
@@ -112,14 +149,24 @@ int main(int argc, char** argv) {
         EventOutcome out = process_event(*handler, inv.payload, ctx);
         if (out.status_code == 400) log_line("Bad request: " + out.bad_request);
         InvocationMetrics m{init_ms, since_ms(t0), out.batch_size, handler->model_name(),
-                            event_kind_name(out.kind), out.status_code};
-        log_ml_on_faas(ctx, out.batch_size, "Processing completed");
+                            event_kind_name(out.kind), out.status_code, handler->last_metrics()};
+        log_ml_on_faas(ctx, out.batch_size, "Processing completed", m.extra);
         log_emf(ctx, m);
-        client.post_response(inv.request_id, out.response);
+        if (!stream.started()) {
+          client.post_response(inv.request_id, out.response);
+        } else if (out.status_code == 400) {
+          ErrorReport error{"BadRequest", out.bad_request, ""};
+          stream.finish(&error);
+        } else {
+          stream.finish();
+        }
       } catch (const std::exception& e) {
         log_line(std::string("Handler error: ") + e.what());
-        client.post_error(inv.request_id, {type_name(e), e.what(), ""});
+        ErrorReport error{type_name(e), e.what(), ""};
+        if (stream.started()) stream.finish(&error);
+        else client.post_error(inv.request_id, error);
       }
+      ctx.stream = nullptr;
     }
   } catch (const std::exception& e) {
     // The Runtime API itself is gone or broken: nothing to report to, so exit and let the platform see it.

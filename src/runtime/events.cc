@@ -48,6 +48,7 @@ std::string proxy_response(int status, const json& body) {
 EventOutcome handle_proxy(Handler& handler, const json& event, EventKind kind, Context& ctx) {
   EventOutcome out;
   out.kind = kind;
+  ctx.http_integration = true;
   std::string method = kind == EventKind::HttpApiV2 ? event["requestContext"].value("/http/method"_json_pointer, "")
                                                     : event.value("httpMethod", "");
   if (method == "OPTIONS") {
@@ -77,6 +78,7 @@ EventOutcome handle_proxy(Handler& handler, const json& event, EventKind kind, C
 EventOutcome handle_sns(Handler& handler, const json& event, Context& ctx) {
   EventOutcome out;
   out.kind = EventKind::Sns;
+  ctx.stream = nullptr;  // an asynchronous event has nobody to stream to
   json results = json::array();
   for (const auto& record : event["Records"]) {
     try {

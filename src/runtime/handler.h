@@ -8,9 +8,22 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mlfaas::runtime {
+
+// Lambda response streaming, offered to a handler for one invocation: bytes written leave for the caller at once
+// and replace the handler's return value as the answer. The first write() (an empty one included) commits the
+// invocation to streaming, so a handler validates its request first: a BadRequest after that point reaches the
+// caller as a stream error, not as a 400.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // False once the caller has gone away: the handler should stop working for it.
+  virtual bool write(std::string_view bytes) = 0;
+  virtual bool started() const = 0;
+};
 
 // What the runtime knows about the current function and invocation.
 struct Context {
@@ -22,6 +35,17 @@ struct Context {
   bool cold_start = false;
   std::string experiment_id;  // seed B's SNS messages carry these
   std::string message_id;
+  // Set where the answer can be streamed (a synchronous invocation); null for SNS and other asynchronous events.
+  ResponseStream* stream = nullptr;
+  // The event came through API Gateway / a function URL: a streamed answer starts with Lambda's HTTP prelude.
+  bool http_integration = false;
+};
+
+// A handler's own figures for the invocation just run (tokens, tokens/s), added to the EMF and ML_ON_FAAS lines.
+struct ExtraMetric {
+  std::string name;  // EMF metric name, e.g. "GeneratedTokens"
+  std::string unit;  // CloudWatch unit: "Count", "Count/Second", "Milliseconds"
+  double value = 0;
 };
 
 // The caller's fault: answered as a 400 proxy response {"error", "details"}, never reported as a function error.
@@ -40,6 +64,8 @@ class Handler {
   virtual size_t batch_size(const nlohmann::json& input) const;
   // Name of the model this handler serves, for logs ("" when none).
   virtual std::string model_name() const { return ""; }
+  // Figures of the last handle() call; empty for handlers that have none.
+  virtual std::vector<ExtraMetric> last_metrics() const { return {}; }
 };
 
 struct HandlerSetup {
@@ -71,6 +97,8 @@ void register_diagnostic_handlers(HandlerRegistry& registry);
 #ifdef MLFAAS_HAVE_EMOTION
 void register_emotion_handler(HandlerRegistry& registry);
 void register_classic_handlers(HandlerRegistry& registry);  // kmeans, gmm, pca, logreg, svm, random-forest
+void register_llm_handler(HandlerRegistry& registry);
+void register_fill_mask_handler(HandlerRegistry& registry);
 #endif
 
 // Where a handler's model lives: MODEL_PATH if set, else (for handlers that run compiled models, compiled_ok)

@@ -32,6 +32,8 @@ const HandlerRegistry& HandlerRegistry::builtin() {
 #ifdef MLFAAS_HAVE_EMOTION
     register_emotion_handler(r);
     register_classic_handlers(r);
+    register_llm_handler(r);
+    register_fill_mask_handler(r);
 #endif
     return r;
   }();

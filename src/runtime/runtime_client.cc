@@ -6,6 +6,8 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "runtime/common/codec.h"
+
 #include <sstream>
 #include <stdexcept>
 
@@ -81,6 +83,83 @@ struct RuntimeClient::Impl {
     exchange(req);
   }
 };
+
+namespace {
+
+class ChunkedResponse final : public StreamedResponse {
+ public:
+  ChunkedResponse(RuntimeClient::Impl& client, const std::string& target, const std::string& content_type)
+      : client_(client) {
+    http::request<http::empty_body> req{http::verb::post, target, 11};
+    req.set(http::field::host, client_.host_header);
+    req.set(http::field::user_agent, "mlfaas-bootstrap/0.1");
+    req.set(http::field::content_type, content_type);
+    req.set("Lambda-Runtime-Function-Response-Mode", "streaming");
+    req.set(http::field::trailer, "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body");
+    req.keep_alive(true);
+    req.chunked(true);
+    // The previous event's connection may have been closed while idle: one retry on a fresh one, as exchange().
+    for (int attempt = 0;; ++attempt) {
+      try {
+        if (!client_.connected) client_.connect();
+        http::request_serializer<http::empty_body> serializer{req};
+        http::write_header(client_.stream, serializer);
+        return;
+      } catch (const beast::system_error&) {
+        client_.connected = false;
+        if (attempt == 1) throw;
+      }
+    }
+  }
+
+  ~ChunkedResponse() override {
+    if (!finished_) client_.connected = false;  // abandoned mid-body: the connection cannot be reused
+  }
+
+  bool write(std::string_view bytes) override {
+    if (broken_) return false;
+    if (bytes.empty()) return true;  // an empty chunk would end the body
+    beast::error_code ec;
+    asio::write(client_.stream, http::make_chunk(asio::const_buffer(bytes.data(), bytes.size())), ec);
+    if (ec) broken_ = true;
+    return !broken_;
+  }
+
+  void finish(const ErrorReport* error) override {
+    finished_ = true;
+    if (broken_) {
+      client_.connected = false;
+      return;
+    }
+    http::fields trailer;
+    if (error) {
+      trailer.set("Lambda-Runtime-Function-Error-Type", error->error_type);
+      trailer.set("Lambda-Runtime-Function-Error-Body", lambda::base64_encode(error_body(*error)));
+    }
+    try {
+      asio::write(client_.stream, http::make_chunk_last(trailer));
+      beast::flat_buffer buffer;
+      http::response<http::string_body> res;
+      http::read(client_.stream, buffer, res);
+      if (!res.keep_alive()) client_.connected = false;
+    } catch (const beast::system_error&) {
+      client_.connected = false;  // the platform gave up on this invocation; the next one reconnects
+    }
+  }
+
+ private:
+  RuntimeClient::Impl& client_;
+  bool broken_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<StreamedResponse> RuntimeClient::start_streamed_response(const std::string& request_id,
+                                                                          const std::string& content_type) {
+  return std::make_unique<ChunkedResponse>(*impl_, std::string(kApi) + "/invocation/" + request_id + "/response",
+                                           content_type);
+}
 
 RuntimeClient::RuntimeClient(const std::string& address) : impl_(std::make_unique<Impl>()) {
   auto [host, port] = split_host_port(address);

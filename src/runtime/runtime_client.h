@@ -3,6 +3,7 @@
 // on AWS_LAMBDA_RUNTIME_API. Synchronous on purpose: a runtime handles exactly one event at a time.
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace mlfaas::runtime {
 
@@ -22,6 +23,19 @@ struct ErrorReport {
   std::string stack_trace;    // one frame per line; sent as a JSON array
 };
 
+// A response sent while it is produced (Lambda response streaming): POST /response with
+// `Lambda-Runtime-Function-Response-Mode: streaming` and a chunked body, each write() one chunk on the wire at once;
+// a failure after the first byte travels in the trailers `Lambda-Runtime-Function-Error-Type` and
+// `Lambda-Runtime-Function-Error-Body` (base64 of the error JSON), as Lambda's own runtimes send them.
+class StreamedResponse {
+ public:
+  virtual ~StreamedResponse() = default;
+  // False once the platform has stopped reading (the caller went away): the handler should stop.
+  virtual bool write(std::string_view bytes) = 0;
+  // Ends the body (with the error trailers when `error` is given) and reads the platform's answer.
+  virtual void finish(const ErrorReport* error = nullptr) = 0;
+};
+
 class RuntimeClient {
  public:
   // `address` is host:port as found in AWS_LAMBDA_RUNTIME_API.
@@ -35,9 +49,14 @@ class RuntimeClient {
   void post_response(const std::string& request_id, const std::string& body);
   void post_error(const std::string& request_id, const ErrorReport& error);
   void post_init_error(const ErrorReport& error);
+  // Starts a streamed response: the request line and headers leave now, the body as it is written. One at a time;
+  // finish() it before the next call on this client.
+  std::unique_ptr<StreamedResponse> start_streamed_response(const std::string& request_id,
+                                                            const std::string& content_type);
+
+  struct Impl;
 
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

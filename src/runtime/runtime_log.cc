@@ -3,6 +3,8 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <cctype>
+
 #include "runtime/common/codec.h"
 
 namespace mlfaas::runtime {
@@ -26,6 +28,7 @@ void log_emf(const Context& ctx, const InvocationMetrics& m) {
   json metrics = json::array({json{{"Name", "ProcessingMs"}, {"Unit", "Milliseconds"}},
                               json{{"Name", "BatchSize"}, {"Unit", "Count"}}});
   if (ctx.cold_start) metrics.push_back({{"Name", "InitMs"}, {"Unit", "Milliseconds"}});
+  for (const auto& e : m.extra) metrics.push_back({{"Name", e.name}, {"Unit", e.unit}});
   json line = {
       {"_aws",
        {{"Timestamp", lambda::epoch_ms_now()},
@@ -43,10 +46,12 @@ void log_emf(const Context& ctx, const InvocationMetrics& m) {
       {"FunctionInstanceId", ctx.function_instance_id},
   };
   if (ctx.cold_start) line["InitMs"] = m.init_ms;
+  for (const auto& e : m.extra) line[e.name] = e.value;
   log_line(line.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
-void log_ml_on_faas(const Context& ctx, size_t batch_size, const std::string& log_message) {
+void log_ml_on_faas(const Context& ctx, size_t batch_size, const std::string& log_message,
+                    const std::vector<ExtraMetric>& extra) {
   auto or_null = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
   json line = {
       {"timeStamp", lambda::iso8601_now()},
@@ -61,6 +66,11 @@ void log_ml_on_faas(const Context& ctx, size_t batch_size, const std::string& lo
       {"cpuCount", visible_cpu_count()},
       {"logMessage", log_message},
   };
+  for (const auto& e : extra) {
+    std::string key = e.name;
+    if (!key.empty()) key[0] = char(std::tolower(static_cast<unsigned char>(key[0])));
+    line[key] = e.value;
+  }
   log_line("ML_ON_FAAS - " + line.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 

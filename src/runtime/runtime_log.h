@@ -3,6 +3,7 @@
 //  - one CloudWatch Embedded Metric Format object per invocation (CloudWatch turns it into metrics), and
 //  - seed B's `ML_ON_FAAS - {...}` lines, which its log parser reads.
 #include <string>
+#include <vector>
 
 #include "runtime/handler.h"
 
@@ -19,12 +20,15 @@ struct InvocationMetrics {
   std::string model;
   std::string event_kind;
   int status_code = 200;
+  std::vector<ExtraMetric> extra;  // the handler's own (tokens, tokens/s)
 };
 
 void log_emf(const Context& ctx, const InvocationMetrics& metrics);
 
 // logMessage: "Initialization started", "Initialization completed", "Processing started", "Processing completed".
-void log_ml_on_faas(const Context& ctx, size_t batch_size, const std::string& log_message);
+// `extra` (the handler's figures) are added as camelCase fields, e.g. GeneratedTokens -> generatedTokens.
+void log_ml_on_faas(const Context& ctx, size_t batch_size, const std::string& log_message,
+                    const std::vector<ExtraMetric>& extra = {});
 
 // CPUs this process may run on (what `nproc` prints): the affinity mask, else the online count.
 int visible_cpu_count();
