@@ -121,6 +121,7 @@ size_t quant_row_bytes(QuantType type, int64_t k) {
 struct QMatmulScratch::Impl {
   int max_m = 0, max_k = 0;
   std::vector<int8_t> q, q4;
+  std::vector<uint8_t> xu;
   std::vector<float> d, d4, d8, xsdx;
   std::vector<int32_t> s32, s16, c4, xoff;
 };
@@ -137,6 +138,7 @@ QMatmulScratch::QMatmulScratch(int max_m, int max_k) : impl_(std::make_unique<Im
   s.xoff.resize(m * 2 * nb);
   s.xsdx.resize(m * nb);
   s.q4.resize(direct * k);
+  s.xu.resize(direct * k);
   s.d4.resize(direct * 4 * nb);
   s.c4.resize(direct * 4 * nb);
   s.d8.resize(direct * 8 * nb);
@@ -230,6 +232,7 @@ void qmatmul(Isa isa, const QWeight& w, const float* x, int64_t ldx, int m, floa
     acts.s32 = s->s32.data();
     acts.s16 = s->s16.data();
     acts.q4 = s->q4.data();
+    acts.xu = s->xu.data();
     acts.d4 = s->d4.data();
     acts.d8 = s->d8.data();
     acts.c4 = s->c4.data();

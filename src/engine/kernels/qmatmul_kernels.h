@@ -27,6 +27,7 @@ struct QmActs {
   // scale repeated 4 / 8 times (one per int32 lane that covers the block); c4 = -2 * s32 repeated 4 times (the
   // q4_0 offset of 8 spread over the block's 4 lanes).
   int8_t* q4 = nullptr;
+  uint8_t* xu = nullptr;  // [m][k]: q + 128 as u8, for q8_0's u8 x s8 products
   float* d4 = nullptr;  // [m][4 nb]
   float* d8 = nullptr;  // [m][8 nb]
   int32_t* c4 = nullptr;  // [m][4 nb]
