@@ -103,7 +103,10 @@ int main(int argc, char** argv) {
                            : type_name == "q4_0" ? QuantType::Q4_0
                            : type_name == "f16"  ? QuantType::F16
                            : type_name == "bf16" ? QuantType::BF16
+                           : type_name == "q4_k" ? QuantType::Q4_K
+                           : type_name == "q6_k" ? QuantType::Q6_K
                                                  : QuantType::F32;
+    const bool kquant = type == QuantType::Q4_K || type == QuantType::Q6_K;
     for (const Shape& s : kShapes) {
       if (!shapes_arg.empty()) {
         bool wanted = false;
@@ -117,12 +120,24 @@ int main(int argc, char** argv) {
       std::vector<std::byte> data(bytes);
       std::vector<float> row(s.k);
       uint32_t state = 12345;  // a cheap generator: the values do not matter, only that they vary
-      for (int r = 0; r < s.rows; ++r) {
+      for (int r = 0; r < s.rows && !kquant; ++r) {
         for (float& v : row) {
           state = state * 1664525u + 1013904223u;
           v = static_cast<float>(static_cast<int32_t>(state)) * 1e-10f;
         }
         quantize_row(type, row.data(), s.k, data.data() + r * row_bytes);
+      }
+      if (kquant) {  // no k-quant quantizer yet: random bytes, with small fp16 super-block scales
+        for (std::byte& b : data) {
+          state = state * 1664525u + 1013904223u;
+          b = static_cast<std::byte>(state >> 24);
+        }
+        const int block = quant_block_bytes(type);
+        const uint16_t d = 0x1C00;
+        for (size_t off = 0; off < bytes; off += block) {
+          std::memcpy(data.data() + off + (type == QuantType::Q6_K ? 208 : 0), &d, 2);
+          if (type == QuantType::Q4_K) std::memcpy(data.data() + off + 2, &d, 2);
+        }
       }
       std::vector<std::byte> stream(bytes * copies);
       for (int c = 0; c < copies; ++c) std::memcpy(stream.data() + c * bytes, data.data(), bytes);

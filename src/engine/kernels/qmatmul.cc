@@ -215,6 +215,11 @@ struct ChunkJob {
 void qmatmul(Isa isa, const QWeight& w, const float* x, int64_t ldx, int m, float* y, int64_t ldy,
              QMatmulScratch* scratch, ThreadPool* pool) {
   if (m <= 0 || w.rows <= 0) return;
+  const int block = quant_block_elems(w.type);
+  if (block == 0 || w.k <= 0 || w.k % block != 0) {
+    throw std::invalid_argument("qmatmul: k = " + std::to_string(w.k) + " is not a positive multiple of the " +
+                                "type's block");
+  }
   const Level level = level_for(isa);
   QmArgs args{w.type, w.rows, w.k, w.data, w.row_bytes, x, ldx, nullptr, m, y, ldy};
   QmActs acts;

@@ -52,7 +52,10 @@ class QMatmulScratch {
 };
 
 // Y[i, r] = sum_j X[i, j] * W[r, j] for i < m, r < w.rows (fp32 X and Y; row strides ldx, ldy). `isa` picks the
-// kernel level (resolve_isa()); `pool` may be null (one thread).
+// kernel level (resolve_isa()); `pool` may be null (one thread). Integer types need a scratch with m <= max_m and
+// k <= max_k (std::invalid_argument otherwise); float types ignore it (may be null). No heap allocation: the packed
+// weight tile of the prefill kernels lives on each thread's stack (48 KiB). Throws std::invalid_argument when k is
+// not a multiple of the type's block, std::runtime_error when this CPU lacks `isa`.
 void qmatmul(Isa isa, const QWeight& w, const float* x, int64_t ldx, int m, float* y, int64_t ldy,
              QMatmulScratch* scratch, ThreadPool* pool);
 
