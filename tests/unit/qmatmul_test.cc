@@ -332,7 +332,7 @@ const QuantType kTypes[] = {QuantType::F32, QuantType::F16, QuantType::BF16, Qua
                             QuantType::Q4_0, QuantType::Q4_K, QuantType::Q6_K};
 
 // Every type at every level on awkward shapes: rows not a multiple of any tile, m on both sides of the direct /
-// tiled switch (kQmGemvMaxM = 4), k across the tile kernels' 1024-element panels (2048, 5632 = 5.5 panels).
+// tiled switch (kQmGemvMaxM = 3), k across the tile kernels' 1024-element panels (2048, 5632 = 5.5 panels).
 TEST(QMatmul, EveryTypeAtEveryLevelMatchesReference) {
   const MatmulCase cases[] = {{33, 32, 1},   {67, 256, 2},   {65, 2048, 3}, {40, 5632, 7}, {70, 256, 128},
                               {33, 2048, 5}, {1, 256, 4},    {17, 512, 1},  {31, 5632, 1}};
