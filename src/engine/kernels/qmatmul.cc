@@ -3,13 +3,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/kernels/half.h"
 #include "engine/kernels/qmatmul_kernels.h"
+#include "engine/kernels/qmatmul_amx.h"
 #include "engine/kernels/thread_pool.h"
 
 namespace mlfaas {
@@ -204,6 +207,20 @@ void prepare_tiled(QuantType type, QmActs* a) {
   }
 }
 
+// Prefill on CPUs with AMX-INT8 tiles (Sapphire Rapids and later): from this many rows of X the tile kernel beats
+// vpdpbusd on every shape measured (bench/qmatmul_amx_bench); below it the packed tiles of the level do better.
+constexpr int kAmxMinRows = 16;
+
+// AMX is a choice inside the avx512vnni level (as sdot is inside neon): same quantized activations, same integer
+// block sums. MLFAAS_AMX=0 turns it off, to compare or to rule it out.
+bool amx_prefill_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("MLFAAS_AMX");
+    return amx_int8_usable() && !(env != nullptr && std::string_view(env) == "0");
+  }();
+  return enabled;
+}
+
 struct ChunkJob {
   const QmArgs* args;
   void (*rows)(const QmArgs&, int, int);
@@ -219,6 +236,10 @@ void qmatmul(Isa isa, const QWeight& w, const float* x, int64_t ldx, int m, floa
   if (block == 0 || w.k <= 0 || w.k % block != 0) {
     throw std::invalid_argument("qmatmul: k = " + std::to_string(w.k) + " is not a positive multiple of the " +
                                 "type's block");
+  }
+  if (isa == Isa::Avx512Vnni && m >= kAmxMinRows && qmatmul_amx_supports(w.type) && amx_prefill_enabled()) {
+    qmatmul_amx(w, x, ldx, m, y, ldy, pool);
+    return;
   }
   const Level level = level_for(isa);
   QmArgs args{w.type, w.rows, w.k, w.data, w.row_bytes, x, ldx, nullptr, m, y, ldy};
