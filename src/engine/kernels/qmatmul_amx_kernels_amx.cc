@@ -65,17 +65,12 @@ struct PackedX {
   int blocks;
 };
 
-// roundf (halfway cases away from zero) on 16 lanes; x * id is at most 127 in magnitude, so the result fits s8.
-inline __m512 round_half_away(__m512 v) {
-  const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __m512 frac = _mm512_sub_ps(v, t);  // exact
-  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
-  const __mmask16 up = _mm512_cmp_ps_mask(_mm512_and_ps(frac, abs_mask), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-  const __m512 one = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_andnot_ps(abs_mask, v));  // copysign(1, v)
-  return _mm512_mask_add_ps(t, up, t, one);
-}
+// Round to nearest, halfway cases to even, on 16 lanes: the rule of every other level's activation quantizer
+// (qmatmul.cc, and ggml's vectorized quantize_row_q8_0), so integer block sums agree across levels. x * id is at
+// most 127 in magnitude, so the result fits s8.
+inline __m512 round_half_even(__m512 v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 
-// One 32-element block of a row of X quantized as ggml's quantize_row_q8_0_ref does (scale kept in fp32): the
+// One 32-element block of a row of X quantized as qmatmul.cc's activation quantizer does (ties to even, scale kept in fp32): the
 // 32 int8 in order, and the scale.
 inline __m256i quantize_block(const float* x, float* d_out) {
   const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
@@ -84,8 +79,8 @@ inline __m256i quantize_block(const float* x, float* d_out) {
   const float d = amax / 127.0f;
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   const __m512 idv = _mm512_set1_ps(id);
-  const __m128i q0 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v0, idv))));
-  const __m128i q1 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v1, idv))));
+  const __m128i q0 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(round_half_even(_mm512_mul_ps(v0, idv))));
+  const __m128i q1 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(round_half_even(_mm512_mul_ps(v1, idv))));
   *d_out = d;
   return _mm256_set_m128i(q1, q0);
 }
