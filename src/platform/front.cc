@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "platform/event_stream.h"
 #include "platform/metrics/metrics_store.h"
 #include "platform/monitoring.h"
 #include "platform/web/web_api.h"
@@ -25,6 +26,8 @@ namespace {
 constexpr size_t kSyncPayloadLimit = 6 * 1024 * 1024;   // Lambda: 6 MB request for RequestResponse
 constexpr size_t kAsyncPayloadLimit = 1024 * 1024;      // Lambda: 1 MB for Event invocations
 constexpr const char* kInvokePrefix = "/2015-03-31/functions/";
+constexpr const char* kStreamInvokePrefix = "/2021-11-15/functions/";
+constexpr const char* kStreamInvokeSuffix = "/response-streaming-invocations";
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
@@ -182,12 +185,13 @@ void Front::on_request(Request&& req, ExchangePtr ex) {
   if (platform_.shutting_down())
     return ex->respond(gateway_message(http::status::service_unavailable, "Service Unavailable"));
 
-  if (path.starts_with(kInvokePrefix) && path.ends_with("/invocations")) {
+  const bool stream_invoke = path.starts_with(kStreamInvokePrefix) && path.ends_with(kStreamInvokeSuffix);
+  if ((path.starts_with(kInvokePrefix) && path.ends_with("/invocations")) || stream_invoke) {
     if (req.method() != http::verb::post)
       return ex->respond(aws_error(http::status::method_not_allowed, "MethodNotAllowed", "use POST"));
-    std::string name = url_decode(path.substr(std::strlen(kInvokePrefix),
-                                              path.size() - std::strlen(kInvokePrefix) - std::strlen("/invocations")),
-                                  false);
+    const size_t prefix = std::strlen(stream_invoke ? kStreamInvokePrefix : kInvokePrefix);
+    const size_t suffix = std::strlen(stream_invoke ? kStreamInvokeSuffix : "/invocations");
+    std::string name = url_decode(path.substr(prefix, path.size() - prefix - suffix), false);
     if (!credentials_.empty()) {
       std::string why = verify_sigv4(req, credentials_);
       if (why == "unknown access key id")
@@ -198,6 +202,7 @@ void Front::on_request(Request&& req, ExchangePtr ex) {
                                      "The request signature we calculated does not match the signature you "
                                      "provided (" + why + ")."));
     }
+    if (stream_invoke) return invoke_stream_api(name, std::move(req), std::move(ex));
     return invoke_api(name, std::move(req), std::move(ex));
   }
   if (path == "/_mlfaas/health" && req.method() == http::verb::get) {
@@ -383,6 +388,78 @@ void Front::invoke_api(const std::string& name, Request&& req, ExchangePtr ex) {
     ex->respond(std::move(res));
   };
   if (platform_.invoke(*fn, inv) == Platform::Admission::Throttled)
+    ex->respond(aws_error(http::status::too_many_requests, "TooManyRequestsException", "Rate Exceeded.",
+                          {{"Reason", platform_.throttle_reason(*fn)}}));
+}
+
+// InvokeWithResponseStream: 200 with an event stream of PayloadChunk events, as the function's streamed bytes
+// arrive (a function that answers buffered gives one chunk), then InvokeComplete with ErrorCode / ErrorDetails /
+// LogResult. Errors before the stream starts (unknown function, bad payload, throttling) are the Invoke API's.
+void Front::invoke_stream_api(const std::string& name, Request&& req, ExchangePtr ex) {
+  Function* fn = platform_.function(name);
+  if (!fn)
+    return ex->respond(aws_error(http::status::not_found, "ResourceNotFoundException",
+                                 fmt::format("Function not found: arn:aws:lambda:{}:{}:function:{}",
+                                             platform_.tpl().region, platform_.tpl().account_id, name)));
+  std::string type(req["X-Amz-Invocation-Type"]);
+  if (!type.empty() && type != "RequestResponse" && type != "DryRun")
+    return ex->respond(aws_error(http::status::bad_request, "InvalidParameterValueException",
+                                 "X-Amz-Invocation-Type must be RequestResponse or DryRun"));
+  std::string payload = std::move(req.body());
+  if (payload.empty()) payload = "{}";
+  if (!lambda::is_valid_utf8(payload) || !json::accept(payload))
+    return ex->respond(aws_error(http::status::bad_request, "InvalidRequestContentException",
+                                 "Could not parse request body into json: the payload is not valid JSON"));
+  auto inv = std::make_shared<Invocation>();
+  inv->request_id = lambda::random_uuid();
+  inv->payload = std::move(payload);
+  inv->source = "invoke (stream)";
+  inv->trace_id = std::string(req["X-Amzn-Trace-Id"]);
+  if (type == "DryRun") {
+    Response res = make_response(http::status::no_content, "", "");
+    res.set("x-amzn-RequestId", inv->request_id);
+    return ex->respond(std::move(res));
+  }
+
+  // The stream's head is sent on the first bytes or at the end, whichever comes first: a throttled invocation
+  // still gets its 429.
+  struct Stream {
+    ExchangePtr ex;
+    std::string request_id;
+    std::shared_ptr<ResponseWriter> writer;
+    ResponseWriter& get() {
+      if (!writer) {
+        Response head = make_response(http::status::ok, "", "application/vnd.amazon.eventstream");
+        head.set("x-amzn-RequestId", request_id);
+        head.set("X-Amz-Executed-Version", "$LATEST");
+        writer = ex->respond_streaming(std::move(head));
+      }
+      return *writer;
+    }
+  };
+  auto stream = std::make_shared<Stream>(Stream{ex, inv->request_id, nullptr});
+  bool tail = std::string(req["X-Amz-Log-Type"]) == "Tail";
+  inv->on_stream = [stream](std::string_view bytes) {
+    stream->get().write(event_stream_event("PayloadChunk", "application/octet-stream", bytes));
+  };
+  inv->on_done = [stream, tail](const InvocationResult& r) {
+    ResponseWriter& w = stream->get();
+    json complete = json::object();
+    if (r.function_error) {
+      complete["ErrorCode"] = r.error_type.empty() ? "Unhandled" : r.error_type;
+      complete["ErrorDetails"] = r.payload;
+    } else if (!r.payload.empty()) {
+      w.write(event_stream_event("PayloadChunk", "application/octet-stream", r.payload));
+    }
+    if (tail) {
+      std::string_view log(r.log);
+      if (log.size() > 4096) log = log.substr(log.size() - 4096);
+      complete["LogResult"] = lambda::base64_encode(log);
+    }
+    w.write(event_stream_event("InvokeComplete", "application/json", dump(complete)));
+    w.end();
+  };
+  if (platform_.invoke(*fn, inv) == Platform::Admission::Throttled && !stream->writer)
     ex->respond(aws_error(http::status::too_many_requests, "TooManyRequestsException", "Rate Exceeded.",
                           {{"Reason", platform_.throttle_reason(*fn)}}));
 }

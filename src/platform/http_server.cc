@@ -3,6 +3,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 
+#include <deque>
 #include <optional>
 
 namespace mlfaas::platform {
@@ -49,8 +50,25 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(64 * 1024);
     if (server_->options.idle_timeout.count() > 0) stream_.expires_after(server_->options.idle_timeout);
     else stream_.expires_never();
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+    if (!server_->options.body_observer) {
+      http::async_read(stream_, buffer_, *parser_,
+                       [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+      return;
+    }
+    http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->on_read(ec);
+      self->observer_ = self->server_->options.body_observer(self->parser_->get());
+      if (self->observer_) {
+        self->parser_->body_limit(self->server_->options.observed_body_limit);
+        self->chunk_body_ = [self = self.get()](std::uint64_t, beast::string_view body, beast::error_code&) {
+          self->observer_(std::string_view(body.data(), body.size()));
+          return body.size();
+        };
+        self->parser_->on_chunk_body(self->chunk_body_);
+      }
+      http::async_read(self->stream_, self->buffer_, *self->parser_,
+                       [self](beast::error_code ec, size_t) { self->on_read(ec); });
+    });
   }
 
   void write(Response res, bool keep_alive, unsigned version) {
@@ -78,6 +96,12 @@ class Session : public std::enable_shared_from_this<Session> {
       s->write(std::move(res), keep_alive_, version_);
     }
     bool answered() const override { return answered_; }
+    std::shared_ptr<ResponseWriter> respond_streaming(Response head) override {
+      if (answered_) return nullptr;
+      answered_ = true;
+      auto s = std::move(session_);
+      return s->write_streaming(std::move(head), keep_alive_, version_);
+    }
 
    private:
     std::shared_ptr<Session> session_;
@@ -86,7 +110,79 @@ class Session : public std::enable_shared_from_this<Session> {
     bool answered_ = false;
   };
 
+  class ChunkWriter final : public ResponseWriter, public std::enable_shared_from_this<ChunkWriter> {
+   public:
+    ChunkWriter(std::shared_ptr<Session> session, http::response<http::empty_body> head)
+        : session_(std::move(session)), head_(std::move(head)), serializer_(head_) {}
+
+    void start() {
+      writing_ = true;
+      http::async_write_header(session_->stream_, serializer_,
+                               [self = shared_from_this()](beast::error_code ec, size_t) { self->on_written(ec); });
+    }
+    void write(std::string data) override {
+      if (gone_ || ended_ || data.empty()) return;  // an empty chunk would end the body
+      queue_.push_back(std::move(data));
+      pump();
+    }
+    void end() override {
+      if (ended_) return;
+      ended_ = true;
+      pump();
+    }
+    bool client_gone() const override { return gone_; }
+
+   private:
+    void pump() {
+      if (writing_ || gone_) return;
+      if (!queue_.empty()) {
+        writing_ = true;
+        current_ = std::move(queue_.front());
+        queue_.pop_front();
+        asio::async_write(session_->stream_, http::make_chunk(asio::buffer(current_)),
+                          [self = shared_from_this()](beast::error_code ec, size_t) { self->on_written(ec); });
+      } else if (ended_ && !last_sent_) {
+        last_sent_ = writing_ = true;
+        asio::async_write(session_->stream_, http::make_chunk_last(),
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            self->writing_ = false;
+                            if (ec || !self->head_.keep_alive()) return self->session_->close();
+                            self->session_->read_next();
+                          });
+      }
+    }
+    void on_written(beast::error_code ec) {
+      writing_ = false;
+      if (ec) {
+        gone_ = true;
+        queue_.clear();
+        return session_->close();
+      }
+      pump();
+    }
+
+    std::shared_ptr<Session> session_;
+    http::response<http::empty_body> head_;
+    http::response_serializer<http::empty_body> serializer_;
+    std::deque<std::string> queue_;
+    std::string current_;
+    bool writing_ = false, ended_ = false, last_sent_ = false, gone_ = false;
+  };
+
+  std::shared_ptr<ResponseWriter> write_streaming(Response res, bool keep_alive, unsigned version) {
+    http::response<http::empty_body> head;
+    head.base() = res.base();
+    head.version(version);
+    head.keep_alive(keep_alive && !server_->closed);
+    head.chunked(true);
+    stream_.expires_never();  // a stream lasts as long as its producer
+    auto writer = std::make_shared<ChunkWriter>(shared_from_this(), std::move(head));
+    writer->start();
+    return writer;
+  }
+
   void on_read(beast::error_code ec) {
+    observer_ = nullptr;
     if (ec == http::error::body_limit) {
       Request header_only;
       header_only.base() = parser_->get().base();
@@ -134,6 +230,8 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::function<void(std::string_view)> observer_;
+  std::function<size_t(std::uint64_t, beast::string_view, beast::error_code&)> chunk_body_;
   std::shared_ptr<HttpServer::State> server_;
   std::shared_ptr<std::vector<char>> drain_;
   size_t drained_ = 0;

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
 
 namespace mlfaas::platform {
 
@@ -17,12 +19,26 @@ namespace http = boost::beast::http;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
+// An answer sent in pieces (Transfer-Encoding: chunked) as they become available.
+class ResponseWriter {
+ public:
+  virtual ~ResponseWriter() = default;
+  // Queued and sent in order, each as one chunk; ignored once the client has gone.
+  virtual void write(std::string data) = 0;
+  // Sends the last chunk; the connection then serves the next request (or closes).
+  virtual void end() = 0;
+  virtual bool client_gone() const = 0;
+};
+
 class Exchange {
  public:
   virtual ~Exchange() = default;
   // Answers the request (once; later calls are ignored). Keep-alive and HTTP version follow the request.
   virtual void respond(Response res) = 0;
   virtual bool answered() const = 0;
+  // Answers with `head`'s status and headers now and the body in pieces through the writer (counts as the
+  // answer). nullptr where the exchange cannot stream.
+  virtual std::shared_ptr<ResponseWriter> respond_streaming(Response head) { return nullptr; }
 };
 using ExchangePtr = std::shared_ptr<Exchange>;
 
@@ -30,6 +46,12 @@ struct HttpServerOptions {
   size_t body_limit = 6 * 1024 * 1024;
   // How long a connection may sit idle between requests (0: forever, for the Runtime API's long polls).
   std::chrono::seconds idle_timeout{60};
+  // Called when a request's header has been read. A callback returned receives the bytes of a chunked body as
+  // they arrive (the Request handed on then has an empty body, and chunk-extension trailers in its fields);
+  // none = the body is read whole as usual.
+  std::function<std::function<void(std::string_view)>(const Request& header)> body_observer;
+  // The body limit for observed bodies (Lambda's streamed responses may reach 20 MB).
+  size_t observed_body_limit = 20 * 1024 * 1024;
 };
 
 using RequestHandler = std::function<void(Request&& req, ExchangePtr exchange)>;

@@ -48,6 +48,21 @@ std::string exit_description(int status) {
   return "exit status " + std::to_string(WEXITSTATUS(status));
 }
 
+// A streamed answer to an API Gateway / function URL event starts with this prelude (awslambda.HttpResponseStream).
+constexpr const char* kHttpIntegrationType = "application/vnd.awslambda.http-integration-response";
+
+// A streamed HTTP answer read whole: the prelude's status and headers plus the body, as a proxy response.
+std::string proxy_from_http_integration(const std::string& payload) {
+  auto end = payload.find(std::string_view("\0\0\0\0\0\0\0\0", 8));
+  if (end == std::string::npos) return payload;
+  json prelude = json::parse(payload.substr(0, end), nullptr, false);
+  if (!prelude.is_object()) return payload;
+  json proxy = {{"statusCode", prelude.value("statusCode", 200)}, {"body", payload.substr(end + 8)},
+                {"isBase64Encoded", false}};
+  if (prelude.contains("headers")) proxy["headers"] = prelude["headers"];
+  return proxy.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 Response runtime_error_response(http::status status, const std::string& type, const std::string& message) {
   return make_response(status, json{{"errorType", type}, {"errorMessage", message}}.dump());
 }
@@ -113,6 +128,10 @@ void Instance::spawn(InvocationPtr first) {
   HttpServerOptions opts;
   opts.body_limit = kMaxResponse;
   opts.idle_timeout = std::chrono::seconds(0);
+  opts.body_observer = [weak](const Request& header) -> std::function<void(std::string_view)> {
+    if (auto self = weak.lock()) return self->stream_observer(header);
+    return {};
+  };
   api_ = std::make_unique<HttpServer>(
       platform_.io(), asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 0), opts,
       [weak](Request&& req, ExchangePtr ex) {
@@ -244,6 +263,15 @@ void Instance::on_runtime_request(Request&& req, ExchangePtr ex) {
       ex->respond(make_response(http::status::accepted, R"({"status":"OK"})"));
       InvocationResult r;
       r.payload = std::move(req.body());
+      // A streamed response that failed after its first byte says so in its trailers.
+      if (std::string type(req["Lambda-Runtime-Function-Error-Type"]); !type.empty()) {
+        r.function_error = true;
+        r.error_type = type;
+        auto body = lambda::base64_decode(std::string(req["Lambda-Runtime-Function-Error-Body"]));
+        r.payload = body && !body->empty() ? *body : lambda_error(type, "the streamed response failed");
+        return complete(std::move(r), "\tStatus: error\tError Type: " + type);
+      }
+      if (req[http::field::content_type] == kHttpIntegrationType) r.payload = proxy_from_http_integration(r.payload);
       return complete(std::move(r), "");
     }
     if (what == "error") {
@@ -263,6 +291,28 @@ void Instance::on_runtime_request(Request&& req, ExchangePtr ex) {
     }
   }
   ex->respond(runtime_error_response(http::status::not_found, "NotFound", "unknown path"));
+}
+
+// The body of a streamed response goes to the invocation's caller as it arrives when the caller streams;
+// otherwise it is read whole and answered as a buffered response.
+std::function<void(std::string_view)> Instance::stream_observer(const Request& header) {
+  if (header.method() != http::verb::post || header["Lambda-Runtime-Function-Response-Mode"] != "streaming" ||
+      !current_ || !current_->on_stream)
+    return {};
+  std::string_view target(header.target().data(), header.target().size());
+  if (target != std::string(kRuntimePrefix) + "invocation/" + current_->request_id + "/response") return {};
+  bool http_integration = header[http::field::content_type] == kHttpIntegrationType;
+  // The HTTP integration prelude (status and headers, 8 NUL bytes) is not part of what the caller reads.
+  return [inv = current_, skipping = http_integration, held = std::string()](std::string_view bytes) mutable {
+    if (skipping) {
+      held.append(bytes);
+      auto end = held.find(std::string_view("\0\0\0\0\0\0\0\0", 8));
+      if (end == std::string::npos) return;
+      skipping = false;
+      bytes = std::string_view(held).substr(end + 8);
+    }
+    if (!bytes.empty()) inv->on_stream(bytes);
+  };
 }
 
 Response Instance::on_runtime_too_large(const Request& header) {

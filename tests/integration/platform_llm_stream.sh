@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# InvokeWithResponseStream on `mlfaas serve` with boto3's own client and event-stream parser: an `llm` function on
+# models/stories260K streams its greedy story as PayloadChunk events that start long before the end and
+# concatenate to the non-streamed text, then InvokeComplete without an error (LogResult with Tail); a request
+# answered buffered (no "stream") arrives as one chunk; an unknown function is ResourceNotFoundException; an HTTP
+# API route of the same function, asked to stream, answers the text as a plain HTTP response.
+source "$(dirname "$0")/platform_lib/common.bash"
+python3 -c 'import boto3' 2>/dev/null || fail "boto3 is required (tools/setup.sh core installs it)"
+source_dir=${MLFAAS_SOURCE:-$MLFAAS_TEST_DATA/../..}
+model=$(cd "$source_dir/models/stories260K" && pwd)
+
+cat >"$WORK/template.yaml" <<EOF
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  story:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: provided.al2023
+      CodeUri: .
+      Handler: llm
+      MemorySize: 1024
+      Timeout: 60
+      Environment: {Variables: {MODEL_PATH: "$model", LLM_THREADS: "1"}}
+      Events:
+        Story:
+          Type: HttpApi
+          Properties: {Path: /story, Method: POST}
+EOF
+start_serve "$WORK/template.yaml"
+
+timeout 120 python3 - "$BASE" <<'PY' || fail "InvokeWithResponseStream (above)"
+import base64, json, sys, time
+import boto3, botocore
+lam = boto3.client("lambda", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="x",
+                   aws_secret_access_key="x")
+request = {"prompt": "Once upon a time", "temperature": 0, "max_new_tokens": 400, "ignore_eos": True}
+
+plain = json.loads(lam.invoke(FunctionName="story", Payload=json.dumps(request))["Payload"].read())
+assert plain["usage"]["completion_tokens"] == 400, plain
+
+t0 = time.monotonic()
+res = lam.invoke_with_response_stream(FunctionName="story", Payload=json.dumps({**request, "stream": True}),
+                                      LogType="Tail")
+assert res["ResponseMetadata"]["HTTPStatusCode"] == 200 and res["ExecutedVersion"] == "$LATEST", res
+chunks, complete = [], None
+for event in res["EventStream"]:
+    if "PayloadChunk" in event:
+        chunks.append(((time.monotonic() - t0) * 1000, event["PayloadChunk"]["Payload"]))
+    elif "InvokeComplete" in event:
+        complete = event["InvokeComplete"]
+end_ms = (time.monotonic() - t0) * 1000
+assert complete is not None and not complete.get("ErrorCode"), complete
+assert "REPORT RequestId" in base64.b64decode(complete["LogResult"]).decode(), complete
+text = b"".join(c for _, c in chunks).decode()
+assert text == plain["generated_text"], "streamed chunks do not concatenate to the non-streamed text"
+assert len(chunks) >= 100, len(chunks)
+assert chunks[0][0] < 0.5 * chunks[-1][0], (chunks[0][0], chunks[-1][0])
+print(f"stream: {len(chunks)} chunks, first at {chunks[0][0]:.1f} ms, last at {chunks[-1][0]:.1f} ms, "
+      f"complete at {end_ms:.1f} ms")
+
+res = lam.invoke_with_response_stream(FunctionName="story", Payload=json.dumps({**request, "max_new_tokens": 8}))
+events = list(res["EventStream"])
+assert [next(iter(e)) for e in events] == ["PayloadChunk", "InvokeComplete"], events
+assert json.loads(events[0]["PayloadChunk"]["Payload"])["usage"]["completion_tokens"] == 8, events
+
+try:
+    lam.invoke_with_response_stream(FunctionName="nosuch", Payload=b"{}")
+    raise AssertionError("an unknown function was accepted")
+except botocore.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "ResourceNotFoundException", e.response
+print("boto3 ok")
+PY
+
+body=$(curl_json POST /story -H 'Content-Type: application/json' \
+  -d '{"prompt": "Once upon a time", "temperature": 0, "max_new_tokens": 32, "ignore_eos": true, "stream": true}')
+status=$(tail -1 <<<"$body")
+assert_eq "$status" 200 "streamed answer through the HTTP route"
+want=$(timeout 60 "$MLFAAS_BIN" generate --model "$model" --prompt "Once upon a time" --max-new-tokens 32 \
+  --ignore-eos 2>/dev/null)
+assert_eq "$(head -n -1 <<<"$body")" "$want" "streamed answer through the HTTP route"
+server_healthy "the streaming function"
+echo "PASS"
