@@ -392,6 +392,15 @@ void Front::invoke_api(const std::string& name, Request&& req, ExchangePtr ex) {
                           {{"Reason", platform_.throttle_reason(*fn)}}));
 }
 
+namespace {
+class GoneWriter final : public ResponseWriter {
+ public:
+  void write(std::string) override {}
+  void end() override {}
+  bool client_gone() const override { return true; }
+};
+}  // namespace
+
 // InvokeWithResponseStream: 200 with an event stream of PayloadChunk events, as the function's streamed bytes
 // arrive (a function that answers buffered gives one chunk), then InvokeComplete with ErrorCode / ErrorDetails /
 // LogResult. Errors before the stream starts (unknown function, bad payload, throttling) are the Invoke API's.
@@ -433,6 +442,7 @@ void Front::invoke_stream_api(const std::string& name, Request&& req, ExchangePt
         head.set("x-amzn-RequestId", request_id);
         head.set("X-Amz-Executed-Version", "$LATEST");
         writer = ex->respond_streaming(std::move(head));
+        if (!writer) writer = std::make_shared<GoneWriter>();  // the exchange cannot stream: nobody to write to
       }
       return *writer;
     }
@@ -440,7 +450,9 @@ void Front::invoke_stream_api(const std::string& name, Request&& req, ExchangePt
   auto stream = std::make_shared<Stream>(Stream{ex, inv->request_id, nullptr});
   bool tail = std::string(req["X-Amz-Log-Type"]) == "Tail";
   inv->on_stream = [stream](std::string_view bytes) {
-    stream->get().write(event_stream_event("PayloadChunk", "application/octet-stream", bytes));
+    ResponseWriter& w = stream->get();
+    w.write(event_stream_event("PayloadChunk", "application/octet-stream", bytes));
+    return !w.client_gone();
   };
   inv->on_done = [stream, tail](const InvocationResult& r) {
     ResponseWriter& w = stream->get();

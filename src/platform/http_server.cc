@@ -60,8 +60,8 @@ class Session : public std::enable_shared_from_this<Session> {
       self->observer_ = self->server_->options.body_observer(self->parser_->get());
       if (self->observer_) {
         self->parser_->body_limit(self->server_->options.observed_body_limit);
-        self->chunk_body_ = [self = self.get()](std::uint64_t, beast::string_view body, beast::error_code&) {
-          self->observer_(std::string_view(body.data(), body.size()));
+        self->chunk_body_ = [self = self.get()](std::uint64_t, beast::string_view body, beast::error_code& ec) {
+          if (!self->observer_(std::string_view(body.data(), body.size()))) ec = asio::error::connection_aborted;
           return body.size();
         };
         self->parser_->on_chunk_body(self->chunk_body_);
@@ -230,7 +230,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::function<void(std::string_view)> observer_;
+  std::function<bool(std::string_view)> observer_;
   std::function<size_t(std::uint64_t, beast::string_view, beast::error_code&)> chunk_body_;
   std::shared_ptr<HttpServer::State> server_;
   std::shared_ptr<std::vector<char>> drain_;

@@ -47,9 +47,9 @@ struct HttpServerOptions {
   // How long a connection may sit idle between requests (0: forever, for the Runtime API's long polls).
   std::chrono::seconds idle_timeout{60};
   // Called when a request's header has been read. A callback returned receives the bytes of a chunked body as
-  // they arrive (the Request handed on then has an empty body, and chunk-extension trailers in its fields);
-  // none = the body is read whole as usual.
-  std::function<std::function<void(std::string_view)>(const Request& header)> body_observer;
+  // they arrive (the Request handed on then has an empty body, and the chunked body's trailers in its fields);
+  // it returns false to drop the request and its connection. None = the body is read whole as usual.
+  std::function<std::function<bool(std::string_view)>(const Request& header)> body_observer;
   // The body limit for observed bodies (Lambda's streamed responses may reach 20 MB).
   size_t observed_body_limit = 20 * 1024 * 1024;
 };

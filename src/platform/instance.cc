@@ -128,7 +128,7 @@ void Instance::spawn(InvocationPtr first) {
   HttpServerOptions opts;
   opts.body_limit = kMaxResponse;
   opts.idle_timeout = std::chrono::seconds(0);
-  opts.body_observer = [weak](const Request& header) -> std::function<void(std::string_view)> {
+  opts.body_observer = [weak](const Request& header) -> std::function<bool(std::string_view)> {
     if (auto self = weak.lock()) return self->stream_observer(header);
     return {};
   };
@@ -295,7 +295,7 @@ void Instance::on_runtime_request(Request&& req, ExchangePtr ex) {
 
 // The body of a streamed response goes to the invocation's caller as it arrives when the caller streams;
 // otherwise it is read whole and answered as a buffered response.
-std::function<void(std::string_view)> Instance::stream_observer(const Request& header) {
+std::function<bool(std::string_view)> Instance::stream_observer(const Request& header) {
   if (header.method() != http::verb::post || header["Lambda-Runtime-Function-Response-Mode"] != "streaming" ||
       !current_ || !current_->on_stream)
     return {};
@@ -303,15 +303,25 @@ std::function<void(std::string_view)> Instance::stream_observer(const Request& h
   if (target != std::string(kRuntimePrefix) + "invocation/" + current_->request_id + "/response") return {};
   bool http_integration = header[http::field::content_type] == kHttpIntegrationType;
   // The HTTP integration prelude (status and headers, 8 NUL bytes) is not part of what the caller reads.
-  return [inv = current_, skipping = http_integration, held = std::string()](std::string_view bytes) mutable {
+  std::weak_ptr<Instance> weak = weak_from_this();
+  return [weak, inv = current_, skipping = http_integration, held = std::string()](std::string_view bytes) mutable {
     if (skipping) {
       held.append(bytes);
       auto end = held.find(std::string_view("\0\0\0\0\0\0\0\0", 8));
-      if (end == std::string::npos) return;
+      if (end == std::string::npos) return true;
       skipping = false;
       bytes = std::string_view(held).substr(end + 8);
     }
-    if (!bytes.empty()) inv->on_stream(bytes);
+    if (bytes.empty() || inv->on_stream(bytes)) return true;
+    auto self = weak.lock();
+    if (self && self->current_ == inv) {
+      InvocationResult r;
+      r.function_error = true;
+      r.error_type = "Client.Disconnected";
+      r.payload = lambda_error(r.error_type, "the caller closed the stream");
+      self->complete(std::move(r), "\tStatus: error\tError Type: Client.Disconnected");
+    }
+    return false;
   };
 }
 

@@ -63,9 +63,10 @@ struct Invocation {
   std::string client_context;
   std::string source;  // for the console: "invoke", "POST /path", "sns:Topic"
   std::function<void(const InvocationResult&)> on_done;
-  // Set by callers that can stream (InvokeWithResponseStream): the bytes of a streamed response as they arrive.
-  // on_done still follows, with an empty payload when everything was streamed.
-  std::function<void(std::string_view)> on_stream;
+  // Set by callers that can stream (InvokeWithResponseStream): the bytes of a streamed response as they arrive;
+  // false when the caller has gone, which ends the invocation at once (the function's connection is cut, so its
+  // next write fails and it stops working). on_done still follows, with an empty payload when all was streamed.
+  std::function<bool(std::string_view)> on_stream;
 
   Clock::time_point delivered;
   std::string log;
@@ -101,7 +102,7 @@ class Instance : public std::enable_shared_from_this<Instance> {
 
  private:
   void on_runtime_request(Request&& req, ExchangePtr ex);
-  std::function<void(std::string_view)> stream_observer(const Request& header);
+  std::function<bool(std::string_view)> stream_observer(const Request& header);
   Response on_runtime_too_large(const Request& header);
   void on_next(ExchangePtr ex);
   void deliver(InvocationPtr inv);

@@ -72,6 +72,35 @@ except botocore.exceptions.ClientError as e:
 print("boto3 ok")
 PY
 
+# A caller that goes away mid-stream: the invocation ends at once (Client.Disconnected), the function stops
+# generating (its EMF line counts fewer tokens than asked) and answers the next call.
+timeout 60 python3 - "$PORT" <<'PY' || fail "disconnect mid-stream"
+import json, socket, sys
+body = json.dumps({"prompt": "Once upon a time", "temperature": 0, "max_new_tokens": 480, "ignore_eos": True,
+                   "stream": True}).encode()
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /2021-11-15/functions/story/response-streaming-invocations HTTP/1.1\r\nHost: x\r\n"
+          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+got = b""
+while b"PayloadChunk" not in got:
+    got += s.recv(4096)
+s.close()
+PY
+for _ in $(seq 1 100); do grep -q 'Client.Disconnected' "$WORK/logs/story.log" 2>/dev/null && break; sleep 0.1; done
+grep -q 'REPORT RequestId.*Error Type: Client.Disconnected' "$WORK/logs/story.log" ||
+  fail "no Client.Disconnected REPORT: $(tail -5 "$WORK/logs/story.log")"
+aws_invoke story '{"prompt": "Once", "max_new_tokens": 4}' "$WORK/after.out" >/dev/null || fail "invoke after disconnect"
+json_get 'j["usage"]["completion_tokens"]' <"$WORK/after.out" | grep -qx 4 || fail "after disconnect: $(cat "$WORK/after.out")"
+python3 - "$WORK/logs/story.log" <<'PY' || fail "generation did not stop at the disconnect"
+import json, sys
+counts = [json.loads(l[l.index("{"):])["GeneratedTokens"] for l in open(sys.argv[1]) if '"_aws"' in l and
+          "GeneratedTokens" in l]
+# invoke 400, stream 400, buffered 8, the disconnected one, then the 4-token call
+assert len(counts) >= 5 and counts[-1] == 4, counts
+assert counts[-2] < 480, counts
+print("disconnect: generation stopped after", counts[-2], "of 480 tokens")
+PY
+
 body=$(curl_json POST /story -H 'Content-Type: application/json' \
   -d '{"prompt": "Once upon a time", "temperature": 0, "max_new_tokens": 32, "ignore_eos": true, "stream": true}')
 status=$(tail -1 <<<"$body")
