@@ -73,6 +73,8 @@ void register_models(CLI::App& app) {
   pull->add_option("--revision", opts->revision, "Branch, tag or commit")->capture_default_str();
   pull->add_option("--dir", opts->dir, "Destination directory (default: models/NAME)");
   pull->add_flag("--force", opts->force, "Download files that are already present again");
+  pull->add_option("--file", opts->files,
+                   "Download exactly this file (repeatable), e.g. one .gguf of a GGUF repository");
   pull->callback([opts] {
     hub::PullOptions o = *opts;
     if (o.dir.empty()) o.dir = "models/" + o.repo.substr(o.repo.find('/') + 1);

@@ -14,6 +14,7 @@ struct CliExit : std::runtime_error {
 };
 
 void register_tokenize(CLI::App& app);
+void register_generate(CLI::App& app);
 void register_predict(CLI::App& app);
 void register_compile(CLI::App& app);
 void register_classic(CLI::App& app);

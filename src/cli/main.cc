@@ -8,6 +8,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "mlfaas 0.1.0");
   mlfaas::cli::register_tokenize(app);
+  mlfaas::cli::register_generate(app);
   mlfaas::cli::register_predict(app);
   mlfaas::cli::register_compile(app);
   mlfaas::cli::register_classic(app);

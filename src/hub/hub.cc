@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <regex>
 #include <memory>
 
 namespace mlfaas::hub {
@@ -374,16 +375,52 @@ PulledFile download_file(const PullOptions& o, const std::string& endpoint, cons
 
 }  // namespace
 
-std::vector<std::string> select_model_files(const std::vector<std::string>& repo_files) {
-  static const char* kWanted[] = {"config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
-                                  "special_tokens_map.json", "generation_config.json"};
+std::vector<std::string> select_model_files(const std::vector<std::string>& repo_files, const std::string& repo,
+                                            const std::string& revision) {
+  static const char* kWanted[] = {"config.json",           "vocab.txt",
+                                  "tokenizer.json",        "tokenizer.model",
+                                  "tokenizer_config.json", "special_tokens_map.json",
+                                  "generation_config.json"};
+  static const std::regex kShard(R"(model-\d{5}-of-\d{5}\.safetensors)");
+  auto has = [&](const std::string& name) {
+    return std::find(repo_files.begin(), repo_files.end(), name) != repo_files.end();
+  };
   std::vector<std::string> out;
-  bool has_safetensors = false;
-  for (const auto& f : repo_files) has_safetensors |= f == "model.safetensors";
   for (const auto& f : repo_files) {
-    bool want = f == (has_safetensors ? "model.safetensors" : "pytorch_model.bin");
-    for (const char* w : kWanted) want |= f == w;
-    if (want) out.push_back(f);
+    for (const char* w : kWanted) {
+      if (f == w) out.push_back(f);
+    }
+  }
+  if (has("model.safetensors")) {
+    out.push_back("model.safetensors");
+  } else if (has("model.safetensors.index.json")) {
+    out.push_back("model.safetensors.index.json");
+    for (const auto& f : repo_files) {
+      if (std::regex_match(f, kShard)) out.push_back(f);
+    }
+  } else if (has("pytorch_model.bin")) {
+    out.push_back("pytorch_model.bin");
+  } else {
+    std::string ggufs;
+    int n = 0;
+    for (const auto& f : repo_files) {
+      if (f.size() > 5 && f.compare(f.size() - 5, 5, ".gguf") == 0 && f.find('/') == std::string::npos) {
+        if (n++ < 4) ggufs += (ggufs.empty() ? "" : ", ") + f;
+      }
+    }
+    if (n > 0) {
+      throw HubError(HubError::Kind::NotFound,
+                     "'" + repo + "' holds GGUF files (" + ggufs + (n > 4 ? ", ..." : "") +
+                         "): pick one with --file NAME");
+    }
+    throw HubError(HubError::Kind::NotFound,
+                   "'" + repo + "' has no " + std::string(has("config.json") ? "" : "config.json ") +
+                       "model.safetensors, sharded safetensors or pytorch_model.bin at revision '" + revision +
+                       "': not a model this engine can run");
+  }
+  if (!has("config.json")) {
+    throw HubError(HubError::Kind::NotFound, "'" + repo + "' has no config.json at revision '" + revision +
+                                                 "': not a model this engine can run");
   }
   return out;
 }
@@ -401,16 +438,21 @@ std::vector<PulledFile> pull(const PullOptions& options, const std::function<voi
   while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
   if (o.token.empty()) o.token = env_or("HF_TOKEN", "");
 
-  std::vector<std::string> files = select_model_files(list_repo_files(o, endpoint));
-  bool has_weights = false, has_config = false;
-  for (const auto& f : files) {
-    has_weights |= f == "model.safetensors" || f == "pytorch_model.bin";
-    has_config |= f == "config.json";
-  }
-  if (!has_weights || !has_config) {
-    throw HubError(Kind::NotFound, "'" + o.repo + "' has no " + std::string(has_config ? "" : "config.json ") +
-                                       (has_weights ? "" : "model.safetensors or pytorch_model.bin") +
-                                       " at revision '" + o.revision + "': not a model this engine can run");
+  std::vector<std::string> repo_files = list_repo_files(o, endpoint);
+  std::vector<std::string> files;
+  if (o.files.empty()) {
+    files = select_model_files(repo_files, o.repo, o.revision);
+  } else {
+    for (const auto& f : o.files) {
+      if (f.empty() || f.find('/') != std::string::npos || f.front() == '.' ||
+          f.find_first_of("\\\r\n") != std::string::npos) {
+        throw HubError(Kind::Usage, "'" + f + "' is not a file name at the top of the repository");
+      }
+      if (std::find(repo_files.begin(), repo_files.end(), f) == repo_files.end()) {
+        throw HubError(Kind::NotFound, "'" + o.repo + "' has no file '" + f + "' at revision '" + o.revision + "'");
+      }
+      files.push_back(f);
+    }
   }
   std::error_code ec;
   fs::create_directories(o.dir, ec);

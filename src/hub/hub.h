@@ -19,6 +19,7 @@ struct PullOptions {
   std::string endpoint;             // default: $HF_ENDPOINT or https://huggingface.co
   std::string token;                // default: $HF_TOKEN
   bool force = false;               // re-download files that are already present
+  std::vector<std::string> files;   // exactly these files (e.g. one .gguf of a GGUF repository); empty = the model's
   long connect_timeout_s = 15;
   long low_speed_timeout_s = 60;    // abort when under 1 KB/s for this long
 };
@@ -49,8 +50,13 @@ class HubError : public std::runtime_error {
   Kind kind_;
 };
 
-// The files of `repo` the engine uses (config, tokenizer files, one weight file: safetensors preferred).
-std::vector<std::string> select_model_files(const std::vector<std::string>& repo_files);
+// The files of `repo` the engine uses: config and tokenizer files (vocab.txt, tokenizer.json, tokenizer.model,
+// tokenizer_config.json, special_tokens_map.json, generation_config.json) and one set of weights - model.safetensors,
+// else a sharded model.safetensors.index.json with its model-NNNNN-of-NNNNN.safetensors shards, else
+// pytorch_model.bin. Throws HubError(NotFound) when there are no weights it can run, naming the repository's .gguf
+// files (which a user picks with PullOptions::files) when it has some.
+std::vector<std::string> select_model_files(const std::vector<std::string>& repo_files, const std::string& repo = "",
+                                            const std::string& revision = "main");
 
 // Lists the repository, downloads the selected files. Progress is reported through `on_progress` (may be
 // empty). Throws HubError.

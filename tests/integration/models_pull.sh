@@ -17,6 +17,16 @@ done
 mkdir -p "$T/hub/acme/binonly"
 cp "$src"/{config.json,vocab.txt,pytorch_model.bin} "$T/hub/acme/binonly/"
 mkdir -p "$T/hub/acme/notamodel" && echo hi > "$T/hub/acme/notamodel/README.md"
+# A Llama-shaped repository as TinyLlama/TinyLlama-1.1B-Chat-v1.0 has it (sharded here, as larger Llamas are), and a
+# GGUF-only one as TheBloke's are.
+llama="$MLFAAS_TEST_DATA/llama/tiny-llama"
+mkdir -p "$T/hub/acme/tiny-llama" "$T/hub/acme/tiny-llama-GGUF"
+cp "$llama"/{config.json,generation_config.json,tokenizer.model,tokenizer_config.json,special_tokens_map.json} \
+  "$T/hub/acme/tiny-llama/"
+/usr/bin/python3 "$MLFAAS_SOURCE/tests/tools/shard_safetensors.py" "$llama/model.safetensors" "$T/hub/acme/tiny-llama" 2
+echo "# card" > "$T/hub/acme/tiny-llama/README.md"
+cp "$llama/model-f32.gguf" "$T/hub/acme/tiny-llama-GGUF/tiny-llama.f32.gguf"
+cp "$llama/model-f32.gguf" "$T/hub/acme/tiny-llama-GGUF/tiny-llama.copy.gguf"
 
 /usr/bin/python3 "$MLFAAS_SOURCE/tests/tools/fake_hub.py" --root "$T/hub" --port-file "$T/port" --log "$T/hub.log" &
 HUB_PID=$!
@@ -75,5 +85,22 @@ mkdir -p "$T/x7" && ln -s /dev/full "$T/x7/.config.json.part"
 expect_fail 1 "No space left on device" acme/tiny --dir "$T/x7"
 [ ! -e "$T/x7/config.json" ] || fail "disk full left a final file"
 expect_fail 2 "is not a repository id" "../etc" --dir "$T/x8"
+
+# 6. Llama: tokenizer.model, generation_config.json, the index and every shard (and not the card)
+pull acme/tiny-llama --dir "$T/l1" >"$T/out" 2>"$T/err" || { cat "$T/err"; fail "llama download"; }
+for f in config.json generation_config.json tokenizer.model tokenizer_config.json special_tokens_map.json \
+         model.safetensors.index.json model-00001-of-00002.safetensors model-00002-of-00002.safetensors; do
+  cmp -s "$T/hub/acme/tiny-llama/$f" "$T/l1/$f" || fail "llama: $f missing or different after download"
+done
+[ ! -e "$T/l1/README.md" ] || fail "llama: the model card was downloaded"
+grep -q "model-00002-of-00002.safetensors.*sha256 ok" "$T/err" || { cat "$T/err"; fail "llama shard not verified"; }
+
+# 7. GGUF repositories: without --file the user is told which files there are; with it, exactly that file
+expect_fail 1 "holds GGUF files (tiny-llama.copy.gguf, tiny-llama.f32.gguf).*--file" acme/tiny-llama-GGUF --dir "$T/g1"
+pull acme/tiny-llama-GGUF --file tiny-llama.f32.gguf --dir "$T/g2" >"$T/out" 2>"$T/err" || { cat "$T/err"; fail "gguf --file"; }
+cmp -s "$llama/model-f32.gguf" "$T/g2/tiny-llama.f32.gguf" || fail "gguf differs after download"
+[ "$(ls "$T/g2" | wc -l)" = 1 ] || fail "--file downloaded more than the file asked for"
+expect_fail 1 "has no file 'nope.gguf'" acme/tiny-llama-GGUF --file nope.gguf --dir "$T/g3"
+expect_fail 2 "is not a file name" acme/tiny-llama-GGUF --file ../x.gguf --dir "$T/g4"
 
 echo "models pull: all cases passed"

@@ -21,7 +21,7 @@ import re
 import sys
 import threading
 
-LARGE_SUFFIXES = (".safetensors", ".bin")
+LARGE_SUFFIXES = (".safetensors", ".bin", ".gguf", ".model")
 
 
 class Hub:

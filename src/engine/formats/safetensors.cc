@@ -150,7 +150,61 @@ class SafetensorsFile final : public WeightFile {
   std::unique_ptr<MappedFile> mapping_;  // null when reading caller-owned bytes
 };
 
+// Hugging Face's sharded checkpoints: model.safetensors.index.json maps each tensor name to the shard file that
+// holds it ({"metadata": {...}, "weight_map": {"name": "model-00001-of-00002.safetensors", ...}}). The shards are
+// opened (and so validated and mapped) once each; the views handed out are the shards' own.
+class ShardedSafetensors final : public WeightFile {
+ public:
+  explicit ShardedSafetensors(const std::string& index_path) : WeightFile(index_path) {
+    const std::string text = read_text_file(index_path);
+    nlohmann::json index;
+    try {
+      index = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+      throw FormatError(path_, "bad index JSON: " + json_error_text(e));
+    }
+    if (!index.is_object()) throw FormatError(path_, "bad index: not a JSON object");
+    auto map = index.find("weight_map");
+    if (map == index.end() || !map->is_object()) throw FormatError(path_, "bad index: no \"weight_map\" object");
+    const size_t slash = index_path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "" : index_path.substr(0, slash + 1);
+    std::unordered_map<std::string, size_t> shard_of_file;
+    for (auto it = map->begin(); it != map->end(); ++it) {
+      const std::string& name = it.key();
+      if (!it.value().is_string()) throw FormatError(path_, "bad index: the shard of tensor '" + name + "' is not a string");
+      const std::string file = it.value().get<std::string>();
+      check_shard_name(file);
+      auto [slot, added] = shard_of_file.emplace(file, shards_.size());
+      if (added) shards_.push_back(open_safetensors(dir + file));
+      const TensorView* view = shards_[slot->second]->find(name);
+      if (view == nullptr) {
+        throw FormatError(path_, "tensor '" + name + "' is listed in shard '" + file + "' but missing there");
+      }
+      add(*view);
+    }
+  }
+
+ private:
+  // A shard is a file of the model's directory or below it: nothing absolute and no "..".
+  void check_shard_name(const std::string& file) const {
+    bool escapes = file.empty() || file[0] == '/';
+    size_t begin = 0;
+    while (!escapes && begin <= file.size()) {
+      const size_t end = std::min(file.find('/', begin), file.size());
+      if (file.compare(begin, end - begin, "..") == 0) escapes = true;
+      begin = end + 1;
+    }
+    if (escapes) throw FormatError(path_, "bad index: shard '" + file + "' is not a file inside the model directory");
+  }
+
+  std::vector<std::unique_ptr<WeightFile>> shards_;
+};
+
 }  // namespace
+
+std::unique_ptr<WeightFile> open_safetensors_sharded(const std::string& index_path) {
+  return std::make_unique<ShardedSafetensors>(index_path);
+}
 
 std::unique_ptr<WeightFile> open_safetensors(const std::string& path) {
   auto mapping = std::make_unique<MappedFile>(path);

@@ -137,13 +137,16 @@ std::unique_ptr<WeightFile> open_model_weights(const std::string& dir_or_file) {
   if (::stat(dir_or_file.c_str(), &st) != 0) throw FormatError(dir_or_file, "file not found");
   if (S_ISDIR(st.st_mode)) {
     std::string st_path = dir_or_file + "/model.safetensors";
+    std::string index_path = dir_or_file + "/model.safetensors.index.json";
     std::string bin_path = dir_or_file + "/pytorch_model.bin";
     struct stat s2 {};
     if (::stat(st_path.c_str(), &s2) == 0) return open_safetensors(st_path);
+    if (::stat(index_path.c_str(), &s2) == 0) return open_safetensors_sharded(index_path);
     if (::stat(bin_path.c_str(), &s2) == 0) return open_pytorch_bin(bin_path);
     throw FormatError(dir_or_file, "no model.safetensors or pytorch_model.bin in this directory");
   }
   const std::string& p = dir_or_file;
+  if (p.size() >= 11 && p.compare(p.size() - 11, 11, ".index.json") == 0) return open_safetensors_sharded(p);
   if (p.size() >= 4 && p.compare(p.size() - 4, 4, ".bin") == 0) return open_pytorch_bin(p);
   return open_safetensors(p);
 }

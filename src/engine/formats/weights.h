@@ -56,13 +56,17 @@ class WeightFile {
 
 // model.safetensors, memory-mapped; validates the header fully before any tensor is touched.
 std::unique_ptr<WeightFile> open_safetensors(const std::string& path);
+// A sharded checkpoint: model.safetensors.index.json ({"weight_map": {tensor: shard file}}) and its shards, which
+// must lie inside the index's directory; one WeightFile with every tensor the index lists, each from its shard.
+std::unique_ptr<WeightFile> open_safetensors_sharded(const std::string& index_path);
 // pytorch_model.bin (torch.save zip of a pickled state dict), read through a restricted unpickler.
 std::unique_ptr<WeightFile> open_pytorch_bin(const std::string& path);
 // The same readers over bytes the caller keeps alive for the WeightFile's lifetime (fuzzing, embedded data);
 // `name` stands for the file in error messages.
 std::unique_ptr<WeightFile> open_safetensors_bytes(std::span<const std::byte> bytes, const std::string& name);
 std::unique_ptr<WeightFile> open_pytorch_bin_bytes(std::span<const std::byte> bytes, const std::string& name);
-// A model directory: model.safetensors if present, else pytorch_model.bin; or a path to either file.
+// A model directory: model.safetensors if present, else model.safetensors.index.json and its shards, else
+// pytorch_model.bin; or a path to any of these files.
 std::unique_ptr<WeightFile> open_model_weights(const std::string& dir_or_file);
 
 // fp16 / bf16 bit patterns to fp32 (exact).

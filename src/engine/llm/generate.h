@@ -5,7 +5,9 @@
 //
 // Randomness: a request's seed drives a 64-bit PCG (pcg32, O'Neill 2014) - fixed, documented, portable - so the
 // same seed, model and request give the same tokens on every machine and kernel level whose logits agree to the
-// sampled precision. No seed = one drawn from std::random_device (reported back, so a run can be replayed).
+// sampled precision: pcg32_srandom_r(seed, 0xda3e39cb94b95bdb), one draw per sampled token as
+// (pcg32_random_r() >> 8) / 2^24, walked over the kept tokens in descending probability (ties: lower id first).
+// No seed = one drawn from std::random_device (reported back, so a run can be replayed).
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -41,9 +43,13 @@ struct GenerateTimings {
 };
 
 struct GenerateResult {
+  // The generated ids, an EOS that ended generation included (as HF's generate returns it; it adds no text).
   std::vector<int32_t> generated_ids;
-  std::string text;           // decoded generated text (stop string and anything after it removed)
-  std::string finish_reason;  // "stop" (EOS or stop string), "length" (max_new_tokens), "context" (context full)
+  // The decoded continuation: what decode(prompt + generated) adds to decode(prompt) - so the first word keeps its
+  // leading space unless the generation starts the text - with the stop string and anything after it removed.
+  std::string text;
+  // "stop" (EOS or stop string), "length" (max_new_tokens), "context" (context full), "cancelled" (callback)
+  std::string finish_reason;
   uint64_t seed = 0;          // the seed used (sampling only)
   GenerateTimings timings;
 };

@@ -51,7 +51,8 @@ class LlamaTokenizer {
   // HF tok(text)["input_ids"]: BOS first when add_bos and add_special_tokens. Invalid UTF-8 in `text` throws
   // InputError (engine/error.h).
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true) const;
-  // HF tok.decode(ids, skip_special_tokens). Ids out of range throw InputError.
+  // HF tok.decode(ids, skip_special_tokens). Ids out of range throw InputError. With llama2c_rules it is run.c's
+  // decode instead: a piece's leading space is dropped only when the id before it is BOS.
   std::string decode(std::span<const int32_t> ids, bool skip_special_tokens = true) const;
 
   int vocab_size() const;
@@ -64,9 +65,11 @@ class LlamaTokenizer {
   // Incremental decode for streaming: push() returns the text that is now final, holding back an incomplete
   // UTF-8 sequence (byte pieces) and the dummy space of the first token, so the concatenation of every push()
   // and finish() equals decode(all ids) and never contains a broken UTF-8 sequence.
+  // `previous_id` is the token before the first pushed one (the prompt's last): llama2.c's decoding (llama2c_rules)
+  // drops a leading space only right after BOS, so its first generated token needs it; HF's rule ignores it.
   class StreamDecoder {
    public:
-    explicit StreamDecoder(const LlamaTokenizer& tok, bool skip_special_tokens = true);
+    explicit StreamDecoder(const LlamaTokenizer& tok, bool skip_special_tokens = true, int32_t previous_id = -1);
     std::string push(int32_t id);
     std::string finish();  // what is left (an incomplete sequence becomes U+FFFD)
 
@@ -74,6 +77,7 @@ class LlamaTokenizer {
     const LlamaTokenizer& tok_;
     bool skip_special_;
     bool first_ = true;
+    int32_t previous_ = -1;
     std::string pending_;
   };
 
