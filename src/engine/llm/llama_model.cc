@@ -139,6 +139,14 @@ void apply_precision(const std::string& precision, LlamaModel::Impl* m) {
   }
 }
 
+// Quantized weights already in the precision asked for (a q4_0 GGUF or .mlf asked for q4_0) are left alone: only
+// asking for another encoding of quantized weights is refused.
+void apply_precision_unless_same(const std::string& precision, LlamaModel::Impl* m) {
+  const QuantType type = m->layers.front().q.type;
+  if (!precision.empty() && !is_float_type(type) && parse_precision(precision) == type) return;
+  apply_precision(precision, m);
+}
+
 }  // namespace
 
 LlamaModel::LlamaModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -163,7 +171,7 @@ std::shared_ptr<const LlamaModel> LlamaModel::load(const std::string& path, cons
   } else {
     load_llama2c(path, impl.get());
   }
-  apply_precision(options.precision, impl.get());
+  apply_precision_unless_same(options.precision, impl.get());
   return std::shared_ptr<const LlamaModel>(new LlamaModel(std::move(impl)));
 }
 
@@ -173,10 +181,7 @@ std::shared_ptr<const LlamaModel> LlamaModel::load_compiled(std::shared_ptr<cons
   impl->isa = resolve_isa(options.isa);
   if (!options.precision.empty()) parse_precision(options.precision);
   load_mlf_llama(std::move(file), impl.get());
-  // Compiled at the precision asked for: nothing to do (apply_precision would refuse quantized weights).
-  if (options.precision.empty() || parse_precision(options.precision) != impl->layers.front().q.type) {
-    apply_precision(options.precision, impl.get());
-  }
+  apply_precision_unless_same(options.precision, impl.get());
   return std::shared_ptr<const LlamaModel>(new LlamaModel(std::move(impl)));
 }
 
