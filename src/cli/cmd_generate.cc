@@ -1,7 +1,7 @@
 // mlfaas generate: text from a Llama-family model (HF directory, GGUF file, llama2.c checkpoint or compiled .mlf).
-// With --prompt or --messages the text streams to stdout as it is generated and a llama.cpp-style timing line goes to stderr;
-// with --jsonl each stdin line {"prompt"} | {"messages"} | {"input_ids"} (plus optional sampling fields) gets one
-// JSON line back, a bad line {"error"} while the rest go on.
+// With --prompt or --messages the text streams to stdout as it is generated and a llama.cpp-style timing line goes
+// to stderr; with --jsonl each stdin line {"prompt"} | {"messages"} | {"input_ids"} (plus optional sampling fields)
+// gets one JSON line back, a bad line {"error"} while the rest go on.
 #include <chrono>
 #include <cstdio>
 #include <iostream>
