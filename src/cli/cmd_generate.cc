@@ -256,7 +256,8 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--max-new-tokens", opt->max_new_tokens, "Most tokens to generate")->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--temperature", opt->temperature, "0 = greedy (default); > 0 samples")
       ->check(CLI::Range(0.0f, 100.0f));
-  cmd->add_option("--top-k", opt->top_k, "Sample among the k most likely tokens (0 = off)")->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--top-k", opt->top_k, "Sample among the k most likely tokens (0 = off)")
+      ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--top-p", opt->top_p, "Nucleus sampling mass (1 = off)")->check(CLI::Range(0.0f, 1.0f));
   cmd->add_option("--seed", opt->seed, "Sampling seed (default: random, printed back in --jsonl output)");
   cmd->add_option("--stop", opt->stop, "Stop before this string (repeatable)");

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <random>
 
 #include "engine/error.h"
@@ -438,4 +439,29 @@ TEST(Gguf, OpenNamesAMissingFile) {
   } catch (const FormatError& e) {
     EXPECT_NE(std::string(e.what()).find("no-such.gguf: file not found"), std::string::npos) << e.what();
   }
+}
+
+// The fuzz seeds (tools/make_gguf_corpus.py) are what their names say: bad_*.gguf refused, the other *.gguf read,
+// so the fuzzer starts from both sides of every check. (Reproducers libFuzzer adds have no .gguf suffix.)
+TEST(Gguf, FuzzSeedsAreWhatTheirNamesSay) {
+  const std::filesystem::path corpus = std::filesystem::path(MLFAAS_TEST_DATA) / ".." / "fuzz" / "corpus" / "gguf";
+  int good = 0, bad = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(corpus)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.path().extension() != ".gguf") continue;
+    const std::string bytes = fixtures::read_file(entry.path().string());
+    if (name.rfind("bad_", 0) == 0) {
+      EXPECT_THROW(parse(bytes), FormatError) << name;
+      ++bad;
+    } else {
+      EXPECT_NO_THROW(parse(bytes)) << name;
+      ++good;
+    }
+  }
+  EXPECT_GE(good, 5);
+  EXPECT_GE(bad, 10);
+  const std::string shrunk_bytes = fixtures::read_file((corpus / "tiny_llama_shrunk.gguf").string());  // outlives the views
+  auto shrunk = parse(shrunk_bytes);
+  EXPECT_EQ(shrunk->tensors().size(), 39u);
+  EXPECT_EQ(shrunk->get_string_array("tokenizer.ggml.tokens")->size(), 1024u);
 }

@@ -208,7 +208,9 @@ void GgufFile::parse(std::span<const std::byte> bytes) {
   }
 
   // ---- metadata ----
-  key_order_.reserve(n_kv);
+  // Counts were bounded by the bytes that follow, but a large file could still ask for gigabytes here.
+  constexpr uint64_t kMaxReserve = 1 << 16;
+  key_order_.reserve(std::min(n_kv, kMaxReserve));
   for (uint64_t i = 0; i < n_kv; ++i) {
     const std::string index = "metadata entry " + std::to_string(i);
     std::string key(in.string(index + " key"));
@@ -238,7 +240,18 @@ void GgufFile::parse(std::span<const std::byte> bytes) {
         throw FormatError(path_, what + " claims " + std::to_string(count) + " strings but only " +
                                      std::to_string(in.left()) + " bytes remain");
       }
-      for (uint64_t k = 0; k < count; ++k) in.string(what + (value->type == GgufType::Array ? " element " + std::to_string(k) : ""));
+      if (value->type != GgufType::Array) {
+        in.string(what);
+      } else {
+        // Token lists run to 10^5 strings: the label is built only for an error.
+        for (uint64_t k = 0; k < count; ++k) {
+          const size_t len_at = in.pos();
+          if (in.left() < 8 || load<uint64_t>(in.here()) > in.left() - 8) {
+            in.string(what + " element " + std::to_string(k));  // throws with the details
+          }
+          in.skip(8 + load<uint64_t>(bytes.data() + len_at), what);
+        }
+      }
     } else {
       const size_t size = scalar_size(elem);
       if (count > in.left() / size) {
@@ -275,8 +288,8 @@ void GgufFile::parse(std::span<const std::byte> bytes) {
     size_t index;
   };
   std::vector<Pending> pending;
-  tensors_.reserve(n_tensors);
-  pending.reserve(n_tensors);
+  tensors_.reserve(std::min(n_tensors, kMaxReserve));
+  pending.reserve(std::min(n_tensors, kMaxReserve));
   for (uint64_t i = 0; i < n_tensors; ++i) {
     GgufTensor t;
     t.name = std::string(in.string("tensor " + std::to_string(i) + " name"));

@@ -8,8 +8,12 @@
 // vec_dot_*_q8 kernels do), so an integer weight type never meets fp32 activations in the inner loop. That makes
 // results depend on that quantization, exactly as llama.cpp's do; F32/F16/BF16 weights use fp32 arithmetic.
 //
+// Activation quantization (integer types): per 32-element block d = max|x| / 127 (fp32, not rounded to fp16 as
+// ggml's block_q8_0 is) and q = x / d rounded to nearest, ties to even; every level produces the same codes.
+//
 // Every kernel level (kernels/isa.h) implements every type; results agree across levels to float rounding (integer
-// sums are exact at every level). Threads: the weight's rows are split across the pool; never more than its size.
+// sums are exact at every level). AVX-512 CPUs without VNNI run the AVX2 kernels. Threads: the weight's rows are
+// split across the pool in chunks of whole row tiles; never more threads than the pool has.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -48,7 +52,10 @@ class QMatmulScratch {
 };
 
 // Y[i, r] = sum_j X[i, j] * W[r, j] for i < m, r < w.rows (fp32 X and Y; row strides ldx, ldy). `isa` picks the
-// kernel level (resolve_isa()); `pool` may be null (one thread).
+// kernel level (resolve_isa()); `pool` may be null (one thread). Integer types need a scratch with m <= max_m and
+// k <= max_k (std::invalid_argument otherwise); float types ignore it (may be null). No heap allocation: the packed
+// weight tile of the prefill kernels lives on each thread's stack (48 KiB). Throws std::invalid_argument when k is
+// not a multiple of the type's block, std::runtime_error when this CPU lacks `isa`.
 void qmatmul(Isa isa, const QWeight& w, const float* x, int64_t ldx, int m, float* y, int64_t ldy,
              QMatmulScratch* scratch, ThreadPool* pool);
 
