@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "runtime/common/codec.h"
+#include "common/codec.h"
 
 namespace mlfaas::platform {
 
