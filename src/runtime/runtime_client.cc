@@ -6,7 +6,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
-#include "runtime/common/codec.h"
+#include "common/codec.h"
 
 #include <sstream>
 #include <stdexcept>

@@ -5,7 +5,7 @@
 
 #include <cctype>
 
-#include "runtime/common/codec.h"
+#include "common/codec.h"
 
 namespace mlfaas::runtime {
 
