@@ -787,9 +787,47 @@ bool Front::api_route(Request&& req, ExchangePtr ex) {
     res.set("apigw-requestid", lambda::random_hex(16));
     ex->respond(std::move(res));
   };
-  if (platform_.invoke(*fn, inv) == Platform::Admission::Throttled)
+  if (fn->spec.response_stream) stream_route_answer(*inv, ex);
+  if (platform_.invoke(*fn, inv) == Platform::Admission::Throttled && !ex->answered())
     ex->respond(gateway_message(http::status::too_many_requests, "Too Many Requests"));
   return true;
+}
+
+// A RESPONSE_STREAM function's route: a streamed answer goes out chunked as it arrives, with the status and
+// headers of its HTTP integration prelude (200 application/octet-stream without one); an answer the function
+// did not stream takes the buffered path.
+void Front::stream_route_answer(Invocation& inv, ExchangePtr ex) {
+  struct Stream {
+    ExchangePtr ex;
+    std::shared_ptr<ResponseWriter> writer;
+    void start(int status, const json& headers) {
+      if (writer) return;
+      Response head = make_response(http::status(status), "", "");
+      for (auto& [k, v] : headers.items()) head.set(k, v.is_string() ? v.get<std::string>() : dump(v));
+      if (head[http::field::content_type].empty()) head.set(http::field::content_type, "application/octet-stream");
+      head.set("apigw-requestid", lambda::random_hex(16));
+      writer = ex->respond_streaming(std::move(head));
+      if (!writer) writer = std::make_shared<GoneWriter>();
+    }
+  };
+  auto stream = std::make_shared<Stream>(Stream{std::move(ex), nullptr});
+  inv.on_stream_head = [stream](const std::string& prelude) {
+    json p = json::parse(prelude, nullptr, false);
+    int status = p.is_object() && p.contains("statusCode") && p["statusCode"].is_number_integer()
+                     ? p["statusCode"].get<int>() : 200;
+    if (status < 100 || status > 599) status = 502;
+    stream->start(status, p.is_object() && p.contains("headers") && p["headers"].is_object() ? p["headers"]
+                                                                                            : json::object());
+  };
+  inv.on_stream = [stream](std::string_view bytes) {
+    stream->start(200, json::object());
+    stream->writer->write(std::string(bytes));
+    return !stream->writer->client_gone();
+  };
+  inv.on_done = [stream, buffered = std::move(inv.on_done)](const InvocationResult& r) {
+    if (!stream->writer) return buffered(r);
+    stream->writer->end();  // a failure after the first byte cannot change the status any more
+  };
 }
 
 }  // namespace mlfaas::platform

@@ -346,6 +346,7 @@ std::function<bool(std::string_view)> Instance::stream_observer(const Request& h
       auto end = held.find(std::string_view("\0\0\0\0\0\0\0\0", 8));
       if (end == std::string::npos) return true;
       skipping = false;
+      if (inv->on_stream_head) inv->on_stream_head(held.substr(0, end));
       bytes = std::string_view(held).substr(end + 8);
     }
     if (bytes.empty() || inv->on_stream(bytes)) return true;

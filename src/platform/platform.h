@@ -77,6 +77,9 @@ struct Invocation {
   // false when the caller has gone, which ends the invocation at once (the function's connection is cut, so its
   // next write fails and it stops working). on_done still follows, with an empty payload when all was streamed.
   std::function<bool(std::string_view)> on_stream;
+  // With on_stream, for a streamed HTTP integration answer: its prelude (the JSON {"statusCode", "headers"}),
+  // before any of its bytes.
+  std::function<void(const std::string& prelude)> on_stream_head;
 
   Clock::time_point delivered;
   std::string log;

@@ -361,6 +361,14 @@ class Parser {
         read_environment(node, path, f);
       } else if (key == "Events") {
         continue;  // below, after the function's own name is known
+      } else if (key == "FunctionUrlConfig") {
+        if (!node.IsMap()) fail(path, "must be a map");
+        if (node["InvokeMode"]) {
+          std::string mode = str(node["InvokeMode"], path + ".InvokeMode");
+          if (mode != "BUFFERED" && mode != "RESPONSE_STREAM")
+            fail(path + ".InvokeMode", "must be BUFFERED or RESPONSE_STREAM, got '" + mode + "'");
+          f.response_stream = mode == "RESPONSE_STREAM";
+        }
       } else if (key == "PackageType" && str(node, path) != "Zip") {
         fail(path, "only Zip packages run locally");
       } else if (ignored_locally.count(key)) {

@@ -34,6 +34,9 @@ struct FunctionSpec {
   std::map<std::string, std::string> environment;
   std::vector<Route> routes;
   std::vector<std::string> sns_topic_arns;
+  // FunctionUrlConfig.InvokeMode RESPONSE_STREAM: the function's HTTP routes pass a streamed answer on as it
+  // arrives (chunked), instead of buffering it.
+  bool response_stream = false;
 };
 
 struct Subscription {

@@ -26,6 +26,20 @@ Resources:
         Story:
           Type: HttpApi
           Properties: {Path: /story, Method: POST}
+  livestory:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: provided.al2023
+      CodeUri: .
+      Handler: llm
+      MemorySize: 1024
+      Timeout: 60
+      FunctionUrlConfig: {AuthType: NONE, InvokeMode: RESPONSE_STREAM}
+      Environment: {Variables: {MODEL_PATH: "$model", LLM_THREADS: "1"}}
+      Events:
+        Story:
+          Type: HttpApi
+          Properties: {Path: /live, Method: POST}
 EOF
 start_serve "$WORK/template.yaml"
 
@@ -109,4 +123,32 @@ want=$(timeout 60 "$MLFAAS_BIN" generate --model "$model" --prompt "Once upon a 
   --ignore-eos 2>/dev/null)
 assert_eq "$(head -n -1 <<<"$body")" "$want" "streamed answer through the HTTP route"
 server_healthy "the streaming function"
+# A RESPONSE_STREAM function's route streams: chunked, the prelude's status and headers, the first words long
+# before the last; a bad request still answers 400 with its JSON.
+timeout 60 python3 - "$PORT" "$(timeout 60 "$MLFAAS_BIN" generate --model "$model" --prompt "Once upon a time" \
+    --max-new-tokens 400 --ignore-eos 2>/dev/null)" <<'PY' || fail "streamed HTTP route"
+import http.client, json, sys, time
+conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
+body = {"prompt": "Once upon a time", "temperature": 0, "max_new_tokens": 400, "ignore_eos": True, "stream": True}
+t0 = time.monotonic()
+conn.request("POST", "/live", json.dumps(body), {"Content-Type": "application/json"})
+res = conn.getresponse()
+assert res.status == 200, res.status
+assert res.getheader("Transfer-Encoding") == "chunked", res.getheaders()
+assert res.getheader("Content-Type") == "text/plain; charset=utf-8", res.getheaders()
+assert res.getheader("Access-Control-Allow-Origin") == "*", res.getheaders()
+pieces = []
+while True:
+    data = res.read1(65536)
+    if not data:
+        break
+    pieces.append(((time.monotonic() - t0) * 1000, data))
+text = b"".join(d for _, d in pieces).decode()
+assert text == sys.argv[2], (text[:80], sys.argv[2][:80])
+assert len(pieces) >= 20 and pieces[0][0] < 0.5 * pieces[-1][0], (len(pieces), pieces[0][0], pieces[-1][0])
+print(f"route stream: {len(pieces)} reads, first at {pieces[0][0]:.1f} ms, last at {pieces[-1][0]:.1f} ms")
+conn.request("POST", "/live", json.dumps({"prompt": ""}), {"Content-Type": "application/json"})
+res = conn.getresponse()
+assert res.status == 400 and "must not be empty" in json.loads(res.read())["details"], res.status
+PY
 echo "PASS"
