@@ -179,7 +179,24 @@ echo '{"prompt": "x"}' >"$work/badenv.events"
 run_bootstrap badenv llm "$model" LLM_TOP_K=many
 grep -q 'LLM_TOP_K must be a number' "$work/badenv.out" || fail "bad LLM_TOP_K: $(cat "$work/badenv.out")"
 
-# 4. fill-mask on bert-tiny-mlm against HF's fixture: the top 5 ids in order, softmax scores within 1e-5.
+# 4. A stream that fails after its first bytes reports the error in the trailers; a slow stream's chunks arrive
+#    as they are written (the diagnostic handler `stream`).
+printf '%s\n' '{"chunks": 3, "fail": true}' '{"chunks": 4, "interval_ms": 60}' >"$work/diag.events"
+run_bootstrap diag stream "$model"
+python3 - "$work/diag.out" <<'PY' || fail "streamed error trailers / slow stream"
+import base64, json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+failed, slow = rows
+assert failed["body"] == "chunk 0\nchunk 1\nchunk 2\n", failed["body"]
+assert failed["trailers"]["Lambda-Runtime-Function-Error-Type"] == "std::runtime_error", failed["trailers"]
+error = json.loads(base64.b64decode(failed["trailers"]["Lambda-Runtime-Function-Error-Body"]))
+assert error["errorMessage"] == "failed after streaming" and error["errorType"] == "std::runtime_error", error
+times = [c[0] for c in slow["chunks"]]
+assert len(times) == 4 and all(b - a >= 50 for a, b in zip(times, times[1:])), times
+assert slow["trailers"] == {}, slow
+PY
+
+# 5. fill-mask on bert-tiny-mlm against HF's fixture: the top 5 ids in order, softmax scores within 1e-5.
 mlm="$MLFAAS_TEST_DATA/models/bert-tiny-mlm"
 python3 - "$mlm/expected.jsonl" "$work/mask.events" <<'PY'
 import json, sys

@@ -26,6 +26,9 @@ Resources:
         Story:
           Type: HttpApi
           Properties: {Path: /story, Method: POST}
+  streamer:
+    Type: AWS::Serverless::Function
+    Properties: {Runtime: provided.al2023, CodeUri: ., Handler: stream, Timeout: 30}
   livestory:
     Type: AWS::Serverless::Function
     Properties:
@@ -83,6 +86,11 @@ try:
     raise AssertionError("an unknown function was accepted")
 except botocore.exceptions.ClientError as e:
     assert e.response["Error"]["Code"] == "ResourceNotFoundException", e.response
+res = lam.invoke_with_response_stream(FunctionName="streamer", Payload=json.dumps({"chunks": 3, "fail": True}))
+events = list(res["EventStream"])
+assert b"".join(e["PayloadChunk"]["Payload"] for e in events[:-1]) == b"chunk 0\nchunk 1\nchunk 2\n", events
+done = events[-1]["InvokeComplete"]
+assert done["ErrorCode"] == "std::runtime_error" and "failed after streaming" in done["ErrorDetails"], done
 print("boto3 ok")
 PY
 

@@ -114,6 +114,21 @@ json fail(const json& input, const Context&) {
   throw std::runtime_error(input.is_object() ? input.value("message", "requested failure") : "requested failure");
 }
 
+// Streams {"chunks": N} pieces "chunk i\n" {"interval_ms"} apart, then fails if {"fail": true}: the error
+// then travels in the stream's trailers.
+json stream_chunks(const json& input, const Context& ctx) {
+  long long n = number_field(input, "chunks", 3, 100000);
+  long long interval = number_field(input, "interval_ms", 0, 10000);
+  bool fail_after = input.is_object() && input.value("fail", false);
+  if (!ctx.stream) return {{"streamed", false}};
+  for (long long i = 0; i < n; ++i) {
+    if (i > 0 && interval > 0) std::this_thread::sleep_for(std::chrono::milliseconds(interval));
+    if (!ctx.stream->write("chunk " + std::to_string(i) + "\n")) break;
+  }
+  if (fail_after) throw std::runtime_error("failed after streaming");
+  return nullptr;
+}
+
 json nproc(const json&, const Context& ctx) {
   return {{"nproc", visible_cpu_count()},
           {"online", sysconf(_SC_NPROCESSORS_ONLN)},
@@ -132,6 +147,8 @@ void register_diagnostic_handlers(HandlerRegistry& r) {
   r.add("alloc", "diagnostic: allocates and touches {\"mb\": N} MiB", factory(alloc));
   r.add("crash", "diagnostic: kills its process ({\"mode\": abort|segv|exit|none})", factory(crash));
   r.add("fail", "diagnostic: throws, so the invocation ends on /error", factory(fail));
+  r.add("stream", "diagnostic: streams {\"chunks\": N} lines {\"interval_ms\"} apart, failing after if {\"fail\"}",
+        factory(stream_chunks));
   r.add("nproc", "diagnostic: reports the CPUs visible to the instance", factory(nproc));
 }
 
