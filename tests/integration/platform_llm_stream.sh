@@ -6,6 +6,7 @@
 # API route of the same function, asked to stream, answers the text as a plain HTTP response.
 source "$(dirname "$0")/platform_lib/common.bash"
 python3 -c 'import boto3' 2>/dev/null || fail "boto3 is required (tools/setup.sh core installs it)"
+have_aws || fail "the AWS CLI is required (tools/setup.sh core installs it)"
 source_dir=${MLFAAS_SOURCE:-$MLFAAS_TEST_DATA/../..}
 model=$(cd "$source_dir/models/stories260K" && pwd)
 
