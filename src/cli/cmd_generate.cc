@@ -1,7 +1,7 @@
-// mlfaas generate: text from a Llama-family model (HF directory, GGUF file or llama2.c checkpoint). With --prompt
-// or --messages the text streams to stdout as it is generated and a llama.cpp-style timing line goes to stderr;
-// with --jsonl each stdin line {"prompt"} | {"messages"} | {"input_ids"} (plus optional sampling fields) gets one
-// JSON line back, a bad line {"error"} while the rest go on.
+// mlfaas generate: text from a Llama-family model (HF directory, GGUF file, llama2.c checkpoint or compiled .mlf).
+// With --prompt or --messages the text streams to stdout as it is generated and a llama.cpp-style timing line goes
+// to stderr; with --jsonl each stdin line {"prompt"} | {"messages"} | {"input_ids"} (plus optional sampling fields)
+// gets one JSON line back, a bad line {"error"} while the rest go on.
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -236,9 +236,10 @@ void run(const Options& opt) {
 
 void register_generate(CLI::App& app) {
   auto opt = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("generate", "Generate text with a Llama-family model (HF directory, GGUF, llama2.c)");
+  auto* cmd = app.add_subcommand("generate", "Generate text with a Llama-family model (HF directory, GGUF, llama2.c, compiled .mlf)");
   cmd->add_option("--model", opt->model,
-                  "A Hugging Face Llama directory, a GGUF file, or a llama2.c checkpoint (directory or .bin)")
+                  "A Hugging Face Llama directory, a GGUF file, a llama2.c checkpoint (directory or .bin), or a .mlf "
+                  "from `mlfaas compile`")
       ->required();
   cmd->add_option("--threads", opt->threads, "Threads, including the caller's")->check(CLI::Range(1, 255));
   cmd->add_option("--isa", opt->isa, "Kernel level (portable, avx2, avxvnni, avx512, avx512vnni, neon); default: best");
@@ -255,7 +256,8 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--max-new-tokens", opt->max_new_tokens, "Most tokens to generate")->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--temperature", opt->temperature, "0 = greedy (default); > 0 samples")
       ->check(CLI::Range(0.0f, 100.0f));
-  cmd->add_option("--top-k", opt->top_k, "Sample among the k most likely tokens (0 = off)")->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--top-k", opt->top_k, "Sample among the k most likely tokens (0 = off)")
+      ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--top-p", opt->top_p, "Nucleus sampling mass (1 = off)")->check(CLI::Range(0.0f, 1.0f));
   cmd->add_option("--seed", opt->seed, "Sampling seed (default: random, printed back in --jsonl output)");
   cmd->add_option("--stop", opt->stop, "Stop before this string (repeatable)");

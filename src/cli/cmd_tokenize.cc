@@ -21,9 +21,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "engine/formats/mlf.h"
 #include "engine/error.h"
 #include "engine/formats/gguf.h"
+#include "engine/formats/mlf.h"
+#include "engine/llm/llama.h"
 #include "engine/model.h"
 #include "engine/tokenizer/sentencepiece.h"
 #include "engine/tokenizer/wordpiece.h"
@@ -203,6 +204,8 @@ void run_tokenize(const TokenizeOptions& opt) {
   if (opt.jsonl == !opt.texts.empty()) throw CliExit(2, "tokenize: give either --jsonl (stdin) or TEXT arguments");
   if (!opt.model_dir.empty() && !is_mlf_file(opt.model_dir)) {
     if (auto llama = llama_tokenizer_at(opt.model_dir)) return run_llama_tokenize(*llama, opt);
+  } else if (!opt.model_dir.empty() && MlfFile::open(opt.model_dir)->architecture() == "llama") {
+    return run_llama_tokenize(*LlamaModel::load(opt.model_dir)->tokenizer(), opt);  // maps, reads no weight
   }
   if (opt.max_length < 2) throw CliExit(2, "tokenize: --max-length must be at least 2 ([CLS] and [SEP])");
   // A compiled model carries its tokenizer (which keeps the mapping alive after the model goes).
@@ -248,7 +251,8 @@ void register_tokenize(CLI::App& app) {
   auto* vocab = cmd->add_option("--vocab", opt->vocab, "vocab.txt (lower-cased, accents stripped)");
   cmd->add_option("--model", opt->model_dir,
                   "BERT: directory (vocab.txt + tokenizer_config.json) or compiled model (.mlf); Llama: directory "
-                  "with tokenizer.model, .gguf file, llama2.c directory or checkpoint (*.bin beside tok*.bin)")
+                  "with tokenizer.model, .gguf file, llama2.c directory or checkpoint (*.bin beside tok*.bin), or "
+                  "compiled model (.mlf)")
       ->excludes(vocab);
   cmd->add_option("--max-length", opt->max_length, "BERT: truncate to this many tokens, [CLS] and [SEP] included")
       ->capture_default_str();

@@ -101,6 +101,10 @@ constexpr const char* kPanelIsaEntry = "meta/panel_isa";
 
 std::unique_ptr<Model::Impl> open_compiled(std::shared_ptr<const MlfFile> file, const ModelOptions& options) {
   const std::string& path = file->path();
+  if (file->architecture() == "llama") {
+    throw FormatError(path, "is a compiled Llama model, not a BERT-family one; run it with `mlfaas generate`");
+  }
+  if (file->architecture() != "bert") throw FormatError(path, "compiled for an architecture this mlfaas does not know");
   ModelConfig config = parse_config(std::string(file->require(kConfigEntry, MlfType::Bytes).text()), path);
   const std::string compiled_precision(file->require(kPrecisionEntry, MlfType::Bytes).text());
   Precision precision;

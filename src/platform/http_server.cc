@@ -1,5 +1,7 @@
 #include "platform/http_server.h"
 
+#include <fcntl.h>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
@@ -14,12 +16,25 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
+namespace {
+
+// Asio opens sockets without SOCK_CLOEXEC. Instances are forked from the io thread, the only one that opens
+// sockets, so setting the flag right after open leaves no window in which a child could inherit one.
+void set_cloexec(int fd) { ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC); }
+
+}  // namespace
+
 struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   State(asio::io_context& io, const tcp::endpoint& ep) : io(io), acceptor(io), accept_backoff(io) {
     acceptor.open(ep.protocol());
+    set_cloexec(acceptor.native_handle());
     acceptor.set_option(asio::socket_base::reuse_address(true));
     acceptor.bind(ep);
     acceptor.listen(asio::socket_base::max_listen_connections);
+  }
+  State(asio::io_context& io, int listening_fd) : io(io), acceptor(io) {
+    set_cloexec(listening_fd);
+    acceptor.assign(tcp::v4(), listening_fd);
   }
   asio::io_context& io;
   tcp::acceptor acceptor;
@@ -64,6 +79,7 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<HttpServer::State> server)
       : stream_(std::move(socket)), server_(std::move(server)) {
+    set_cloexec(stream_.socket().native_handle());
     beast::error_code ec;
     stream_.socket().set_option(tcp::no_delay(true), ec);
   }
@@ -228,6 +244,15 @@ void HttpServer::State::accept() {
 HttpServer::HttpServer(asio::io_context& io, const tcp::endpoint& endpoint, HttpServerOptions options,
                        RequestHandler on_request, TooLargeHandler on_too_large)
     : state_(std::make_shared<State>(io, endpoint)) {
+  state_->options = options;
+  state_->on_request = std::move(on_request);
+  state_->on_too_large = std::move(on_too_large);
+  state_->accept();
+}
+
+HttpServer::HttpServer(asio::io_context& io, int listening_fd, HttpServerOptions options, RequestHandler on_request,
+                       TooLargeHandler on_too_large)
+    : state_(std::make_shared<State>(io, listening_fd)) {
   state_->options = options;
   state_->on_request = std::move(on_request);
   state_->on_too_large = std::move(on_too_large);

@@ -43,6 +43,10 @@ class HttpServer {
  public:
   HttpServer(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& endpoint, HttpServerOptions options,
              RequestHandler on_request, TooLargeHandler on_too_large);
+  // Serves a socket already bound and listening (IPv4 TCP), which it takes over: an instance's Runtime API
+  // socket, made inside the instance's network namespace, is served from here whatever namespace we are in.
+  HttpServer(boost::asio::io_context& io, int listening_fd, HttpServerOptions options, RequestHandler on_request,
+             TooLargeHandler on_too_large);
   ~HttpServer();
   unsigned short port() const;
   void close();  // stops accepting; open connections finish their current request

@@ -25,7 +25,8 @@ Function::Function(Platform& platform, FunctionSpec s, ResourceShape sh, const s
 
 Platform::Platform(boost::asio::io_context& io, Template tpl, PlatformOptions options, Cgroups& cgroups,
                    Console& console)
-    : io_(io), tpl_(std::move(tpl)), options_(std::move(options)), cgroups_(cgroups), console_(console),
+    : io_(io), tpl_(std::move(tpl)), options_(std::move(options)), cgroups_(cgroups),
+      sandbox_(options_.instance_network), console_(console),
       sigchld_(io, SIGCHLD), concurrency_timer_(io), memory_retry_timer_(io) {
   int reserved_total = 0;
   int host_cpus = int(cgroups_.host_cpus().size());

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "platform/cgroups.h"
+#include "platform/sandbox.h"
 #include "platform/http_server.h"
 #include "platform/logs.h"
 #include "platform/template.h"
@@ -39,6 +40,7 @@ struct PlatformOptions {
   // pair each time (the v1 freezer costs ~0.1-2 ms per pair), while idle instances still stop running.
   std::chrono::milliseconds freeze_delay{50};
   size_t async_queue_limit = 100'000;
+  InstanceNetwork instance_network = InstanceNetwork::Isolated;
   // Bytes of event payloads a function may have waiting (Event invokes and SNS deliveries); beyond it, Event
   // invokes get 429 TooManyRequestsException and SNS deliveries are dropped (logged). 32 events of Lambda's
   // maximum 1 MB async payload, or thousands of ordinary ones.
@@ -131,6 +133,7 @@ class Instance : public std::enable_shared_from_this<Instance> {
   bool reaped_ = false;
   std::unique_ptr<InstanceCgroup> cgroup_;
   std::unique_ptr<HttpServer> api_;
+  std::string runtime_address_;  // AWS_LAMBDA_RUNTIME_API, as the instance sees it
   ExchangePtr pending_next_;
   InvocationPtr current_;
   InvocationPtr queued_;
@@ -185,6 +188,7 @@ class Platform {
   const PlatformOptions& options() const { return options_; }
   boost::asio::io_context& io() { return io_; }
   Cgroups& cgroups() { return cgroups_; }
+  const Sandbox& sandbox() const { return sandbox_; }
   Console& console() { return console_; }
   std::vector<std::unique_ptr<Function>>& functions() { return functions_; }
   std::string throttle_reason(const Function& fn) const;
@@ -222,6 +226,7 @@ class Platform {
   Template tpl_;
   PlatformOptions options_;
   Cgroups& cgroups_;
+  Sandbox sandbox_;
   Console& console_;
   std::vector<std::unique_ptr<Function>> functions_;
   int account_in_flight_ = 0;

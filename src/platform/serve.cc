@@ -81,6 +81,9 @@ int serve(const ServeOptions& options) {
   console.line(fmt::format("  resources  {}", cgroups->describe()));
   if (cgroups->mode() == CgroupMode::None)
     console.line("mlfaas: warning: running unenforced (no CPU quota, memory limit or freezer): " + cgroups->warning());
+  console.line(fmt::format("  instances  {}", platform.sandbox().describe()));
+  if (!platform.sandbox().warning().empty())
+    console.line("mlfaas: warning: instances are not isolated: " + platform.sandbox().warning());
   int host_cpus = int(cgroups->host_cpus().size());
   for (auto& f : platform.functions()) {
     console.line(describe_function(*f));

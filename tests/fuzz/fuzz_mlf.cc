@@ -1,6 +1,7 @@
 // Compiled-model reader on arbitrary bytes: every input must either load and run (every lookup the kernels and
 // the tokenizer make inside the input) or throw FormatError. A model that loads is run on a few token ids and,
-// when it has a tokenizer, on a text.
+// when it has a tokenizer, on a text. Files naming the Llama architecture go to the Llama loader instead, and what
+// loads runs one forward pass over a short context and tokenizes a text.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -10,7 +11,9 @@
 
 #include "engine/error.h"
 #include "engine/formats/mlf.h"
+#include "engine/llm/llama.h"
 #include "engine/model.h"
+#include "engine/tokenizer/sentencepiece.h"
 #include "engine/tokenizer/wordpiece.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -22,6 +25,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto file = mlfaas::MlfFile::open_bytes(bytes, "fuzz.mlf");
     for (const mlfaas::MlfEntry& e : file->entries()) {
       if (e.size > 0 && (e.data < bytes.data() || e.data + e.size > bytes.data() + bytes.size())) std::abort();
+    }
+    if (file->architecture() == "llama") {
+      auto llama = mlfaas::LlamaModel::load_compiled(file);
+      mlfaas::LlamaSession session(llama, {.threads = 1, .context = 8});
+      const int vocab = llama->config().vocab_size;
+      const int32_t ids[3] = {0, vocab / 2, vocab - 1};
+      for (float x : session.forward(ids)) (void)x;
+      const auto tok = llama->tokenizer();
+      for (int32_t id : tok->encode("Hello, unaffable wörld! <s> \n 123")) {
+        if (id < 0 || id >= tok->vocab_size()) std::abort();
+      }
+      std::free(copy);
+      return 0;
     }
     auto model = mlfaas::Model::load_compiled(file);
     const int vocab = model->config().vocab_size;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mlfaas generate on the llama2.c stories260K model: greedy text equal to the HF fixture's (streamed --prompt and
-# --jsonl), a timing line on stderr, a bad JSONL line answered with an error while the others go on, a prompt longer
-# than the context refused in one line with exit 2, a corrupt model file refused in one line with exit 2.
+# --jsonl), a timing line on stderr, a bad JSONL line answered with an error while the others go on; tiny-llama's chat
+# rows (HF dir and GGUF) through the chat template; a prompt longer than the context refused in one line with exit 2,
+# a corrupt model file refused in one line with exit 2.
 set -euo pipefail
 : "${MLFAAS_BIN:?}" "${MLFAAS_TEST_DATA:?}"
 work=$(mktemp -d)
@@ -53,7 +54,36 @@ cut = once["greedy_text"].index("little")
 assert out[4]["text"] == once["greedy_text"][:cut] and out[4]["finish_reason"] == "stop", out[4]
 PY
 
-# 3. A prompt longer than the context: one line, exit 2.
+# 3. Chat rows of tiny-llama through --jsonl {"messages"} and --messages: the model's template, tokenized as HF 4.36
+#    does (no BOS added), then the HF greedy ids; the same from the GGUF file, whose template comes from metadata.
+tiny="$MLFAAS_TEST_DATA/llama/tiny-llama"
+python3 - "$tiny/expected.jsonl" "$work/chat" <<'PY'
+import json, sys
+rows = [r for r in map(json.loads, open(sys.argv[1], encoding="utf-8")) if r["kind"] == "chat"]
+with open(sys.argv[2] + ".in", "w", encoding="utf-8") as f:
+    for r in rows: f.write(json.dumps({"messages": r["messages"], "max_new_tokens": 24}) + "\n")
+with open(sys.argv[2] + ".want", "w", encoding="utf-8") as f:
+    for r in rows: f.write(json.dumps([r["input_ids"], r["greedy_new_ids"]]) + "\n")
+with open(sys.argv[2] + ".first", "w", encoding="utf-8") as f:
+    f.write(json.dumps(rows[0]["messages"]))
+PY
+for m in "$tiny" "$tiny/model-f32.gguf"; do
+  timeout 60 "$MLFAAS_BIN" generate --model "$m" --jsonl <"$work/chat.in" >"$work/chat.out" || fail "chat --jsonl on $m"
+  python3 - "$work/chat.want" "$work/chat.out" <<'PY' || fail "chat rows on $m"
+import json, sys
+want = [json.loads(l) for l in open(sys.argv[1])]
+got = [json.loads(l) for l in open(sys.argv[2])]
+assert len(want) == len(got) == 5, (len(want), len(got))
+for (ids, new), g in zip(want, got):
+    assert g["prompt_ids"] == ids and g["generated_ids"] == new, g
+PY
+done
+first=$(timeout 60 "$MLFAAS_BIN" generate --model "$tiny" --messages "$(cat "$work/chat.first")" --max-new-tokens 24 \
+        2>/dev/null) || fail "--messages"
+[ "$first" = "$(head -1 "$work/chat.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["text"])')" ] ||
+  fail "--messages streamed '$first'"
+
+# 4. A prompt longer than the context: one line, exit 2.
 long_prompt=$(printf 'Once upon a time %.0s' $(seq 40))
 set +e
 run --context 16 --prompt "$long_prompt" >"$work/out" 2>"$work/err"
@@ -62,7 +92,7 @@ set -e
 [ "$code" = 2 ] || fail "long prompt: exit $code"
 [ "$(wc -l <"$work/err")" = 1 ] && grep -q "does not fit the context of 16" "$work/err" || fail "long prompt: $(cat "$work/err")"
 
-# 4. A corrupt checkpoint (truncated) and a corrupt GGUF (header only): one line naming the file, exit 2.
+# 5. A corrupt checkpoint (truncated) and a corrupt GGUF (header only): one line naming the file, exit 2.
 mkdir "$work/broken"
 head -c 100000 "$model/stories260K.bin" >"$work/broken/stories260K.bin"
 cp "$model/tok512.bin" "$work/broken/"

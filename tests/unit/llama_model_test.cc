@@ -7,8 +7,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +19,7 @@
 
 #include "engine/error.h"
 #include "engine/formats/gguf.h"
+#include "engine/formats/weights.h"
 #include "engine/llm/generate.h"
 #include "engine/llm/llama.h"
 #include "engine/tokenizer/sentencepiece.h"
@@ -71,17 +75,6 @@ std::vector<int32_t> greedy(LlamaSession& session, const std::vector<int32_t>& p
   return out;
 }
 
-// llama.cpp and llama2.c formats come from other parts of the engine; until they are there, say so.
-bool loads(const std::string& path) {
-  try {
-    LlamaModel::load(path);
-    return true;
-  } catch (const std::exception& e) {
-    std::printf("cannot load %s: %s\n", path.c_str(), e.what());
-    return false;
-  }
-}
-
 void check_fixture(const std::string& model_path, const std::string& fixture, int steps, int threads = 2,
                    const std::string& isa = "") {
   auto model = LlamaModel::load(model_path, {.isa = isa, .precision = ""});
@@ -106,17 +99,11 @@ void check_fixture(const std::string& model_path, const std::string& fixture, in
 
 TEST(LlamaModel, HfF32MatchesTransformers) { check_fixture(kTiny, kTiny + "/expected.jsonl", 24); }
 
-TEST(LlamaModel, GgufF32MatchesTransformers) {
-  if (!loads(kTinyGguf)) GTEST_SKIP() << "GGUF reader not available in this build";
-  check_fixture(kTinyGguf, kTiny + "/expected.jsonl", 24);
-}
+TEST(LlamaModel, GgufF32MatchesTransformers) { check_fixture(kTinyGguf, kTiny + "/expected.jsonl", 24); }
 
 TEST(LlamaModel, HfF16MatchesUpcastReference) { check_fixture(kTinyF16, kTinyF16 + "/expected.jsonl", 0); }
 
-TEST(LlamaModel, Stories260KMatchesTransformers) {
-  if (!loads(kStories)) GTEST_SKIP() << "llama2.c reader not available in this build";
-  check_fixture(kStories, kLlama + "stories260K_expected.jsonl", 32);
-}
+TEST(LlamaModel, Stories260KMatchesTransformers) { check_fixture(kStories, kLlama + "stories260K_expected.jsonl", 32); }
 
 TEST(LlamaModel, ConfigAndDefaults) {
   auto model = LlamaModel::load(kTiny);
@@ -164,7 +151,6 @@ TEST(LlamaModel, PrefillInPiecesEqualsOneShot) {
 }
 
 TEST(LlamaModel, PrefillAcrossChunkBoundaryEqualsTokenByToken) {
-  if (!loads(kStories)) GTEST_SKIP() << "llama2.c reader not available in this build";
   auto model = LlamaModel::load(kStories);
   const int n = LlamaSession::kPrefillChunk + 44;
   std::vector<int32_t> ids(n);
@@ -199,8 +185,8 @@ void precision_table(const std::string& path, const std::string& fixture, int st
   const auto rows = read_rows(fixture, true);
   std::printf("%s\nprecision  weight_bytes  mean_agreeing_prefix/%d  tokens_equal  max|logit diff|\n", path.c_str(),
               steps);
-  for (const PrecisionFloor& p : {PrecisionFloor{"f16", 20, 30}, PrecisionFloor{"q8_0", 8, 16},
-                                  PrecisionFloor{"q4_0", 0.5, 4}}) {
+  for (const PrecisionFloor& p :
+       {PrecisionFloor{"f16", 20, 30}, PrecisionFloor{"q8_0", 8, 16}, PrecisionFloor{"q4_0", 0.5, 4}}) {
     auto model = LlamaModel::load(path, {.isa = "", .precision = p.precision});
     LlamaSession session(model, {.threads = 2});
     double prefix_sum = 0;
@@ -222,14 +208,15 @@ void precision_table(const std::string& path, const std::string& fixture, int st
     std::printf("%-9s  %12zu  %23.1f  %11.0f%%  %15.3g\n", p.precision, model->weight_bytes(), mean_prefix,
                 100.0 * equal / total, worst);
     const std::string name = p.precision;
-    EXPECT_EQ(model->weight_type(), name == "f16" ? QuantType::F16 : name == "q8_0" ? QuantType::Q8_0 : QuantType::Q4_0);
+    EXPECT_EQ(model->weight_type(), name == "f16"    ? QuantType::F16
+                                    : name == "q8_0" ? QuantType::Q8_0
+                                                     : QuantType::Q4_0);
     EXPECT_GE(mean_prefix, stories ? p.stories_prefix : p.tiny_prefix) << path << " " << name;
   }
 }
 
 TEST(LlamaModel, QuantizedPrecisionAgreesWithF32) {
   precision_table(kTiny, kTiny + "/expected.jsonl", 24, false);
-  if (!loads(kStories)) GTEST_SKIP() << "llama2.c reader not available in this build";
   precision_table(kStories, kLlama + "stories260K_expected.jsonl", 32, true);
 }
 
@@ -289,7 +276,8 @@ TEST(LlamaModel, LoaderRefusals) {
   {
     BrokenCopy copy;
     std::string config = fixtures::read_file(copy.file("config.json"));
-    config.replace(config.find("\"rope_scaling\": null"), 20, "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2}");
+    config.replace(config.find("\"rope_scaling\": null"), 20,
+                   "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2}");
     fixtures::write_file(copy.file("config.json"), config);
     const std::string error = load_error(copy.path());
     EXPECT_NE(error.find("config.json: rope_scaling"), std::string::npos) << error;
@@ -317,8 +305,69 @@ TEST(LlamaModel, LoaderRefusals) {
     std::filesystem::remove(copy.file("model.safetensors"));
     EXPECT_NE(load_error(copy.path()).find("model.safetensors"), std::string::npos);
   }
+  {
+    // Tied: the head is the embedding matrix (HF ignores a lm_head.weight in the file), counted once.
+    BrokenCopy copy;
+    std::string config = fixtures::read_file(copy.file("config.json"));
+    config.replace(config.find("\"tie_word_embeddings\": false"), 28, "\"tie_word_embeddings\": true");
+    fixtures::write_file(copy.file("config.json"), config);
+    auto tied = LlamaModel::load(copy.path());
+    EXPECT_TRUE(tied->config().tie_word_embeddings);
+    EXPECT_EQ(tied->weight_bytes(), LlamaModel::load(kTiny)->weight_bytes() - 1024 * 64 * 4);
+    LlamaSession session(tied);
+    EXPECT_EQ(session.forward(std::vector<int32_t>{1}).size(), 1024u);
+  }
   EXPECT_NE(load_error(kLlama + "no-such-model").find("no such file"), std::string::npos);
   EXPECT_THROW(LlamaModel::load(kTiny, {.isa = "", .precision = "q5_1"}), std::invalid_argument);
+}
+
+// tiny-llama's safetensors rewritten with every tensor rounded to bf16, once stored as BF16 and once as F32: the
+// BF16 weights are used in place (as TinyLlama-1.1B-Chat ships them) and give the F32 run's logits up to summation
+// order.
+TEST(LlamaModel, Bf16WeightsRunInPlace) {
+  fixtures::TempDir bf16_dir, f32_dir;
+  auto source = open_safetensors(kTiny + "/model.safetensors");
+  nlohmann::json bf16_header = nlohmann::json::object(), f32_header = nlohmann::json::object();
+  std::string bf16_data, f32_data;
+  for (const TensorView& t : source->tensors()) {
+    const auto* values = reinterpret_cast<const float*>(t.data);
+    const size_t n = static_cast<size_t>(t.numel());
+    bf16_header[t.name] = {
+        {"dtype", "BF16"}, {"shape", t.shape}, {"data_offsets", {bf16_data.size(), bf16_data.size() + 2 * n}}};
+    f32_header[t.name] = {
+        {"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {f32_data.size(), f32_data.size() + 4 * n}}};
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &values[i], 4);
+      const uint16_t bf16 = static_cast<uint16_t>((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);  // nearest even
+      bf16_data.append(reinterpret_cast<const char*>(&bf16), 2);
+      const uint32_t rounded = static_cast<uint32_t>(bf16) << 16;
+      f32_data.append(reinterpret_cast<const char*>(&rounded), 4);
+    }
+  }
+  for (const auto* dir : {&bf16_dir, &f32_dir}) {
+    for (const char* name : {"config.json", "generation_config.json", "tokenizer.model", "tokenizer_config.json"}) {
+      std::filesystem::copy_file(kTiny + "/" + name, *dir / name);
+    }
+  }
+  fixtures::write_file(bf16_dir / "model.safetensors", fixtures::safetensors(bf16_header.dump(), bf16_data));
+  fixtures::write_file(f32_dir / "model.safetensors", fixtures::safetensors(f32_header.dump(), f32_data));
+  auto bf16 = LlamaModel::load(bf16_dir / "");
+  auto f32 = LlamaModel::load(f32_dir / "");
+  EXPECT_EQ(bf16->weight_type(), QuantType::BF16);
+  EXPECT_EQ(bf16->weight_bytes() * 2, f32->weight_bytes() + (4 * 2 * 64 + 64) * 4);  // norms are fp32 in both
+  LlamaSession a(bf16), b(f32);
+  float worst = 0;
+  for (const auto& row : read_rows(kTiny + "/expected.jsonl", true)) {
+    const auto ids = row["input_ids"].get<std::vector<int32_t>>();
+    a.reset();
+    b.reset();
+    const auto la = a.forward(ids);
+    const std::vector<float> first(la.begin(), la.end());
+    const auto lb = b.forward(ids);
+    for (size_t i = 0; i < first.size(); ++i) worst = std::max(worst, std::fabs(first[i] - lb[i]));
+  }
+  EXPECT_LE(worst, 1e-4f);
 }
 
 // tiny-llama's F32 GGUF written again with its 2-D weights in `layer_type` (ggml type id; 8 = Q8_0, 2 = Q4_0)
@@ -345,9 +394,16 @@ std::string rewrite_tiny_gguf(const std::string& out, uint32_t layer_type, const
           }
         }
         break;
-      case GgufType::F32: case GgufType::F64: w.kv_f32(key, static_cast<float>(*g->get_float(key))); break;
-      case GgufType::Bool: w.kv_bool(key, *g->get_bool(key)); break;
-      default: w.kv_u32(key, static_cast<uint32_t>(*g->get_int(key))); break;
+      case GgufType::F32:
+      case GgufType::F64:
+        w.kv_f32(key, static_cast<float>(*g->get_float(key)));
+        break;
+      case GgufType::Bool:
+        w.kv_bool(key, *g->get_bool(key));
+        break;
+      default:
+        w.kv_u32(key, static_cast<uint32_t>(*g->get_int(key)));
+        break;
     }
   }
   for (const GgufTensor& t : g->tensors()) {
@@ -398,11 +454,8 @@ TEST(LlamaModel, GgufRefusals) {
 
 // --- generate() ---
 
-bool has_tokenizer(const std::shared_ptr<const LlamaModel>& model) { return model->tokenizer() != nullptr; }
-
 TEST(LlamaGenerate, GreedyMatchesTransformersTextAndIds) {
   auto model = LlamaModel::load(kTiny);
-  if (!has_tokenizer(model)) GTEST_SKIP() << "SentencePiece tokenizer not available in this build";
   LlamaSession session(model, {.threads = 2});
   for (const auto& row : read_rows(kTiny + "/expected.jsonl", true)) {
     GenerateRequest request;
@@ -425,7 +478,6 @@ TEST(LlamaGenerate, GreedyMatchesTransformersTextAndIds) {
 }
 
 TEST(LlamaGenerate, StopsAtStopStringsEosContextAndCancel) {
-  if (!loads(kStories)) GTEST_SKIP() << "llama2.c reader not available in this build";
   auto model = LlamaModel::load(kStories);
   const auto row = read_rows(kLlama + "stories260K_expected.jsonl").front();  // "" -> "Once upon a time, ..."
   const std::string text = row["greedy_text"].get<std::string>();
@@ -466,7 +518,6 @@ TEST(LlamaGenerate, StopsAtStopStringsEosContextAndCancel) {
 }
 
 TEST(LlamaGenerate, SamplingIsReproducibleFromItsSeed) {
-  if (!loads(kStories)) GTEST_SKIP() << "llama2.c reader not available in this build";
   auto model = LlamaModel::load(kStories);
   LlamaSession session(model);
   GenerateRequest request;
@@ -489,6 +540,61 @@ TEST(LlamaGenerate, SamplingIsReproducibleFromItsSeed) {
   // A tiny top_p keeps only the most likely token: greedy too.
   request.sampling = {.temperature = 1.0f, .top_k = 0, .top_p = 1e-6f, .seed = 9};
   EXPECT_EQ(generate(session, request).generated_ids, row["greedy_new_ids"].get<std::vector<int32_t>>());
+}
+
+// The first sampled token over 600 seeds: the draws follow softmax(logits / T), top-k and top-p keep exactly HF's
+// sets. Deterministic (fixed seeds); the frequency bound is 5 binomial standard deviations.
+TEST(LlamaGenerate, SamplingFollowsTheWarpedDistribution) {
+  auto model = LlamaModel::load(kStories);
+  LlamaSession session(model);
+  const std::vector<int32_t> prompt = {1, 317, 269, 274, 287};  // "Lily and Tom"
+  const auto ref = session.forward(prompt);
+  const std::vector<float> logits(ref.begin(), ref.end());
+  const float temperature = 1.5f;
+  std::vector<double> p(logits.size());
+  const float top = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (size_t i = 0; i < p.size(); ++i) sum += p[i] = std::exp((logits[i] - top) / temperature);
+  for (double& x : p) x /= sum;
+  std::vector<int32_t> order(p.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return p[a] > p[b]; });
+  // HF TopPLogitsWarper(0.6): drop the tokens whose ascending cumulative mass is <= 0.4.
+  std::set<int32_t> nucleus;
+  double ascending = 0;
+  for (size_t i = order.size(); i-- > 0;) {
+    ascending += p[order[i]];
+    if (ascending > 1 - 0.6 || i == 0) nucleus.insert(order[i]);
+  }
+  std::printf("top probabilities %.3f %.3f %.3f %.3f, nucleus of %zu\n", p[order[0]], p[order[1]], p[order[2]],
+              p[order[3]], nucleus.size());
+  ASSERT_GT(nucleus.size(), 1u);
+  ASSERT_LT(nucleus.size(), 20u);
+
+  GenerateRequest request;
+  request.prompt_ids = prompt;
+  request.max_new_tokens = 1;
+  const int draws = 600;
+  std::map<int32_t, int> plain, top3, nucleus_counts;
+  for (int seed = 0; seed < draws; ++seed) {
+    request.sampling = {.temperature = temperature, .top_k = 0, .top_p = 1.0f, .seed = static_cast<uint64_t>(seed)};
+    ++plain[generate(session, request).generated_ids[0]];
+    request.sampling.top_k = 3;
+    ++top3[generate(session, request).generated_ids[0]];
+    request.sampling.top_k = 0;
+    request.sampling.top_p = 0.6f;
+    ++nucleus_counts[generate(session, request).generated_ids[0]];
+  }
+  for (int32_t id : {order[0], order[1], order[2]}) {
+    const double expected = draws * p[id], sigma = std::sqrt(draws * p[id] * (1 - p[id]));
+    EXPECT_NEAR(plain[id], expected, 5 * sigma + 1) << "token " << id;
+  }
+  for (const auto& [id, n] : top3) EXPECT_TRUE(id == order[0] || id == order[1] || id == order[2]) << id;
+  EXPECT_EQ(top3.size(), 3u);
+  for (const auto& [id, n] : nucleus_counts) EXPECT_TRUE(nucleus.count(id)) << id;
+  const double p3 = p[order[0]] + p[order[1]] + p[order[2]];
+  const double share = top3[order[0]] / static_cast<double>(draws), want = p[order[0]] / p3;
+  EXPECT_NEAR(share, want, 5 * std::sqrt(want * (1 - want) / draws) + 1e-3);
 }
 
 }  // namespace

@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 
 #include "engine/error.h"
+#include "engine/kernels/quant_blocks.h"
 
 namespace mlfaas {
 
@@ -67,8 +69,36 @@ size_t element_size(MlfType type) {
     case MlfType::BF16: return 2;
     case MlfType::Bytes:
     case MlfType::I8: return 1;
+    case MlfType::Q8_0:
+    case MlfType::Q4_0:
+    case MlfType::Q4_K:
+    case MlfType::Q6_K: return 0;  // blocks: see block_type()
   }
   return 0;
+}
+
+// The weight block of a block type (Bytes for the others).
+QuantType block_type(MlfType type, bool* is_block) {
+  *is_block = true;
+  switch (type) {
+    case MlfType::Q8_0: return QuantType::Q8_0;
+    case MlfType::Q4_0: return QuantType::Q4_0;
+    case MlfType::Q4_K: return QuantType::Q4_K;
+    case MlfType::Q6_K: return QuantType::Q6_K;
+    default: *is_block = false; return QuantType::F32;
+  }
+}
+
+// Bytes that `dims` of `type` take, or nullopt when a block type's last dimension is not a whole number of blocks.
+std::optional<uint64_t> data_bytes(MlfType type, const std::vector<int64_t>& dims) {
+  uint64_t count = 1;
+  for (int64_t d : dims) count *= static_cast<uint64_t>(d);
+  bool is_block = false;
+  const QuantType q = block_type(type, &is_block);
+  if (!is_block) return count * element_size(type);
+  const uint64_t block = static_cast<uint64_t>(quant_block_elems(q));
+  if (dims.empty() || static_cast<uint64_t>(dims.back()) % block != 0) return std::nullopt;
+  return count / block * static_cast<uint64_t>(quant_block_bytes(q));
 }
 
 size_t align_up(size_t n) { return (n + kMlfAlignment - 1) / kMlfAlignment * kMlfAlignment; }
@@ -90,21 +120,43 @@ std::string_view mlf_type_name(MlfType type) {
     case MlfType::U32: return "u32";
     case MlfType::F16: return "f16";
     case MlfType::BF16: return "bf16";
+    case MlfType::Q8_0: return "q8_0";
+    case MlfType::Q4_0: return "q4_0";
+    case MlfType::Q4_K: return "q4_K";
+    case MlfType::Q6_K: return "q6_K";
   }
   return "?";
 }
 
 // ---- writing ----
 
-void MlfWriter::add(std::string name, MlfType type, std::vector<int64_t> dims, const void* data, size_t size) {
+MlfWriter::Pending& MlfWriter::push(std::string name, MlfType type, std::vector<int64_t> dims, size_t size) {
   if (index_.count(name)) throw std::logic_error("mlf: duplicate entry " + name);
   if (dims.size() > kMaxDims) throw std::logic_error("mlf: entry " + name + " has more than 4 dims");
-  if (dims.empty()) dims.push_back(static_cast<int64_t>(size / element_size(type)));
-  Pending p{std::move(name), type, std::move(dims), {}};
-  p.bytes.resize(size);
-  if (size) std::memcpy(p.bytes.data(), data, size);
+  if (dims.empty()) {
+    if (element_size(type) == 0) throw std::logic_error("mlf: block entry " + name + " needs its dims");
+    dims.push_back(static_cast<int64_t>(size / element_size(type)));
+  }
+  const auto expected = data_bytes(type, dims);
+  if (!expected || *expected != size) throw std::logic_error("mlf: entry " + name + " size disagrees with its dims");
+  Pending p;
+  p.name = std::move(name);
+  p.type = type;
+  p.dims = std::move(dims);
+  p.size = size;
   index_.emplace(p.name, entries_.size());
   entries_.push_back(std::move(p));
+  return entries_.back();
+}
+
+void MlfWriter::add(std::string name, MlfType type, std::vector<int64_t> dims, const void* data, size_t size) {
+  Pending& p = push(std::move(name), type, std::move(dims), size);
+  p.bytes.resize(size);
+  if (size) std::memcpy(p.bytes.data(), data, size);
+}
+
+void MlfWriter::add_view(std::string name, MlfType type, std::vector<int64_t> dims, const void* data, size_t size) {
+  push(std::move(name), type, std::move(dims), size).view = static_cast<const std::byte*>(data);
 }
 
 void MlfWriter::add_text(std::string name, std::string_view text) {
@@ -134,14 +186,14 @@ size_t MlfWriter::write(const std::string& path) const {
     EntryRecord& r = table[i];
     std::memset(&r, 0, sizeof r);
     r.offset = offset;
-    r.size = e.bytes.size();
+    r.size = e.size;
     r.name_offset = name_offset;
     r.name_size = static_cast<uint32_t>(e.name.size());
     r.type = static_cast<uint8_t>(e.type);
     r.rank = static_cast<uint8_t>(e.dims.size());
     for (size_t d = 0; d < e.dims.size(); ++d) r.dims[d] = e.dims[d];
     name_offset += r.name_size;
-    offset = align_up(offset + e.bytes.size());
+    offset = align_up(offset + e.size);
   }
   Header h{};
   std::memcpy(h.magic, kMagic, sizeof kMagic);
@@ -175,8 +227,8 @@ size_t MlfWriter::write(const std::string& path) const {
   at = names_offset + names.size();
   for (size_t i = 0; i < entries_.size(); ++i) {
     pad_to(table[i].offset);
-    put(entries_[i].bytes.data(), entries_[i].bytes.size());
-    at += entries_[i].bytes.size();
+    put(entries_[i].data(), entries_[i].size);
+    at += entries_[i].size;
   }
   pad_to(offset);
   out.close();
@@ -276,7 +328,7 @@ void MlfFile::parse() {
     MlfEntry e;
     e.name = std::string_view(names + r.name_offset, r.name_size);
     const std::string label = "entry '" + std::string(e.name) + "'";
-    if (r.type > static_cast<uint8_t>(MlfType::BF16)) fail(label + ": unknown type " + std::to_string(r.type));
+    if (r.type > static_cast<uint8_t>(MlfType::Q6_K)) fail(label + ": unknown type " + std::to_string(r.type));
     e.type = static_cast<MlfType>(r.type);
     if (r.rank < 1 || r.rank > kMaxDims) fail(label + ": rank " + std::to_string(r.rank) + " outside 1..4");
     uint64_t count = 1;
@@ -286,7 +338,12 @@ void MlfFile::parse() {
       if (count > (uint64_t{1} << 40)) fail(label + ": too many elements");
       e.dims.push_back(r.dims[d]);
     }
-    if (count * element_size(e.type) != r.size) {
+    const auto expected = data_bytes(e.type, e.dims);
+    if (!expected) {
+      fail(label + ": " + dims_string(e.dims) + " " + std::string(mlf_type_name(e.type)) +
+           " does not end in whole blocks");
+    }
+    if (*expected != r.size) {
       fail(label + ": " + std::to_string(r.size) + " bytes do not hold " + dims_string(e.dims) + " " +
            std::string(mlf_type_name(e.type)));
     }
@@ -297,6 +354,11 @@ void MlfFile::parse() {
     if (!index_.emplace(e.name, entries_.size()).second) fail(label + ": appears twice");
     entries_.push_back(std::move(e));
   }
+}
+
+std::string_view MlfFile::architecture() const {
+  const MlfEntry* e = find("meta/architecture");
+  return e == nullptr ? std::string_view("bert") : e->text();
 }
 
 const MlfEntry* MlfFile::find(std::string_view name) const {

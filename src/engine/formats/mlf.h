@@ -29,8 +29,12 @@ namespace mlfaas {
 inline constexpr uint32_t kMlfVersion = 1;
 inline constexpr size_t kMlfAlignment = 64;
 
-enum class MlfType : uint8_t { Bytes = 0, F32 = 1, I32 = 2, I8 = 3, U32 = 4, F16 = 5, BF16 = 6 };
-std::string_view mlf_type_name(MlfType type);  // "bytes", "f32", ...
+// Q8_0 .. Q6_K are ggml's weight blocks (kernels/quant_blocks.h), blocks running along the last dimension: an entry
+// of dims [rows, k] holds rows * (k / block elements) blocks, k a multiple of the block.
+enum class MlfType : uint8_t {
+  Bytes = 0, F32 = 1, I32 = 2, I8 = 3, U32 = 4, F16 = 5, BF16 = 6, Q8_0 = 7, Q4_0 = 8, Q4_K = 9, Q6_K = 10
+};
+std::string_view mlf_type_name(MlfType type);  // "bytes", "f32", ..., "q4_0"
 
 struct MlfEntry {
   std::string_view name;
@@ -53,6 +57,9 @@ class MlfWriter {
   void add_text(std::string name, std::string_view text);
   void add_f32(std::string name, std::span<const float> values, std::vector<int64_t> dims = {});
   void add_i32(std::string name, std::span<const int32_t> values, std::vector<int64_t> dims = {});
+  // Like add() without the copy: `data` must stay valid until write() returns (a compiled model's weights,
+  // which may be most of the machine's memory).
+  void add_view(std::string name, MlfType type, std::vector<int64_t> dims, const void* data, size_t size);
   bool has(std::string_view name) const;
   size_t entry_count() const { return entries_.size(); }
   // Writes the file atomically (a temporary next to `path`, renamed over it); throws FormatError naming `path`.
@@ -62,10 +69,14 @@ class MlfWriter {
  private:
   struct Pending {
     std::string name;
-    MlfType type;
+    MlfType type = MlfType::Bytes;
     std::vector<int64_t> dims;
     std::vector<std::byte> bytes;
+    const std::byte* view = nullptr;  // add_view(): not copied
+    size_t size = 0;
+    const std::byte* data() const { return view ? view : bytes.data(); }
   };
+  Pending& push(std::string name, MlfType type, std::vector<int64_t> dims, size_t size);
   std::vector<Pending> entries_;
   std::unordered_map<std::string, size_t> index_;
 };
@@ -86,6 +97,10 @@ class MlfFile {
   const MlfEntry* find(std::string_view name) const;
   // The entry, checked to have `type` and, when given, these dims; FormatError naming the file otherwise.
   const MlfEntry& require(std::string_view name, MlfType type, std::initializer_list<int64_t> dims = {}) const;
+
+  // The model family the file holds: its "meta/architecture" entry ("llama"), or "bert" for files without one
+  // (every BERT-family .mlf, written before the entry existed).
+  std::string_view architecture() const;
 
   // Whether the file starts with the .mlf magic (to route a path to this reader rather than another).
   static bool has_magic(std::span<const std::byte> head);

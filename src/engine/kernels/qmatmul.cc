@@ -3,19 +3,21 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/kernels/half.h"
+#include "engine/kernels/qmatmul_kernels.h"
+#include "engine/kernels/qmatmul_amx.h"
 #include "engine/kernels/thread_pool.h"
 
 namespace mlfaas {
 
 namespace {
-
-constexpr int kQ8Block = 32;  // activation quantization block (ggml's QK8_0)
 
 // ggml's get_scale_min_k4: sub-block j's 6-bit scale and min. Sub-blocks 0..3 keep theirs in the low 6 bits of
 // bytes j and j + 4; sub-blocks 4..7 split theirs into a nibble of byte j + 4 and the top 2 bits of bytes j - 4
@@ -39,6 +41,10 @@ int q6k_code(const BlockQ6_K& b, int e) {
   const int lo = (t >= 2) ? (ql >> 4) : (ql & 0xF);
   const int hi = (b.qh[32 * half + l] >> (2 * t)) & 3;
   return (lo | (hi << 4)) - 32;
+}
+
+bool is_integer_type(QuantType t) {
+  return t == QuantType::Q8_0 || t == QuantType::Q4_0 || t == QuantType::Q4_K || t == QuantType::Q6_K;
 }
 
 void dequantize_blocks(QuantType type, const std::byte* src, int64_t k, float* out) {
@@ -107,109 +113,6 @@ void dequantize_blocks(QuantType type, const std::byte* src, int64_t k, float* o
   throw std::invalid_argument("dequantize: unsupported type " + std::to_string(static_cast<uint32_t>(type)));
 }
 
-// One activation row quantized per 32-block: codes q (int8), scale d (fp32) and the code sum s of each block.
-// d = max|x| / 127, q = x / d rounded to nearest (ties to even, as a vector conversion rounds), so |q| <= 127.
-void quantize_activation_row(const float* x, int k, int8_t* q, float* d, int32_t* s) {
-  for (int b = 0; b < k / kQ8Block; ++b) {
-    const float* xb = x + b * kQ8Block;
-    float amax = 0.f;
-    for (int j = 0; j < kQ8Block; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
-    const float scale = amax / 127.f;
-    const float inv = scale != 0.f ? 1.f / scale : 0.f;
-    int32_t sum = 0;
-    for (int j = 0; j < kQ8Block; ++j) {
-      const int v = static_cast<int>(std::nearbyint(xb[j] * inv));
-      q[b * kQ8Block + j] = static_cast<int8_t>(v);
-      sum += v;
-    }
-    d[b] = scale;
-    s[b] = sum;
-  }
-}
-
-bool is_integer_type(QuantType t) {
-  return t == QuantType::Q8_0 || t == QuantType::Q4_0 || t == QuantType::Q4_K || t == QuantType::Q6_K;
-}
-
-float dot_float_row(QuantType type, const std::byte* w, const float* x, int k) {
-  float acc = 0.f;
-  for (int j = 0; j < k; ++j) {
-    float v;
-    if (type == QuantType::F32) {
-      std::memcpy(&v, w + 4 * j, 4);
-    } else {
-      uint16_t h;
-      std::memcpy(&h, w + 2 * j, 2);
-      v = type == QuantType::F16 ? fp16_to_f32(h) : bf16_bits_to_f32(h);
-    }
-    acc += v * x[j];
-  }
-  return acc;
-}
-
-float dot_integer_row(QuantType type, const std::byte* w, const int8_t* xq, const float* xd, const int32_t* xs,
-                      int k) {
-  float acc = 0.f;
-  switch (type) {
-    case QuantType::Q8_0: {
-      const auto* b = reinterpret_cast<const BlockQ8_0*>(w);
-      for (int i = 0; i < k / 32; ++i) {
-        int32_t s = 0;
-        for (int j = 0; j < 32; ++j) s += b[i].qs[j] * xq[32 * i + j];
-        acc += static_cast<float>(s) * (fp16_to_f32(b[i].d) * xd[i]);
-      }
-      break;
-    }
-    case QuantType::Q4_0: {
-      const auto* b = reinterpret_cast<const BlockQ4_0*>(w);
-      for (int i = 0; i < k / 32; ++i) {
-        int32_t s = 0;
-        for (int j = 0; j < 16; ++j) {
-          s += ((b[i].qs[j] & 0x0F) - 8) * xq[32 * i + j] + ((b[i].qs[j] >> 4) - 8) * xq[32 * i + j + 16];
-        }
-        acc += static_cast<float>(s) * (fp16_to_f32(b[i].d) * xd[i]);
-      }
-      break;
-    }
-    case QuantType::Q4_K: {
-      const auto* b = reinterpret_cast<const BlockQ4_K*>(w);
-      for (int i = 0; i < k / kQK_K; ++i) {
-        const float d = fp16_to_f32(b[i].d), dmin = fp16_to_f32(b[i].dmin);
-        for (int j = 0; j < 8; ++j) {
-          const int a = 8 * i + j;  // activation block
-          const uint8_t* q = b[i].qs + 32 * (j / 2);
-          const int shift = (j & 1) ? 4 : 0;
-          int32_t s = 0;
-          for (int l = 0; l < 32; ++l) s += ((q[l] >> shift) & 0xF) * xq[32 * a + l];
-          int sc, m;
-          q4k_scale_min(j, b[i].scales, &sc, &m);
-          acc += xd[a] * (d * static_cast<float>(sc * s) - dmin * static_cast<float>(m * xs[a]));
-        }
-      }
-      break;
-    }
-    case QuantType::Q6_K: {
-      const auto* b = reinterpret_cast<const BlockQ6_K*>(w);
-      for (int i = 0; i < k / kQK_K; ++i) {
-        const float d = fp16_to_f32(b[i].d);
-        for (int j = 0; j < 8; ++j) {
-          const int a = 8 * i + j;
-          int32_t s = 0;
-          for (int half = 0; half < 2; ++half) {
-            int32_t t = 0;
-            for (int l = 0; l < 16; ++l) t += q6k_code(b[i], 32 * j + 16 * half + l) * xq[32 * a + 16 * half + l];
-            s += b[i].scales[2 * j + half] * t;
-          }
-          acc += static_cast<float>(s) * (d * xd[a]);
-        }
-      }
-      break;
-    }
-    default: break;
-  }
-  return acc;
-}
-
 }  // namespace
 
 size_t quant_row_bytes(QuantType type, int64_t k) {
@@ -220,48 +123,172 @@ size_t quant_row_bytes(QuantType type, int64_t k) {
 
 struct QMatmulScratch::Impl {
   int max_m = 0, max_k = 0;
-  std::vector<int8_t> q;    // [max_m][max_k]
-  std::vector<float> d;     // [max_m][max_k / 32]
-  std::vector<int32_t> s;   // [max_m][max_k / 32]
+  std::vector<int8_t> q, q4;
+  std::vector<uint8_t> xu;
+  std::vector<float> d, d4, d8, xsdx;
+  std::vector<int32_t> s32, s16, c4, xoff;
 };
 
 QMatmulScratch::QMatmulScratch(int max_m, int max_k) : impl_(std::make_unique<Impl>()) {
-  impl_->max_m = max_m;
-  impl_->max_k = max_k;
-  impl_->q.resize(static_cast<size_t>(max_m) * max_k);
-  impl_->d.resize(static_cast<size_t>(max_m) * (max_k / kQ8Block));
-  impl_->s.resize(static_cast<size_t>(max_m) * (max_k / kQ8Block));
+  Impl& s = *impl_;
+  s.max_m = std::max(max_m, 0);
+  s.max_k = std::max(max_k, 0) / 32 * 32;
+  const size_t m = s.max_m, k = s.max_k, nb = k / 32, direct = std::min(m, size_t{kQmGemvMaxM});
+  s.q.resize(m * k);
+  s.d.resize(m * nb);
+  s.s32.resize(m * nb);
+  s.s16.resize(m * 2 * nb);
+  s.xoff.resize(m * 2 * nb);
+  s.xsdx.resize(m * nb);
+  s.q4.resize(direct * k);
+  s.xu.resize(direct * k);
+  s.d4.resize(direct * 4 * nb);
+  s.c4.resize(direct * 4 * nb);
+  s.d8.resize(direct * 8 * nb);
 }
 
 QMatmulScratch::~QMatmulScratch() = default;
 
+namespace {
+
+struct Level {
+  void (*quantize)(const float* x, int64_t ldx, int m, int k, bool direct, QmActs* a);
+  void (*rows)(const QmArgs& args, int row_begin, int row_end);
+  int tile_rows;
+};
+
+// AVX-512 CPUs without VNNI run the AVX2 kernels, as the int8 GEMM does (isa.h).
+Level level_for(Isa isa) {
+  static const bool supported[] = {cpu_supports(Isa::Portable), cpu_supports(Isa::Avx2), cpu_supports(Isa::AvxVnni),
+                                   cpu_supports(Isa::Avx512),   cpu_supports(Isa::Avx512Vnni),
+                                   cpu_supports(Isa::Neon)};
+  const int index = static_cast<int>(isa);
+  if (index < 0 || index > 5 || !supported[index]) {
+    throw std::runtime_error("qmatmul: ISA level " + std::string(isa_name(isa)) + " is not supported by this CPU");
+  }
+  switch (isa) {
+#if defined(__x86_64__)
+    case Isa::Avx2:
+    case Isa::Avx512: return {&qm_avx2::quantize, &qm_avx2::rows, qm_avx2::tile_rows};
+    case Isa::AvxVnni: return {&qm_avxvnni::quantize, &qm_avxvnni::rows, qm_avxvnni::tile_rows};
+    case Isa::Avx512Vnni: return {&qm_avx512vnni::quantize, &qm_avx512vnni::rows, qm_avx512vnni::tile_rows};
+#endif
+#if defined(__aarch64__)
+    case Isa::Neon: return {&qm_neon::quantize, &qm_neon::rows, qm_neon::tile_rows};
+#endif
+    default: return {&qm_portable::quantize, &qm_portable::rows, qm_portable::tile_rows};
+  }
+}
+
+// The tile kernels' per-sub-block activation terms for `type` (qmatmul_kernels.h).
+void prepare_tiled(QuantType type, QmActs* a) {
+  const int nb = a->nb, stride = a->k / 16;
+  for (int i = 0; i < a->m; ++i) {
+    int32_t* xoff = a->xoff + static_cast<size_t>(i) * stride;
+    const int32_t* s32 = a->s32 + static_cast<size_t>(i) * nb;
+    switch (type) {
+      case QuantType::Q8_0:
+        for (int b = 0; b < nb; ++b) xoff[b] = -128 * s32[b];
+        break;
+      case QuantType::Q4_0:
+        for (int b = 0; b < nb; ++b) xoff[b] = -8 * s32[b];
+        break;
+      case QuantType::Q6_K:
+        for (int h = 0; h < 2 * nb; ++h) xoff[h] = -32 * a->s16[static_cast<size_t>(i) * 2 * nb + h];
+        break;
+      case QuantType::Q4_K:
+        for (int b = 0; b < nb; ++b) {
+          xoff[b] = 0;
+          a->xsdx[static_cast<size_t>(i) * nb + b] = static_cast<float>(s32[b]) * a->d[static_cast<size_t>(i) * nb + b];
+        }
+        break;
+      default: break;
+    }
+  }
+}
+
+// Prefill on CPUs with AMX-INT8 tiles (Sapphire Rapids and later): from this many rows of X the tile kernel beats
+// vpdpbusd on every shape measured (bench/qmatmul_amx_bench); below it the packed tiles of the level do better.
+constexpr int kAmxMinRows = 16;
+
+// AMX is a choice inside the avx512vnni level (as sdot is inside neon): same quantized activations, same integer
+// block sums. MLFAAS_AMX=0 turns it off, to compare or to rule it out.
+bool amx_prefill_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("MLFAAS_AMX");
+    return amx_int8_usable() && !(env != nullptr && std::string_view(env) == "0");
+  }();
+  return enabled;
+}
+
+struct ChunkJob {
+  const QmArgs* args;
+  void (*rows)(const QmArgs&, int, int);
+  int chunk_rows;
+};
+
+}  // namespace
+
 void qmatmul(Isa isa, const QWeight& w, const float* x, int64_t ldx, int m, float* y, int64_t ldy,
              QMatmulScratch* scratch, ThreadPool* pool) {
-  (void)isa;
-  (void)pool;
   if (m <= 0 || w.rows <= 0) return;
-  if (!is_integer_type(w.type)) {
-    for (int r = 0; r < w.rows; ++r) {
-      const std::byte* wr = w.data + static_cast<size_t>(r) * w.row_bytes;
-      for (int i = 0; i < m; ++i) y[i * ldy + r] = dot_float_row(w.type, wr, x + i * ldx, w.k);
-    }
+  const int block = quant_block_elems(w.type);
+  if (block == 0 || w.k <= 0 || w.k % block != 0) {
+    throw std::invalid_argument("qmatmul: k = " + std::to_string(w.k) + " is not a positive multiple of the " +
+                                "type's block");
+  }
+  if (isa == Isa::Avx512Vnni && m >= kAmxMinRows && qmatmul_amx_supports(w.type) && amx_prefill_enabled()) {
+    qmatmul_amx(w, x, ldx, m, y, ldy, pool);
     return;
   }
-  QMatmulScratch::Impl* s = scratch->impl();
-  if (m > s->max_m || w.k > s->max_k) throw std::invalid_argument("qmatmul: scratch too small");
-  const int nb = w.k / kQ8Block;
-  for (int i = 0; i < m; ++i) {
-    quantize_activation_row(x + i * ldx, w.k, s->q.data() + static_cast<size_t>(i) * w.k,
-                            s->d.data() + static_cast<size_t>(i) * nb, s->s.data() + static_cast<size_t>(i) * nb);
-  }
-  for (int r = 0; r < w.rows; ++r) {
-    const std::byte* wr = w.data + static_cast<size_t>(r) * w.row_bytes;
-    for (int i = 0; i < m; ++i) {
-      y[i * ldy + r] = dot_integer_row(w.type, wr, s->q.data() + static_cast<size_t>(i) * w.k,
-                                       s->d.data() + static_cast<size_t>(i) * nb,
-                                       s->s.data() + static_cast<size_t>(i) * nb, w.k);
+  const Level level = level_for(isa);
+  QmArgs args{w.type, w.rows, w.k, w.data, w.row_bytes, x, ldx, nullptr, m, y, ldy};
+  QmActs acts;
+  const bool integer = is_integer_type(w.type);
+  const bool direct = m <= kQmGemvMaxM && (w.type == QuantType::Q8_0 || w.type == QuantType::Q4_0);
+  if (integer) {
+    QMatmulScratch::Impl* s = scratch != nullptr ? scratch->impl() : nullptr;
+    if (s == nullptr || m > s->max_m || w.k > s->max_k) {
+      throw std::invalid_argument("qmatmul: scratch too small for m = " + std::to_string(m) +
+                                  ", k = " + std::to_string(w.k));
     }
+    acts.q = s->q.data();
+    acts.ldq = w.k;
+    acts.d = s->d.data();
+    acts.s32 = s->s32.data();
+    acts.s16 = s->s16.data();
+    acts.q4 = s->q4.data();
+    acts.xu = s->xu.data();
+    acts.d4 = s->d4.data();
+    acts.d8 = s->d8.data();
+    acts.c4 = s->c4.data();
+    acts.xoff = s->xoff.data();
+    acts.xsdx = s->xsdx.data();
+    level.quantize(x, ldx, m, w.k, direct, &acts);
+    if (!direct) prepare_tiled(w.type, &acts);
+    args.acts = &acts;
   }
+  // Chunks of whole row tiles, several per thread so a slow thread does not hold the others up, but each with
+  // enough weight bytes (>= 64 KiB) that scheduling costs nothing next to it.
+  const int threads = pool != nullptr ? pool->threads() : 1;
+  const int tile = std::max(level.tile_rows, 16);
+  const int64_t min_rows = std::max<int64_t>(1, 65536 / std::max<size_t>(w.row_bytes, 1));
+  int64_t chunk = std::max<int64_t>(min_rows, w.rows / (threads * 4));
+  chunk = (chunk + tile - 1) / tile * tile;
+  const int chunks = static_cast<int>((w.rows + chunk - 1) / chunk);
+  if (threads <= 1 || chunks <= 1) {
+    level.rows(args, 0, w.rows);
+    return;
+  }
+  ChunkJob job{&args, level.rows, static_cast<int>(chunk)};
+  pool->run(
+      chunks,
+      [](void* ctx, int c) {
+        const ChunkJob& j = *static_cast<const ChunkJob*>(ctx);
+        const int begin = c * j.chunk_rows;
+        j.rows(*j.args, begin, std::min(j.args->rows, begin + j.chunk_rows));
+      },
+      &job);
 }
 
 void dequantize_row(const QWeight& w, int row, float* out) {

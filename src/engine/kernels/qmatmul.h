@@ -2,14 +2,19 @@
 // Linear layers whose weights stay in their file's encoding (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K; see
 // quant_blocks.h) and are used in place, usually straight from a read-only mapping of the model file: nothing is
 // expanded to fp32 or copied at load. Decode (m = 1) streams each weight row once through a dot product that
-// dequantizes in registers; prefill (m > 1) reuses each weight block across the rows of X.
+// dequantizes in registers; prefill (m > 1) reuses each weight block across the rows of X (from 4 rows on, a tile of
+// weight rows is decoded once per k-panel into an L1-sized buffer on the stack and every row of X runs against it).
 //
 // Activations for the integer types are quantized per 32-element block (q8 with an fp32 scale, as ggml's
 // vec_dot_*_q8 kernels do), so an integer weight type never meets fp32 activations in the inner loop. That makes
 // results depend on that quantization, exactly as llama.cpp's do; F32/F16/BF16 weights use fp32 arithmetic.
 //
+// Activation quantization (integer types): per 32-element block d = max|x| / 127 (fp32, not rounded to fp16 as
+// ggml's block_q8_0 is) and q = x / d rounded to nearest, ties to even; every level produces the same codes.
+//
 // Every kernel level (kernels/isa.h) implements every type; results agree across levels to float rounding (integer
-// sums are exact at every level). Threads: the weight's rows are split across the pool; never more than its size.
+// sums are exact at every level). AVX-512 CPUs without VNNI run the AVX2 kernels. Threads: the weight's rows are
+// split across the pool in chunks of whole row tiles; never more threads than the pool has.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -35,7 +40,7 @@ struct QWeight {
 size_t quant_row_bytes(QuantType type, int64_t k);
 
 // Scratch for quantized activations, sized once (no allocation per call): enough for m <= max_m rows of
-// k <= max_k elements.
+// k <= max_k elements. One per concurrent caller (a qmatmul call writes it).
 class QMatmulScratch {
  public:
   QMatmulScratch(int max_m, int max_k);
@@ -48,7 +53,10 @@ class QMatmulScratch {
 };
 
 // Y[i, r] = sum_j X[i, j] * W[r, j] for i < m, r < w.rows (fp32 X and Y; row strides ldx, ldy). `isa` picks the
-// kernel level (resolve_isa()); `pool` may be null (one thread).
+// kernel level (resolve_isa()); `pool` may be null (one thread). Integer types need a scratch with m <= max_m and
+// k <= max_k (std::invalid_argument otherwise); float types ignore it (may be null). No heap allocation: the packed
+// weight tile of the prefill kernels lives on each thread's stack (48 KiB). Throws std::invalid_argument when k is
+// not a multiple of the type's block, std::runtime_error when this CPU lacks `isa`.
 void qmatmul(Isa isa, const QWeight& w, const float* x, int64_t ldx, int m, float* y, int64_t ldy,
              QMatmulScratch* scratch, ThreadPool* pool);
 

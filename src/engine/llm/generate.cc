@@ -16,9 +16,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 // pcg32 (O'Neill 2014, pcg32_srandom_r / pcg32_random_r): state seeded with the request's seed, the stream
 // fixed to the reference implementation's default increment.
@@ -75,8 +73,9 @@ class Sampler {
       // TopKLogitsWarper keeps every token whose logit reaches the k-th largest (ties at the boundary survive).
       std::nth_element(candidates_.begin(), candidates_.begin() + (p_.top_k - 1), candidates_.end(), higher);
       const float kth = candidates_[p_.top_k - 1].logit;
-      keep = std::partition(candidates_.begin(), candidates_.end(),
-                            [kth](const Candidate& c) { return c.logit >= kth; }) - candidates_.begin();
+      keep =
+          std::partition(candidates_.begin(), candidates_.end(), [kth](const Candidate& c) { return c.logit >= kth; }) -
+          candidates_.begin();
     }
     std::sort(candidates_.begin(), candidates_.begin() + keep, higher);
     softmax(keep);
@@ -239,7 +238,8 @@ GenerateResult generate(LlamaSession& session, const GenerateRequest& request, c
       result.finish_reason = "stop";
       break;
     }
-    const auto status = filter.push(decoder.push(next), false);
+    // An embedding row past the tokenizer's vocabulary (padded tables) has no text.
+    const auto status = filter.push(next < tok.vocab_size() ? decoder.push(next) : std::string(), false);
     if (status != StopFilter::Status::Going) {
       cut_by_stop_string = status == StopFilter::Status::Stopped;
       result.finish_reason = cut_by_stop_string ? "stop" : "cancelled";

@@ -42,6 +42,7 @@
 namespace mlfaas {
 
 class LlamaTokenizer;
+class MlfFile;
 
 enum class RotaryLayout { HalfSplit, Interleaved };
 
@@ -73,6 +74,14 @@ struct GenerationDefaults {
   int max_new_tokens = 256;
 };
 
+// What LlamaModel::compile wrote.
+struct LlamaCompileResult {
+  size_t bytes = 0;    // the file's size
+  size_t entries = 0;  // entries in its table
+  QuantType weight_type = QuantType::F32;
+  std::string source_format;  // "hf", "gguf", "llama2c", "mlf"
+};
+
 struct LlamaOptions {
   // Kernel level: "" = MLFAAS_ISA if set, else the best this CPU supports (kernels/isa.h).
   std::string isa;
@@ -84,6 +93,16 @@ struct LlamaOptions {
 class LlamaModel {
  public:
   static std::shared_ptr<const LlamaModel> load(const std::string& path, const LlamaOptions& options = {});
+  // A compiled model already opened (MlfFile::open, or open_bytes over 64-byte-aligned memory that outlives the
+  // model): its weights are used in place. options.precision equal to the file's weight type is a no-op; another
+  // one re-encodes float weights as load() does and is refused for quantized ones.
+  static std::shared_ptr<const LlamaModel> load_compiled(std::shared_ptr<const MlfFile> file,
+                                                         const LlamaOptions& options = {});
+  // `mlfaas compile`: loads `source` as load() does (options.precision re-encodes its float weights; a quantized
+  // source keeps its types) and writes everything generate needs - config, generation defaults, tokenizer, chat
+  // template, every weight in its kernels' encoding - as one .mlf at `out` (a temporary renamed over it).
+  // docs/FORMATS.md lists the entries. Throws FormatError naming the source or `out`.
+  static LlamaCompileResult compile(const std::string& source, const LlamaOptions& options, const std::string& out);
   ~LlamaModel();
 
   const LlamaConfig& config() const;

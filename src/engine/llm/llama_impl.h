@@ -15,6 +15,7 @@ namespace mlfaas {
 class WeightFile;
 class GgufFile;
 class Llama2cCheckpoint;
+class MlfFile;
 
 struct LlamaLayerWeights {
   std::vector<float> attn_norm, ffn_norm;  // [hidden]
@@ -48,6 +49,7 @@ struct LlamaModel::Impl {
   std::vector<std::unique_ptr<WeightFile>> weight_files;
   std::unique_ptr<GgufFile> gguf;
   std::unique_ptr<Llama2cCheckpoint> llama2c;
+  std::shared_ptr<const MlfFile> mlf;
   std::vector<AlignedBytes> owned;
 };
 
@@ -56,6 +58,7 @@ struct LlamaModel::Impl {
 void load_hf_llama(const std::string& dir, LlamaModel::Impl* m);
 void load_gguf_llama(const std::string& path, LlamaModel::Impl* m);
 void load_llama2c(const std::string& path, LlamaModel::Impl* m);
+void load_mlf_llama(std::shared_ptr<const MlfFile> file, LlamaModel::Impl* m);
 
 // Checks the dimensions of a config read from `path` (positive, heads dividing hidden, kv heads dividing heads,
 // even head_dim); FormatError otherwise.

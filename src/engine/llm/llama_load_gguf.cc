@@ -76,8 +76,8 @@ void load_gguf_llama(const std::string& path, LlamaModel::Impl* m) {
   GenerationDefaults& d = m->defaults;
   d.bos_token_id = optional_int(g, "tokenizer.ggml.bos_token_id", d.bos_token_id);
   d.eos_token_ids = {optional_int(g, "tokenizer.ggml.eos_token_id", d.eos_token_ids.front())};
-  if (auto eot = g.get_int("tokenizer.ggml.eot_token_id"); eot && *eot != d.eos_token_ids.front() && *eot >= 0 &&
-                                                          *eot < c.vocab_size) {
+  if (auto eot = g.get_int("tokenizer.ggml.eot_token_id");
+      eot && *eot != d.eos_token_ids.front() && *eot >= 0 && *eot < c.vocab_size) {
     d.eos_token_ids.push_back(static_cast<int>(*eot));
   }
   m->tokenizer = LlamaTokenizer::from_gguf(g);

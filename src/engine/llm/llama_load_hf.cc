@@ -38,7 +38,8 @@ T get_or(const json& j, const char* key, T fallback, const std::string& path) {
   } else if constexpr (std::is_integral_v<T>) {
     if (!it->is_number_integer()) throw FormatError(path, std::string(key) + " must be an integer");
     const int64_t v = it->get<int64_t>();
-    if (v < -(int64_t{1} << 31) || v >= (int64_t{1} << 31)) throw FormatError(path, std::string(key) + " is out of range");
+    if (v < -(int64_t{1} << 31) || v >= (int64_t{1} << 31))
+      throw FormatError(path, std::string(key) + " is out of range");
   } else {
     if (!it->is_number()) throw FormatError(path, std::string(key) + " must be a number");
   }
@@ -133,8 +134,8 @@ class TensorSource {
                                    shape_string(std::vector<int64_t>(shape)));
     }
     if (t->dtype != DType::F32 && t->dtype != DType::F16 && t->dtype != DType::BF16) {
-      throw FormatError(where, "tensor " + name + " has dtype " + std::string(dtype_name(t->dtype)) +
-                                   " (expected F32, F16 or BF16)");
+      throw FormatError(
+          where, "tensor " + name + " has dtype " + std::string(dtype_name(t->dtype)) + " (expected F32, F16 or BF16)");
     }
     return *t;
   }
@@ -186,12 +187,8 @@ void load_hf_llama(const std::string& dir, LlamaModel::Impl* m) {
     l.down = src.linear(p + "mlp.down_proj.weight", h, inter);
   }
   m->final_norm = src.norm("model.norm.weight", h);
-  // Tied checkpoints usually omit lm_head.weight; some carry a copy, which is then the same values.
-  if (c.tie_word_embeddings && src.find("lm_head.weight") == nullptr) {
-    m->lm_head = m->embedding;
-  } else {
-    m->lm_head = src.linear("lm_head.weight", c.vocab_size, h);
-  }
+  // Tied: HF ties lm_head to the embedding whatever lm_head.weight the file may also carry.
+  m->lm_head = c.tie_word_embeddings ? m->embedding : src.linear("lm_head.weight", c.vocab_size, h);
 }
 
 }  // namespace mlfaas

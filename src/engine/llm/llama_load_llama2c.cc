@@ -1,9 +1,9 @@
 // A llama2.c checkpoint: a directory holding one checkpoint *.bin and its tok*.bin tokenizer, or the checkpoint
 // file itself with tokenizer.bin (or one tok*.bin) beside it. fp32 weights used in place, interleaved rotary.
 #include <dirent.h>
+#include <sys/stat.h>
 
 #include <algorithm>
-#include <sys/stat.h>
 
 #include "engine/error.h"
 #include "engine/formats/llama2c.h"
@@ -40,10 +40,10 @@ std::pair<std::string, std::string> locate(const std::string& path) {
     std::vector<std::string> checkpoints, tokenizers;
     for (const auto& name : bin_files(path)) (is_tokenizer_name(name) ? tokenizers : checkpoints).push_back(name);
     if (checkpoints.size() != 1 || tokenizers.size() != 1) {
-      throw FormatError(path, "not a model directory: expected config.json (Hugging Face) or exactly one llama2.c "
-                              "checkpoint *.bin and one tok*.bin tokenizer (found " +
-                                  std::to_string(checkpoints.size()) + " and " + std::to_string(tokenizers.size()) +
-                                  ")");
+      throw FormatError(path,
+                        "not a model directory: expected config.json (Hugging Face) or exactly one llama2.c "
+                        "checkpoint *.bin and one tok*.bin tokenizer (found " +
+                            std::to_string(checkpoints.size()) + " and " + std::to_string(tokenizers.size()) + ")");
     }
     return {path + "/" + checkpoints[0], path + "/" + tokenizers[0]};
   }
@@ -56,7 +56,8 @@ std::pair<std::string, std::string> locate(const std::string& path) {
     if (is_tokenizer_name(name)) tokenizers.push_back(name);
   }
   if (tokenizers.size() != 1) {
-    throw FormatError(path, "not a GGUF file; as a llama2.c checkpoint it needs tokenizer.bin (or one tok*.bin) beside it");
+    throw FormatError(path,
+                      "not a GGUF file; as a llama2.c checkpoint it needs tokenizer.bin (or one tok*.bin) beside it");
   }
   return {path, dir + "/" + tokenizers[0]};
 }

@@ -10,6 +10,7 @@
 #include "engine/error.h"
 #include "engine/formats/gguf.h"
 #include "engine/formats/llama2c.h"
+#include "engine/formats/mlf.h"
 #include "engine/formats/weights.h"
 #include "engine/llm/llama_impl.h"
 #include "engine/tokenizer/sentencepiece.h"
@@ -138,6 +139,14 @@ void apply_precision(const std::string& precision, LlamaModel::Impl* m) {
   }
 }
 
+// Quantized weights already in the precision asked for (a q4_0 GGUF or .mlf asked for q4_0) are left alone: only
+// asking for another encoding of quantized weights is refused.
+void apply_precision_unless_same(const std::string& precision, LlamaModel::Impl* m) {
+  const QuantType type = m->layers.front().q.type;
+  if (!precision.empty() && !is_float_type(type) && parse_precision(precision) == type) return;
+  apply_precision(precision, m);
+}
+
 }  // namespace
 
 LlamaModel::LlamaModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -157,12 +166,22 @@ std::shared_ptr<const LlamaModel> LlamaModel::load(const std::string& path, cons
     throw FormatError(path, "no such file or directory");
   } else if (starts_with_magic(path, "GGUF")) {
     load_gguf_llama(path, impl.get());
-  } else if (starts_with_magic(path, "MLF1") || (path.size() > 4 && path.compare(path.size() - 4, 4, ".mlf") == 0)) {
-    throw FormatError(path, "compiled (.mlf) Llama models are not supported yet; give the GGUF file or HF directory");
+  } else if (is_mlf_file(path)) {
+    return load_compiled(MlfFile::open(path), options);
   } else {
     load_llama2c(path, impl.get());
   }
-  apply_precision(options.precision, impl.get());
+  apply_precision_unless_same(options.precision, impl.get());
+  return std::shared_ptr<const LlamaModel>(new LlamaModel(std::move(impl)));
+}
+
+std::shared_ptr<const LlamaModel> LlamaModel::load_compiled(std::shared_ptr<const MlfFile> file,
+                                                            const LlamaOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->isa = resolve_isa(options.isa);
+  if (!options.precision.empty()) parse_precision(options.precision);
+  load_mlf_llama(std::move(file), impl.get());
+  apply_precision_unless_same(options.precision, impl.get());
   return std::shared_ptr<const LlamaModel>(new LlamaModel(std::move(impl)));
 }
 

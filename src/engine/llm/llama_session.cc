@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 
 #include "engine/error.h"
@@ -39,7 +40,9 @@ struct LlamaSession::Impl {
   QMatmulScratch qscratch;
   AttentionRowOps row_ops;
   std::vector<float> rope_cos, rope_sin;  // [context, head_dim / 2]
-  std::vector<float> k_cache, v_cache;    // [layers, context, kv_dim]
+  // [layers, context, kv_dim], left uninitialised so that pages are committed only as positions fill (a 2048-token
+  // cache of a 1B model is ~90 MB that a short request never touches).
+  std::unique_ptr<float[]> k_cache, v_cache;
   // Activations for one chunk of up to kPrefillChunk tokens.
   std::vector<float> x, xn, q, attn, gate, up, logits, scores;
 
@@ -54,14 +57,15 @@ struct LlamaSession::Impl {
         qscratch(kPrefillChunk, std::max(c.hidden_size, c.intermediate_size)),
         row_ops(attention_row_ops(m.isa)) {
     if (options.threads < 1) throw std::invalid_argument("threads must be at least 1");
+    if (options.context < 0) throw InputError("context must not be negative");
     if (options.context > c.max_position_embeddings) {
       throw InputError("context " + std::to_string(options.context) + " exceeds the model's " +
                        std::to_string(c.max_position_embeddings) + " positions");
     }
     build_rope_tables();
     const size_t cache = static_cast<size_t>(c.num_hidden_layers) * context * kv_dim;
-    k_cache.assign(cache, 0.0f);
-    v_cache.assign(cache, 0.0f);
+    k_cache = std::make_unique_for_overwrite<float[]>(cache);
+    v_cache = std::make_unique_for_overwrite<float[]>(cache);
     const size_t rows = kPrefillChunk;
     x.resize(rows * c.hidden_size);
     xn.resize(rows * c.hidden_size);
@@ -115,8 +119,8 @@ struct LlamaSession::Impl {
     }
   }
 
-  float* k_at(int layer, int p) { return k_cache.data() + (static_cast<size_t>(layer) * context + p) * kv_dim; }
-  float* v_at(int layer, int p) { return v_cache.data() + (static_cast<size_t>(layer) * context + p) * kv_dim; }
+  float* k_at(int layer, int p) { return k_cache.get() + (static_cast<size_t>(layer) * context + p) * kv_dim; }
+  float* v_at(int layer, int p) { return v_cache.get() + (static_cast<size_t>(layer) * context + p) * kv_dim; }
 
   // Causal grouped-query attention of the chunk's n queries (positions p0..) over cache positions 0..p0+i.
   void attention(int layer, int n, int p0) {

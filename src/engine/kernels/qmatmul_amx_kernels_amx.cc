@@ -1,0 +1,361 @@
+// AMX-INT8 kernel for qmatmul_amx() (see qmatmul_amx.h for the layout and the numerics). Built with
+// -mamx-tile -mamx-int8 and AVX-512 on x86-64 only; called only after amx_int8_usable().
+//
+// What bounds it (measured on Sapphire Rapids): per 16 x 16 x 32 tile product, TDPBSSD and the tile loads overlap
+// with other work, but TILESTORED (needed once per block, since every block has its own pair of scales) and the
+// AVX-512 scaling of the 16 rows it stored (convert, multiply the two scales, fma: 48 instructions) do not. So the
+// loop keeps the fp32 accumulators in registers (no loads or stores of them per block), lets the tile unit run one
+// block ahead, and unpacks each panel of weights once for all rows of X. Tried and measured slower: loading Q8_0
+// A tiles straight from the file for m > 16 (rows of 34-byte blocks split cache lines), K-chunked panels that stay in L1
+// (each chunk restarts the pipeline), 2 A x 2 B tiles with the accumulators in memory (their loads and stores per
+// block cost more than the shared tile loads save), and TDPBF16PS on bf16 copies (exact for these integers and no
+// convert, but only ~7% faster in isolation, less than its unpacking costs).
+#include <immintrin.h>
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_ps(), which -Wmaybe-uninitialized mistakes for a bug.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+
+#include "engine/kernels/qmatmul_amx.h"
+#include "engine/kernels/thread_pool.h"
+
+namespace mlfaas {
+
+namespace {
+
+constexpr int kBlock = 32;            // elements of a Q8_0 / Q4_0 block = the K of one TDPBSSD
+constexpr int kGroupRows = 16;        // rows of X in one B tile (= columns of C)
+constexpr int kPanelRows = 32;        // weight rows per panel: two A tiles
+constexpr int kXBlockBytes = 16 * kBlock;  // one group's block in B-tile layout: 8 rows x 64 bytes
+constexpr int kInPlaceMaxGroups = 1;       // see run_panels
+
+// Tiles: 0-1 A (16 weight rows x the 32 bytes of one block), 2-3 B (one 16-row group of X, 8 x 64 bytes in VNNI
+// order), 4-5 C (16 x 16 int32). Each role has two tiles that alternate by block, so that the next block's product
+// can be issued before the previous block's result has been read back (tile registers are not renamed).
+struct alignas(64) TileConfig {
+  uint8_t palette_id = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+static_assert(sizeof(TileConfig) == 64, "ldtilecfg reads 64 bytes");
+
+TileConfig make_tile_config() {
+  TileConfig cfg;
+  for (int t = 0; t < 2; ++t) cfg.colsb[t] = kBlock, cfg.rows[t] = 16;
+  for (int t = 2; t < 4; ++t) cfg.colsb[t] = 64, cfg.rows[t] = kBlock / 4;
+  for (int t = 4; t < 6; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+  return cfg;
+}
+
+// Activations quantized and packed by qmatmul_amx_kernel, shared read-only by the workers. For group g (rows
+// 16g .. 16g+15 of X) and block b: q + (g * blocks + b) * 512 holds the B tile (row t, bytes 4c .. 4c+3 = row c's
+// elements 4t .. 4t+3 of the block) and d + (g * blocks + b) * 16 the 16 scales. Rows past m are zero (d = 0).
+struct PackedX {
+  const int8_t* q;
+  const float* d;
+  int groups;
+  int blocks;
+};
+
+// Round to nearest, halfway cases to even, on 16 lanes: the rule of every other level's activation quantizer
+// (qmatmul.cc, and ggml's vectorized quantize_row_q8_0), so integer block sums agree across levels. x * id is at
+// most 127 in magnitude, so the result fits s8.
+inline __m512 round_half_even(__m512 v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+
+// One 32-element block of a row of X quantized as qmatmul.cc's activation quantizer does (ties to even, scale kept in fp32): the
+// 32 int8 in order, and the scale.
+inline __m256i quantize_block(const float* x, float* d_out) {
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const __m512 idv = _mm512_set1_ps(id);
+  const __m128i q0 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(round_half_even(_mm512_mul_ps(v0, idv))));
+  const __m128i q1 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(round_half_even(_mm512_mul_ps(v1, idv))));
+  *d_out = d;
+  return _mm256_set_m128i(q1, q0);
+}
+
+// Quantizes rows 16g .. 16g+15 of X (rows at or past m are zero) into group g of the packed activations. Per
+// block, the 16 rows' quants (16 x 8 dwords of 4 consecutive int8) are transposed in registers into the B tile's
+// 8 rows of 16 dwords.
+void quantize_group(const float* x, int64_t ldx, int m, int k, int g, int8_t* q_out, float* d_out) {
+  const int blocks = k / kBlock;
+  int8_t* q_group = q_out + static_cast<size_t>(g) * blocks * kXBlockBytes;
+  float* d_group = d_out + static_cast<size_t>(g) * blocks * kGroupRows;
+  const int rows = std::min(kGroupRows, m - g * kGroupRows);
+  const float* x_group = x + static_cast<int64_t>(g) * kGroupRows * ldx;
+  // Qword indices that gather 128-bit lanes 0 / 1 (and, in the upper half, 2 / 3) of two vectors.
+  const __m512i lanes_even = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+  const __m512i lanes_odd = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+  for (int b = 0; b < blocks; ++b) {
+    float* d = d_group + b * kGroupRows;
+    __m256i q[16];
+    for (int c = 0; c < kGroupRows; ++c) {
+      if (c < rows) {
+        q[c] = quantize_block(x_group + c * ldx + b * kBlock, &d[c]);
+      } else {
+        q[c] = _mm256_setzero_si256();
+        d[c] = 0.0f;
+      }
+    }
+    // r[i] = rows i (low half) and i + 8 (high half); transpose both 8 x 8 dword matrices at once.
+    __m512i r[8], t[8], u[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm512_inserti64x4(_mm512_castsi256_si512(q[i]), q[i + 8], 1);
+    for (int i = 0; i < 8; i += 2) {
+      t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+      t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+      u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);      // dword 0 of each 128-bit lane, rows i .. i+3
+      u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);  // dword 1
+      u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+      u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    int8_t* tile = q_group + static_cast<size_t>(b) * kXBlockBytes;
+    for (int j = 0; j < 4; ++j) {  // B-tile rows j and j + 4: dwords j and j + 4 of every row of X
+      _mm512_store_si512(tile + j * 64, _mm512_permutex2var_epi64(u[j], lanes_even, u[j + 4]));
+      _mm512_store_si512(tile + (j + 4) * 64, _mm512_permutex2var_epi64(u[j], lanes_odd, u[j + 4]));
+    }
+  }
+}
+
+// A panel of 32 weight rows unpacked once into A-tile order: block b's 32 rows x 32 int8 at a + b * 1024 (rows
+// 0-15 form one A tile, 16-31 the other, both with a 32-byte stride) and their scales at d + b * 32. Rows at or
+// past w.rows are zero. The panel's rows are consecutive in memory, so this reads one sequential stream (which
+// run_panel prefetched while computing the previous panel).
+void unpack_panel(const QWeight& w, int row0, int blocks, bool quants, int8_t* a, float* d, uint16_t* d_half) {
+  const int n_rows = std::min(kPanelRows, w.rows - row0);
+  const std::byte* base = w.data + static_cast<size_t>(row0) * w.row_bytes;
+  const __m128i low4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+  // Block-major, so the 64 KiB+ buffer is written sequentially (column-major writes would miss L1 on every one).
+  for (int b = 0; b < blocks; ++b) {
+    int8_t* out = a + static_cast<size_t>(b) * kPanelRows * kBlock;
+    uint16_t* out_d = d_half + b * kPanelRows;
+    if (!quants) {  // Q8_0 read in place: the scales only
+      for (int n = 0; n < n_rows; ++n) out_d[n] = (reinterpret_cast<const BlockQ8_0*>(base + n * w.row_bytes) + b)->d;
+    } else if (w.type == QuantType::Q8_0) {
+      for (int n = 0; n < n_rows; ++n) {
+        const auto* blk = reinterpret_cast<const BlockQ8_0*>(base + n * w.row_bytes) + b;
+        _mm256_store_si256(reinterpret_cast<__m256i*>(out + n * kBlock),
+                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs)));
+        out_d[n] = blk->d;
+      }
+    } else {  // Q4_0: element j in the low nibble of byte j, element j + 16 in its high nibble; value q - 8
+      for (int n = 0; n < n_rows; ++n) {
+        const auto* blk = reinterpret_cast<const BlockQ4_0*>(base + n * w.row_bytes) + b;
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->qs));
+        const __m128i lo = _mm_sub_epi8(_mm_and_si128(v, low4), eight);
+        const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), low4), eight);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(out + n * kBlock), _mm256_set_m128i(hi, lo));
+        out_d[n] = blk->d;
+      }
+    }
+    for (int n = n_rows; n < kPanelRows; ++n) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out + n * kBlock), _mm256_setzero_si256());
+      out_d[n] = 0;
+    }
+  }
+  for (int i = 0; i < blocks * kPanelRows; i += 16)
+    _mm512_store_ps(d + i, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d_half + i))));
+}
+
+// Transposes 16 x 16 floats in registers: out[c] lane n = in[n] lane c.
+inline void transpose16(const __m512 in[16], __m512 out[16]) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(in[i], in[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(in[i], in[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // r[4q + j] now holds, in 128-bit lane L, column 4L + j of rows 4q .. 4q + 3; gather the lanes.
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 4; ++i) {
+    out[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    out[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    out[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+    out[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
+  }
+}
+
+// acc[n] += float(C[n]) * (d_w[n] * d_x) for the 16 rows of a C tile read back to memory (lanes: rows of X).
+inline void scale_tile(const int32_t* c_tile, const float* d_w, __m512 d_x, __m512 acc[16]) {
+  for (int n = 0; n < 16; ++n) {
+    const __m512 s = _mm512_mul_ps(d_x, _mm512_set1_ps(d_w[n]));
+    acc[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c_tile + n * 16)), s, acc[n]);
+  }
+}
+
+// Where a panel's A tiles are: half h (rows 16h .. 16h+15) of block b is 16 rows of 32 int8 at
+// base + h * half_step + b * block_step, `stride` bytes apart.
+struct PanelA {
+  const int8_t* base;
+  int64_t half_step, block_step, stride;
+};
+
+// Computes Y[:, row0 .. row0+31] (the rows of W that exist) from the unpacked panel. The caller has loaded the
+// tile configuration. For each 16-row group of X and each half of the panel, the 16 x 16 outputs accumulate in 16
+// zmm registers across all blocks (lanes = rows of X), then are transposed into Y.
+//
+// Meanwhile it prefetches [next, next_end) (the next panel's weights) into L2, spread evenly over its steps.
+void run_panel(const PackedX& px, const PanelA& a, const float* d_w, int n_rows, int m, float* y, int64_t ldy,
+               int row0, const char* next, const char* next_end) {
+  alignas(64) int32_t c[16 * 16];
+  const int64_t steps = static_cast<int64_t>(px.groups) * ((n_rows + 15) / 16) * px.blocks;
+  const int64_t lines_per_step = ((next_end - next) / 64 + steps - 1) / steps;
+  for (int g = 0; g < px.groups; ++g) {
+    const int i0 = g * kGroupRows, x_rows = std::min(kGroupRows, m - i0);
+    const int8_t* xq = px.q + static_cast<size_t>(g) * px.blocks * kXBlockBytes;
+    const float* xd = px.d + static_cast<size_t>(g) * px.blocks * kGroupRows;
+    for (int h = 0; h * 16 < n_rows; ++h) {
+      __m512 acc[16];
+      for (auto& v : acc) v = _mm512_setzero_ps();
+      // Software-pipelined over the blocks: block b + 1's product runs on the tile unit (A, B and C tiles
+      // alternate by parity, since tile registers are not renamed) while block b is scaled with AVX-512.
+      const int8_t* a_half = a.base + h * a.half_step;
+      const float* d_half = d_w + h * 16;
+      const int64_t a_step = a.block_step, a_stride = a.stride;
+      _tile_loadd(0, a_half, a_stride);
+      _tile_loadd(2, xq, 64);
+      _tile_zero(4);
+      _tile_dpbssd(4, 0, 2);
+      // Unrolled by two so that the tile numbers (immediates) alternate without branches.
+      auto prefetch_next = [&] {
+        if (next < next_end) {
+          for (int64_t l = 0; l < lines_per_step; ++l) _mm_prefetch(next + l * 64, _MM_HINT_T1);
+          next += lines_per_step * 64;
+        }
+      };
+      int b = 0;
+      for (; b + 2 <= px.blocks; b += 2) {
+        _tile_stored(4, c, 64);
+        _tile_loadd(1, a_half + (b + 1) * a_step, a_stride);
+        _tile_loadd(3, xq + static_cast<size_t>(b + 1) * kXBlockBytes, 64);
+        _tile_zero(5);
+        _tile_dpbssd(5, 1, 3);
+        scale_tile(c, d_half + b * kPanelRows, _mm512_load_ps(xd + b * kGroupRows), acc);
+        prefetch_next();
+        _tile_stored(5, c, 64);
+        if (b + 2 < px.blocks) {
+          _tile_loadd(0, a_half + (b + 2) * a_step, a_stride);
+          _tile_loadd(2, xq + static_cast<size_t>(b + 2) * kXBlockBytes, 64);
+          _tile_zero(4);
+          _tile_dpbssd(4, 0, 2);
+        }
+        scale_tile(c, d_half + (b + 1) * kPanelRows, _mm512_load_ps(xd + (b + 1) * kGroupRows), acc);
+        prefetch_next();
+      }
+      if (b < px.blocks) {
+        _tile_stored(4, c, 64);
+        scale_tile(c, d_half + b * kPanelRows, _mm512_load_ps(xd + b * kGroupRows), acc);
+      }
+      const int cols = std::min(16, n_rows - h * 16);
+      const __mmask16 lanes = static_cast<__mmask16>(cols == 16 ? 0xffff : (1u << cols) - 1);
+      __m512 out[16];
+      transpose16(acc, out);
+      for (int ci = 0; ci < x_rows; ++ci)
+        _mm512_mask_storeu_ps(y + static_cast<int64_t>(i0 + ci) * ldy + row0 + h * 16, lanes, out[ci]);
+    }
+  }
+}
+
+// A worker's unpacked panel; grows to the largest k seen and is then reused.
+struct PanelScratch {
+  std::unique_ptr<std::byte[]> storage;
+  size_t capacity = 0;
+  std::byte* get(size_t bytes) {
+    if (bytes > capacity) {
+      storage.reset(new std::byte[bytes + 64]);
+      capacity = bytes;
+    }
+    auto p = reinterpret_cast<uintptr_t>(storage.get());
+    return reinterpret_cast<std::byte*>((p + 63) & ~uintptr_t{63});
+  }
+};
+
+// Computes the panels [begin, end) of Y. Tile registers are per thread: configure on entry, release on exit,
+// whichever thread runs the chunk.
+void run_panels(const QWeight& w, const PackedX& px, int m, float* y, int64_t ldy, int begin, int end) {
+  static const TileConfig kConfig = make_tile_config();
+  thread_local PanelScratch scratch;
+  const size_t a_bytes = static_cast<size_t>(px.blocks) * kPanelRows * kBlock;
+  const size_t d_bytes = static_cast<size_t>(px.blocks) * kPanelRows * sizeof(float);
+  std::byte* buffer = scratch.get(a_bytes + d_bytes + d_bytes / 2);
+  auto* a = reinterpret_cast<int8_t*>(buffer);
+  auto* d_w = reinterpret_cast<float*>(buffer + a_bytes);  // a_bytes and d_bytes are multiples of 1024 and 128
+  auto* d_half = reinterpret_cast<uint16_t*>(buffer + a_bytes + d_bytes);
+  _tile_loadconfig(&kConfig);
+  for (int p = begin; p < end; ++p) {
+    const int row0 = p * kPanelRows, n_rows = std::min(kPanelRows, w.rows - row0);
+    // With one group of X (m <= 16), copying the panel costs more than it saves: full Q8_0 panels are then read in
+    // place (their quants already are rows of 32 int8 per block, row_bytes apart); measured 260 -> 330 GOP/s at
+    // m = 16. From two groups on the compact copy wins: in-place rows of 34-byte blocks split cache lines and are
+    // re-read once per group.
+    const bool in_place = w.type == QuantType::Q8_0 && n_rows == kPanelRows && px.groups <= kInPlaceMaxGroups;
+    unpack_panel(w, row0, px.blocks, !in_place, a, d_w, d_half);
+    const PanelA panel_a =
+        in_place ? PanelA{reinterpret_cast<const int8_t*>(w.data + static_cast<size_t>(row0) * w.row_bytes) + 2,
+                          16 * static_cast<int64_t>(w.row_bytes), static_cast<int64_t>(sizeof(BlockQ8_0)),
+                          static_cast<int64_t>(w.row_bytes)}
+                 : PanelA{a, 16 * kBlock, kPanelRows * kBlock, kBlock};
+    const char* next = reinterpret_cast<const char*>(w.data + static_cast<size_t>(row0 + n_rows) * w.row_bytes);
+    const int next_rows = p + 1 < end ? std::min(kPanelRows, w.rows - row0 - n_rows) : 0;
+    run_panel(px, panel_a, d_w, n_rows, m, y, ldy, row0, next, next + static_cast<size_t>(next_rows) * w.row_bytes);
+  }
+  _tile_release();
+}
+
+// Panels per chunk of work: consecutive panels let a thread prefetch the next one while computing, but there must
+// be enough chunks to keep the threads busy.
+int panels_per_chunk(int panels, int threads) {
+  return std::clamp(panels / (4 * threads), 1, 4);
+}
+
+}  // namespace
+
+void qmatmul_amx_kernel(const QWeight& w, const float* x, int64_t ldx, int m, float* y, int64_t ldy,
+                        ThreadPool* pool) {
+  const int groups = (m + kGroupRows - 1) / kGroupRows, blocks = w.k / kBlock;
+  const size_t q_bytes = static_cast<size_t>(groups) * blocks * kXBlockBytes;
+  const size_t d_bytes = static_cast<size_t>(groups) * blocks * kGroupRows * sizeof(float);
+  thread_local PanelScratch scratch;  // the calling thread's packed activations
+  std::byte* buffer = scratch.get(q_bytes + d_bytes);
+  auto* q = reinterpret_cast<int8_t*>(buffer);
+  auto* d = reinterpret_cast<float*>(buffer + q_bytes);  // q_bytes is a multiple of 512
+
+  const PackedX px{q, d, groups, blocks};
+  const int panels = (w.rows + kPanelRows - 1) / kPanelRows;
+  if (pool && pool->threads() > 1) {
+    auto quantize = [&](int g) { quantize_group(x, ldx, m, w.k, g, q, d); };
+    pool->run(groups, quantize);
+    const int per_chunk = panels_per_chunk(panels, pool->threads());
+    auto chunk = [&](int i) {
+      run_panels(w, px, m, y, ldy, i * per_chunk, std::min(panels, (i + 1) * per_chunk));
+    };
+    pool->run((panels + per_chunk - 1) / per_chunk, chunk);
+  } else {
+    for (int g = 0; g < groups; ++g) quantize_group(x, ldx, m, w.k, g, q, d);
+    run_panels(w, px, m, y, ldy, 0, panels);
+  }
+}
+
+}  // namespace mlfaas

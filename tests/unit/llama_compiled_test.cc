@@ -1,0 +1,330 @@
+// Compiled Llama models (.mlf, LlamaModel::compile / load_compiled): a compiled file must behave exactly as its
+// source loaded with the same precision - logits bit for bit, greedy ids, tokenizer ids and chat renderings - while
+// its weights are views into the file's mapping; damaged files are refused with one FormatError line.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/error.h"
+#include "engine/formats/mlf.h"
+#include "engine/llm/llama.h"
+#include "engine/llm/llama_impl.h"
+#include "engine/model.h"
+#include "engine/tokenizer/chat_template.h"
+#include "engine/tokenizer/sentencepiece.h"
+#include "format_fixtures.h"
+
+namespace mlfaas {
+namespace {
+
+using nlohmann::json;
+
+const std::string kLlama = std::string(MLFAAS_TEST_DATA) + "/llama/";
+const std::string kTiny = kLlama + "tiny-llama";
+const std::string kTinyGguf = kLlama + "tiny-llama/model-f32.gguf";
+const std::string kStories = std::string(MLFAAS_TEST_DATA) + "/../../models/stories260K";
+
+std::vector<json> read_jsonl(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<json> rows;
+  std::string line;
+  while (std::getline(in, line)) rows.push_back(json::parse(line));
+  return rows;
+}
+
+// Greedy ids after `prompt` and the logits of every step, bit for bit.
+struct Greedy {
+  std::vector<int32_t> ids;
+  std::vector<float> logits;
+};
+
+Greedy greedy(std::shared_ptr<const LlamaModel> model, std::vector<int32_t> prompt, int steps) {
+  LlamaSession session(model, {.threads = 2, .context = 64});
+  Greedy run;
+  std::span<const float> logits = session.forward(prompt);
+  for (int i = 0; i < steps; ++i) {
+    run.logits.insert(run.logits.end(), logits.begin(), logits.end());
+    const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    run.ids.push_back(next);
+    logits = session.forward(std::span<const int32_t>(&next, 1));
+  }
+  return run;
+}
+
+// Every weight of a compiled model lies inside its file's mapping and the model owns no weight memory.
+void expect_weights_in_file(const LlamaModel& model) {
+  const LlamaModel::Impl& m = model.impl();
+  ASSERT_NE(m.mlf, nullptr);
+  EXPECT_TRUE(m.owned.empty());
+  const MlfEntry& first = m.mlf->entries().front();
+  const std::byte* begin = first.data;  // entries lie in table order, the weights after the metadata
+  const std::byte* end = m.mlf->entries().back().data + m.mlf->entries().back().size;
+  auto inside = [&](const QWeight& w) {
+    return w.data >= begin && w.data + w.row_bytes * static_cast<size_t>(w.rows) <= end;
+  };
+  EXPECT_TRUE(inside(m.embedding));
+  EXPECT_TRUE(inside(m.lm_head));
+  for (const auto& l : m.layers) {
+    for (const QWeight* w : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) EXPECT_TRUE(inside(*w));
+  }
+}
+
+struct Case {
+  std::string name, source, precision;
+};
+
+class LlamaCompiled : public ::testing::TestWithParam<Case> {};
+
+TEST_P(LlamaCompiled, SameLogitsAndGreedyIdsAsTheSource) {
+  const Case& c = GetParam();
+  fixtures::TempDir dir;
+  const std::string out = dir / "model.mlf";
+  const LlamaCompileResult r = LlamaModel::compile(c.source, {.isa = "", .precision = c.precision}, out);
+  EXPECT_EQ(r.bytes, std::filesystem::file_size(out));
+  const auto source = LlamaModel::load(c.source, {.isa = "", .precision = c.precision});
+  const auto compiled = LlamaModel::load(out);
+  expect_weights_in_file(*compiled);
+  EXPECT_EQ(compiled->config().format, "mlf");
+  EXPECT_EQ(compiled->weight_type(), source->weight_type());
+  EXPECT_EQ(compiled->config().rotary, source->config().rotary);
+  EXPECT_EQ(compiled->generation_defaults().eos_token_ids, source->generation_defaults().eos_token_ids);
+  EXPECT_EQ(compiled->generation_defaults().max_new_tokens, source->generation_defaults().max_new_tokens);
+
+  const std::vector<int32_t> prompt = source->tokenizer()->encode("Once upon a time, a little");
+  const Greedy want = greedy(source, prompt, 16);
+  const Greedy got = greedy(compiled, prompt, 16);
+  EXPECT_EQ(got.ids, want.ids);
+  ASSERT_EQ(got.logits.size(), want.logits.size());
+  EXPECT_EQ(std::memcmp(got.logits.data(), want.logits.data(), got.logits.size() * sizeof(float)), 0)
+      << "logits differ from the source's";
+
+  // Asking the compiled file for its own precision is a no-op (not a refused re-encoding).
+  if (!c.precision.empty()) {
+    const auto again = LlamaModel::load(out, {.isa = "", .precision = c.precision});
+    EXPECT_EQ(greedy(again, prompt, 4).ids, std::vector<int32_t>(want.ids.begin(), want.ids.begin() + 4));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Sources, LlamaCompiled,
+    ::testing::Values(Case{"tiny_hf_f32", kTiny, "f32"}, Case{"tiny_hf_q8_0", kTiny, "q8_0"},
+                      Case{"tiny_hf_q4_0", kTiny, "q4_0"}, Case{"tiny_hf_as_is", kTiny, ""},
+                      Case{"tiny_gguf_f32", kTinyGguf, "f32"}, Case{"tiny_gguf_q8_0", kTinyGguf, "q8_0"},
+                      Case{"tiny_gguf_q4_0", kTinyGguf, "q4_0"}, Case{"stories_f32", kStories, "f32"},
+                      Case{"stories_q8_0", kStories, "q8_0"}, Case{"stories_q4_0", kStories, "q4_0"}),
+    [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+TEST(LlamaCompiledTokenizer, AllFixtureRowsAndChatRenderingsIdentical) {
+  fixtures::TempDir dir;
+  const std::string out = dir / "tiny.mlf";
+  LlamaModel::compile(kTiny, {}, out);
+  const auto compiled = LlamaModel::load(out);
+  const auto source = LlamaTokenizer::from_model_file(kTiny + "/tokenizer.model");
+  const LlamaTokenizer& tok = *compiled->tokenizer();
+  const auto rows = read_jsonl(kLlama + "tokenizer_expected.jsonl");
+  ASSERT_EQ(rows.size(), 400u);
+  size_t same = 0;
+  for (const json& row : rows) {
+    const auto expected = row["input_ids"].get<std::vector<int32_t>>();
+    const auto ids = tok.encode(row["text"].get<std::string>());
+    EXPECT_EQ(ids, expected) << row["text"].dump();
+    EXPECT_EQ(tok.decode(expected), row["decoded"].get<std::string>()) << row["text"].dump();
+    same += ids == expected;
+  }
+  EXPECT_EQ(same, 400u);
+  EXPECT_EQ(tok.vocab().pieces, source->vocab().pieces);
+  EXPECT_EQ(tok.vocab().scores, source->vocab().scores);
+  EXPECT_EQ(tok.vocab().kinds, source->vocab().kinds);
+
+  ASSERT_FALSE(compiled->chat_template().empty());
+  EXPECT_EQ(compiled->chat_template(), source->vocab().chat_template);
+  const ChatTemplate from_mlf(compiled->chat_template()), from_source(source->vocab().chat_template);
+  size_t chats = 0;
+  for (const json& row : read_jsonl(kTiny + "/expected.jsonl")) {
+    if (row["kind"] != "chat") continue;
+    std::vector<ChatMessage> messages;
+    for (const json& m : row["messages"]) messages.push_back({m["role"], m["content"]});
+    const std::string rendered = from_mlf.render(messages, true, tok.piece(tok.bos_id()), tok.piece(tok.eos_id()));
+    EXPECT_EQ(rendered, from_source.render(messages, true, "<s>", "</s>"));
+    EXPECT_EQ(rendered, row["rendered"].get<std::string>());
+    EXPECT_EQ(tok.encode(rendered, false), row["input_ids"].get<std::vector<int32_t>>());
+    ++chats;
+  }
+  EXPECT_EQ(chats, 5u);
+}
+
+TEST(LlamaCompiledTokenizer, Llama2cRulesSurviveCompilation) {
+  fixtures::TempDir dir;
+  LlamaModel::compile(kStories, {.isa = "", .precision = "q4_0"}, dir / "s.mlf");
+  const auto compiled = LlamaModel::load(dir / "s.mlf");
+  const auto source = LlamaModel::load(kStories);
+  EXPECT_TRUE(compiled->tokenizer()->vocab().llama2c_rules);
+  for (const char* text : {"", "Once upon a time", "Lily and Tom's big dog ran. 123 ü"}) {
+    EXPECT_EQ(compiled->tokenizer()->encode(text), source->tokenizer()->encode(text)) << text;
+  }
+}
+
+// ---- damaged files ----
+
+constexpr size_t kHeader = 128, kRecord = 64;
+
+uint64_t fnv1a(const std::string& bytes, size_t from, size_t n, uint64_t h = 0xcbf29ce484222325ull) {
+  for (size_t i = from; i < from + n; ++i) {
+    h ^= static_cast<uint8_t>(bytes[i]);
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+template <typename T>
+T get(const std::string& b, size_t at) {
+  T v;
+  std::memcpy(&v, b.data() + at, sizeof v);
+  return v;
+}
+
+// The table record of entry `name` in file bytes `b`.
+size_t record_of(const std::string& b, const std::string& name) {
+  const uint32_t count = get<uint32_t>(b, 20);
+  const uint64_t names = get<uint64_t>(b, 32);
+  for (uint32_t i = 0; i < count; ++i) {
+    const size_t r = kHeader + i * kRecord;
+    if (b.compare(names + get<uint32_t>(b, r + 16), get<uint32_t>(b, r + 20), name) == 0) return r;
+  }
+  throw std::runtime_error("no entry " + name);
+}
+
+void fix_checksum(std::string* b) {
+  const uint32_t count = get<uint32_t>(*b, 20);
+  const uint64_t names = get<uint64_t>(*b, 32), names_size = get<uint64_t>(*b, 40);
+  const uint64_t sum = fnv1a(*b, names, names_size, fnv1a(*b, kHeader, count * kRecord));
+  std::memcpy(b->data() + 56, &sum, sizeof sum);
+}
+
+class LlamaCompiledDamage : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fixtures::TempDir();
+    LlamaModel::compile(kStories, {.isa = "", .precision = "q4_0"}, *dir_ / "good.mlf");
+    good_ = new std::string(fixtures::read_file(*dir_ / "good.mlf"));
+  }
+  static void TearDownTestSuite() {
+    delete good_;
+    delete dir_;
+  }
+  // The one-line FormatError that loading `bytes` gives.
+  static std::string error_of(const std::string& bytes) {
+    const std::string path = fixtures::write_file(*dir_ / "bad.mlf", bytes);
+    try {
+      LlamaModel::load(path);
+    } catch (const FormatError& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+      EXPECT_EQ(what.rfind(path, 0), 0u) << what;
+      return what;
+    }
+    ADD_FAILURE() << "loaded a damaged file";
+    return "";
+  }
+  static fixtures::TempDir* dir_;
+  static std::string* good_;
+};
+fixtures::TempDir* LlamaCompiledDamage::dir_ = nullptr;
+std::string* LlamaCompiledDamage::good_ = nullptr;
+
+TEST_F(LlamaCompiledDamage, Truncated) {
+  EXPECT_NE(error_of(good_->substr(0, good_->size() / 2)).find("truncated"), std::string::npos);
+  EXPECT_NE(error_of(good_->substr(0, 100)).find("truncated"), std::string::npos);
+}
+
+TEST_F(LlamaCompiledDamage, ChecksumMismatch) {
+  std::string b = *good_;
+  b[kHeader + 3] ^= 1;  // an entry's offset
+  EXPECT_NE(error_of(b).find("checksum"), std::string::npos);
+}
+
+TEST_F(LlamaCompiledDamage, WrongArchitectureEntry) {
+  std::string b = *good_;
+  const size_t r = record_of(b, "meta/architecture");
+  b[get<uint64_t>(b, r) + 4] = 'x';  // "llamx": data bytes, outside the checksum
+  EXPECT_NE(error_of(b).find("architecture"), std::string::npos);
+}
+
+TEST_F(LlamaCompiledDamage, WeightSizeDisagreesWithItsType) {
+  std::string b = *good_;
+  const size_t r = record_of(b, "blk.0.attn_q.weight");
+  ASSERT_EQ(static_cast<MlfType>(b[r + 24]), MlfType::Q4_0);
+  b[r + 24] = static_cast<char>(MlfType::Q8_0);
+  fix_checksum(&b);
+  const std::string e = error_of(b);
+  EXPECT_NE(e.find("blk.0.attn_q.weight"), std::string::npos) << e;
+  EXPECT_NE(e.find("do not hold"), std::string::npos) << e;
+}
+
+TEST_F(LlamaCompiledDamage, WeightDimsNotWholeBlocks) {
+  std::string b = *good_;
+  const size_t r = record_of(b, "blk.0.attn_q.weight");
+  const int64_t rows = get<int64_t>(b, r + 32), k = get<int64_t>(b, r + 40);
+  const int64_t bad_rows = rows * 2, bad_k = k / 2 + 1;
+  std::memcpy(b.data() + r + 32, &bad_rows, 8);
+  std::memcpy(b.data() + r + 40, &bad_k, 8);
+  fix_checksum(&b);
+  EXPECT_NE(error_of(b).find("whole blocks"), std::string::npos);
+}
+
+TEST_F(LlamaCompiledDamage, WeightOfAnotherShape) {
+  std::string b = *good_;
+  const size_t r = record_of(b, "blk.0.attn_q.weight");
+  const int64_t rows = get<int64_t>(b, r + 32), k = get<int64_t>(b, r + 40);
+  const int64_t rows2 = rows / 2, k2 = k * 2;  // same bytes, other shape
+  std::memcpy(b.data() + r + 32, &rows2, 8);
+  std::memcpy(b.data() + r + 40, &k2, 8);
+  fix_checksum(&b);
+  EXPECT_NE(error_of(b).find("blk.0.attn_q.weight"), std::string::npos);
+}
+
+TEST(LlamaCompiledArchitecture, BertAndLlamaLoadersRefuseEachOther) {
+  fixtures::TempDir dir;
+  const std::string llama = dir / "llama.mlf";
+  LlamaModel::compile(kStories, {}, llama);
+  try {
+    Model::load(llama);
+    ADD_FAILURE() << "the BERT loader took a Llama file";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("Llama model"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("mlfaas generate"), std::string::npos) << e.what();
+  }
+  // A BERT-family .mlf from the fuzz seeds (compiled by this mlfaas).
+  const std::string bert = std::string(MLFAAS_TEST_DATA) + "/../fuzz/corpus/mlf/bert_fp32.mlf";
+  try {
+    LlamaModel::load(bert);
+    ADD_FAILURE() << "the Llama loader took a BERT file";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("BERT"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("mlfaas predict"), std::string::npos) << e.what();
+  }
+}
+
+TEST(LlamaCompiledPrecision, QuantizedSourcesKeepTheirTypes) {
+  fixtures::TempDir dir;
+  LlamaModel::compile(kTinyGguf, {.isa = "", .precision = "q4_0"}, dir / "q4.mlf");
+  // Re-encoding the quantized file is refused, at compile as at load.
+  EXPECT_THROW(LlamaModel::compile(dir / "q4.mlf", {.isa = "", .precision = "q8_0"}, dir / "q8.mlf"), FormatError);
+  EXPECT_THROW(LlamaModel::load(dir / "q4.mlf", {.isa = "", .precision = "q8_0"}), FormatError);
+  // Compiling a compiled file as it is gives the same weights.
+  LlamaModel::compile(dir / "q4.mlf", {}, dir / "again.mlf");
+  EXPECT_EQ(LlamaModel::load(dir / "again.mlf")->weight_type(), QuantType::Q4_0);
+  // An f32 file re-encodes at load like its source.
+  LlamaModel::compile(kTinyGguf, {}, dir / "f32.mlf");
+  const auto from_mlf = LlamaModel::load(dir / "f32.mlf", {.isa = "", .precision = "q8_0"});
+  const auto from_gguf = LlamaModel::load(kTinyGguf, {.isa = "", .precision = "q8_0"});
+  EXPECT_EQ(greedy(from_mlf, {1, 400, 500}, 8).logits, greedy(from_gguf, {1, 400, 500}, 8).logits);
+}
+
+}  // namespace
+}  // namespace mlfaas
