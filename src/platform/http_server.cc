@@ -32,7 +32,7 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
     acceptor.bind(ep);
     acceptor.listen(asio::socket_base::max_listen_connections);
   }
-  State(asio::io_context& io, int listening_fd) : io(io), acceptor(io) {
+  State(asio::io_context& io, int listening_fd) : io(io), acceptor(io), accept_backoff(io) {
     set_cloexec(listening_fd);
     acceptor.assign(tcp::v4(), listening_fd);
   }
