@@ -47,7 +47,8 @@ TEST(BootstrapEvents, NumberOutOfRangeIsBadRequest) {
   auto out = run("sentences", R"({"sentence": 1e400})");
   EXPECT_EQ(out.status_code, 400);
   EXPECT_NE(out.bad_request.find("Invalid JSON"), std::string::npos) << out.bad_request;
-  std::string v2 = R"({"version": "2.0", "requestContext": {"http": {"method": "POST"}}, "body": "{\"sentence\": -1e400}"})";
+  std::string v2 = R"({"version": "2.0", "requestContext": {"http": {"method": "POST"}},
+                        "body": "{\"sentence\": -1e400}"})";
   EXPECT_EQ(run("sentences", v2).status_code, 400);
 }
 
