@@ -6,7 +6,7 @@ per round), for two `mlfaas` binaries, alternating round by round because the ma
 Prints a Markdown table of medians with min-max over rounds."""
 import http.client, os, re, statistics, subprocess, sys, tempfile, time
 
-before, after, bootstrap = sys.argv[1:4]
+before, after, bootstrap = (os.path.abspath(a) for a in sys.argv[1:4])
 rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 5
 repo = os.getcwd()
 
