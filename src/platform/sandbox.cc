@@ -202,6 +202,16 @@ void close_from(unsigned first, int max_fd) {
 // platform reads the function's exit. Holds no descriptor, so the output pipe closes with the function.
 [[noreturn]] void supervise(pid_t function, int max_fd) {
   close_from(0, max_fd);
+  // It never execs, so it still has the platform's signal handlers: back to the defaults, so that a signal
+  // ends it as it would end the function.
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+  // It shares the platform's pages, which the OOM killer counts: the function, not its supervisor, is the one
+  // to go when the instance runs out of memory.
+  if (int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC); fd >= 0) {
+    (void)!::write(fd, "-1000", 5);
+    ::close(fd);
+  }
   int status = 0;
   while (::waitpid(function, &status, 0) < 0)
     if (errno != EINTR) ::_exit(127);
