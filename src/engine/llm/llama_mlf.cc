@@ -139,11 +139,12 @@ class Reader {
 };
 
 std::shared_ptr<const LlamaTokenizer> read_tokenizer(const MlfFile& f, const Reader& r, std::string chat_template) {
-  const MlfEntry& kinds_entry = f.require("tokenizer/kinds", MlfType::Bytes);
-  const int64_t n = kinds_entry.dims[0];
+  const MlfEntry& scores_entry = f.require("tokenizer/scores", MlfType::F32);
+  const int64_t n = static_cast<int64_t>(scores_entry.size / sizeof(float));
+  const auto scores = r.array<float>("tokenizer/scores", MlfType::F32, n);  // one dimension, n pieces
+  const MlfEntry& kinds_entry = f.require("tokenizer/kinds", MlfType::Bytes, {n});
   const std::string_view text = f.require("tokenizer/pieces", MlfType::Bytes).text();
   const auto offsets = r.array<uint32_t>("tokenizer/piece_offsets", MlfType::U32, n + 1);
-  const auto scores = r.array<float>("tokenizer/scores", MlfType::F32, n);
   const auto ids = r.array<int32_t>("tokenizer/ids", MlfType::I32, kTokenizerIds);
   const auto flags = r.array<int32_t>("tokenizer/flags", MlfType::I32, kTokenizerFlags);
   SentencePieceVocab v;
