@@ -152,8 +152,8 @@ std::shared_ptr<const LlamaTokenizer> read_tokenizer(const MlfFile& f, const Rea
   if (offsets[0] != 0 || offsets[n] != text.size()) r.fail("tokenizer/piece_offsets do not span tokenizer/pieces");
   for (int64_t i = 0; i < n; ++i) {
     if (offsets[i + 1] < offsets[i]) r.fail("tokenizer/piece_offsets are not increasing");
-    v.pieces.emplace_back(text.substr(offsets[i], offsets[i + 1] - offsets[i]));
   }
+  for (int64_t i = 0; i < n; ++i) v.pieces.emplace_back(text.substr(offsets[i], offsets[i + 1] - offsets[i]));
   v.scores.assign(scores.begin(), scores.end());
   const auto* kinds = kinds_entry.as<uint8_t>();
   for (int64_t i = 0; i < n; ++i) v.kinds.push_back(static_cast<PieceKind>(kinds[i]));
