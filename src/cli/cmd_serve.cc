@@ -31,6 +31,13 @@ void register_serve(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(1, 1'000'000));
   cmd->add_option("--idle-timeout", *idle_s, "seconds before an idle instance is reclaimed")
       ->capture_default_str()->check(CLI::Range(0.01, 86400.0));
+  auto queue_mb = std::make_shared<size_t>(opts->platform.async_queue_bytes >> 20);
+  cmd->add_option("--async-queue-mb", *queue_mb,
+                  "payload MB of asynchronous events a function may have waiting (beyond: 429 / dropped)")
+      ->capture_default_str()->check(CLI::Range(1, 1'000'000));
+  cmd->add_option("--instance-memory-mb", opts->platform.instance_memory_mb,
+                  "most MemorySize all live instances may add up to (default: MemAvailable or the cgroup limit)")
+      ->check(CLI::Range(1, 1'000'000'000));
   cmd->add_option("--async-retry-delay-ms", *retry_ms,
                   "wait before retrying a failed asynchronous event (doubled for the second retry)")
       ->capture_default_str()->check(CLI::Range(0, 3'600'000));
@@ -42,6 +49,11 @@ void register_serve(CLI::App& app) {
   auto freeze_ms = std::make_shared<int>(50);
   cmd->add_option("--freeze-after-ms", *freeze_ms, "freeze an instance once idle this long (0: at once)")
       ->capture_default_str()->check(CLI::Range(0, 3'600'000));
+  auto network = std::make_shared<std::string>("isolated");
+  cmd->add_option("--instance-network", *network,
+                  "isolated: each instance in its own network namespace, no network (default); host: instances "
+                  "share the host's network, and any local process can reach their Runtime API (docs/SECURITY.md)")
+      ->capture_default_str()->check(CLI::IsMember({"isolated", "host"}));
   cmd->add_option("--port-file", opts->port_file, "write the bound port to this file once listening");
   cmd->add_option("--access-key-id", opts->credentials.access_key_id,
                   "require SigV4-signed Invoke API / SNS calls with this access key (needed with --allow-remote)")
@@ -59,7 +71,10 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--smtp-password", mon.smtp.password, "SMTP AUTH password")->envname("MLFAAS_SMTP_PASSWORD");
   cmd->add_flag("--smtp-starttls", mon.smtp.starttls, "require STARTTLS on smtp://");
   cmd->add_flag("!--smtp-no-verify", mon.smtp.verify_tls, "do not verify the mail server's TLS certificate");
-  cmd->callback([opts, idle_s, retry_ms, freeze_ms] {
+  cmd->callback([opts, idle_s, retry_ms, freeze_ms, network, queue_mb] {
+    opts->platform.instance_network =
+        *network == "host" ? platform::InstanceNetwork::Host : platform::InstanceNetwork::Isolated;
+    opts->platform.async_queue_bytes = *queue_mb << 20;
     opts->platform.freeze_delay = std::chrono::milliseconds(*freeze_ms);
     if (opts->platform.bootstrap_path.empty()) opts->platform.bootstrap_path = default_bootstrap();
     opts->platform.idle_timeout = std::chrono::milliseconds(static_cast<long long>(*idle_s * 1000));

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "engine/error.h"
+#include "common/error.h"
 
 namespace mlfaas::experiment {
 

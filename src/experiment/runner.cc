@@ -19,7 +19,7 @@
 #include <sstream>
 #include <thread>
 
-#include "engine/error.h"
+#include "common/error.h"
 #include "experiment/dataset.h"
 #include "experiment/log_parser.h"
 

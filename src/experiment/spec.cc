@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <set>
 
-#include "engine/error.h"
+#include "common/error.h"
 
 namespace mlfaas::experiment {
 

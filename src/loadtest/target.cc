@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
-#include "engine/error.h"
+#include "common/error.h"
 #include "loadtest/embedded_sentences.h"
 
 namespace mlfaas::loadtest {

@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -96,37 +98,68 @@ std::vector<int> own_affinity() {
   return cpus;
 }
 
-// Removes cgroups left by a server that died without cleaning up (mlfaas-<pid> whose pid is gone).
-void remove_stale(const std::string& base) {
-  DIR* dir = ::opendir(base.c_str());
-  if (!dir) return;
-  std::vector<std::string> stale;
-  while (dirent* e = ::readdir(dir)) {
-    std::string name = e->d_name;
-    if (!name.starts_with("mlfaas-")) continue;
-    int pid = std::atoi(name.c_str() + 7);
-    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(base + "/" + name);
+// A server holds an exclusive flock on each of its mlfaas-<pid> directories for as long as it lives (the kernel
+// drops it when the process dies, kill -9 included). A directory whose lock can be taken and whose pid is gone
+// belongs to a dead server: the lock spares live servers whose pid we cannot see (another PID namespace) or
+// that reuse a dead one's pid, and the pid check spares a server between its mkdir and its flock.
+bool owner_is_dead(const std::string& dir, int pid) {
+  if (pid <= 0 || !(::kill(pid, 0) != 0 && errno == ESRCH)) return false;
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool unlocked = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+  ::close(fd);
+  return unlocked;
+}
+
+std::vector<std::string> subdirectories(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d))
+      if (e->d_type == DT_DIR && e->d_name[0] != '.') out.push_back(dir + "/" + e->d_name);
+    ::closedir(d);
   }
-  ::closedir(dir);
-  for (const auto& server : stale) {
-    if (DIR* d = ::opendir(server.c_str())) {
-      while (dirent* e = ::readdir(d)) {
-        if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
-        // Instances of a server killed with SIGKILL outlive it (a frozen one never notices): end them first, or
-        // the cgroup cannot be removed and the process lingers.
-        std::string inst = server + "/" + e->d_name;
-        std::ifstream procs(inst + "/cgroup.procs");
-        for (long pid; procs >> pid;)
-          if (pid > 0) ::kill(static_cast<pid_t>(pid), SIGKILL);
-        std::ofstream(inst + "/freezer.state") << "THAWED";
-        std::ofstream(inst + "/cgroup.freeze") << "0";
-        for (int attempt = 0; attempt < 100 && ::rmdir(inst.c_str()) != 0 && errno == EBUSY; ++attempt)
-          ::usleep(10'000);
-      }
-      ::closedir(d);
+  return out;
+}
+
+// Ends and removes what servers that died without cleaning up (kill -9) left in `bases` (one per hierarchy).
+// Their instances outlive them, frozen ones without noticing. Every instance is thawed before any is killed
+// (a frozen task only dies once thawed), all are killed at once, and then all are awaited together, so that 20
+// orphans cost about what one does.
+void remove_stale(const std::vector<std::string>& bases) {
+  std::vector<std::string> servers, instances;
+  for (const auto& base : bases)
+    for (const auto& dir : subdirectories(base)) {
+      std::string name = dir.substr(dir.rfind('/') + 1);
+      if (!name.starts_with("mlfaas-") || !std::isdigit(static_cast<unsigned char>(name[7]))) continue;
+      if (!owner_is_dead(dir, std::atoi(name.c_str() + 7))) continue;
+      servers.push_back(dir);
+      for (auto& inst : subdirectories(dir)) instances.push_back(std::move(inst));
     }
-    ::rmdir(server.c_str());
+  for (const auto& inst : instances) {
+    write_text(inst + "/freezer.state", "THAWED");
+    write_text(inst + "/cgroup.freeze", "0");
   }
+  for (const auto& inst : instances) {
+    std::ifstream procs(inst + "/cgroup.procs");
+    for (long pid; procs >> pid;)
+      if (pid > 0) ::kill(static_cast<pid_t>(pid), SIGKILL);
+  }
+  // A killed task leaves its cgroup a moment later; a cgroup is removable once empty.
+  for (int attempt = 0; attempt < 300 && !instances.empty(); ++attempt) {
+    std::erase_if(instances, [](const std::string& inst) { return ::rmdir(inst.c_str()) == 0 || errno != EBUSY; });
+    if (!instances.empty()) ::usleep(5'000);
+  }
+  for (const auto& server : servers) ::rmdir(server.c_str());
+}
+
+// Takes the lock that tells other servers this directory's owner is alive (see owner_is_dead).
+int hold_lock(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 struct Mount {
@@ -237,6 +270,11 @@ class V1 final : public Cgroups {
                                        const std::map<std::string, std::string>& own, std::string* why) {
     auto v1 = std::make_unique<V1>();
     std::string suffix = "/mlfaas-" + std::to_string(::getpid());
+    std::vector<std::string> bases;
+    for (const char* controller : {"cpu", "memory", "cpuset", "freezer"})
+      if (auto m = mounts.find(controller); m != mounts.end())
+        bases.push_back(m->second + (own.count(controller) ? own.at(controller) : ""));
+    remove_stale(bases);
     for (const char* controller : {"cpu", "memory", "cpuset", "freezer"}) {
       auto m = mounts.find(controller);
       bool required = std::strcmp(controller, "cpu") == 0 || std::strcmp(controller, "memory") == 0;
@@ -248,7 +286,6 @@ class V1 final : public Cgroups {
         continue;
       }
       std::string base = m->second + (own.count(controller) ? own.at(controller) : "");
-      remove_stale(base);
       std::string error;
       if (!make_dir(base + suffix, &error)) {
         if (required) {
@@ -270,6 +307,7 @@ class V1 final : public Cgroups {
         while (!v1->mems.empty() && std::isspace(static_cast<unsigned char>(v1->mems.back()))) v1->mems.pop_back();
       }
       v1->server_dirs[controller] = base + suffix;
+      v1->locks_.push_back(hold_lock(base + suffix));
     }
     return v1;
   }
@@ -331,7 +369,7 @@ class V2 final : public Cgroups {
       *why = "cgroup v2 at " + base + " does not offer the cpu and memory controllers";
       return nullptr;
     }
-    remove_stale(base);
+    remove_stale({base});
     bool cpuset = available.count("cpuset") > 0;
     std::string enable = cpuset ? "+cpu +memory +cpuset" : "+cpu +memory";
     std::string error;
@@ -350,6 +388,7 @@ class V2 final : public Cgroups {
       *why = error;
       return nullptr;
     }
+    v2->locks_.push_back(hold_lock(v2->server_dir));
     v2->has_cpuset = cpuset;
     return v2;
   }
@@ -366,6 +405,11 @@ class NoCgroups final : public Cgroups {
 };
 
 }  // namespace
+
+Cgroups::~Cgroups() {
+  for (int fd : locks_)
+    if (fd >= 0) ::close(fd);
+}
 
 ResourceShape lambda_shape(int memory_mb, int host_cpus) {
   ResourceShape s;

@@ -38,7 +38,7 @@ class Cgroups {
  public:
   // Detects what this host allows. Never throws: on failure the mode is None and `warning()` says why.
   static std::unique_ptr<Cgroups> detect();
-  virtual ~Cgroups() = default;
+  virtual ~Cgroups();
   virtual CgroupMode mode() const = 0;
   virtual std::string describe() const = 0;  // for the start-up banner
   const std::string& warning() const { return warning_; }
@@ -51,6 +51,7 @@ class Cgroups {
  protected:
   std::string warning_;
   std::vector<int> host_cpus_;
+  std::vector<int> locks_;  // flocks on this server's directories: held while it lives (cgroups.cc, remove_stale)
 };
 
 }  // namespace mlfaas::platform

@@ -13,7 +13,8 @@
 #include "platform/metrics/metrics_store.h"
 #include "platform/monitoring.h"
 #include "platform/web/web_api.h"
-#include "runtime/common/codec.h"
+#include "common/codec.h"
+#include "common/json_limits.h"
 
 namespace mlfaas::platform {
 
@@ -95,7 +96,58 @@ std::string http_date_clf() {
   return buf;
 }
 
+// What an Invoke path names: a function name, `name:qualifier`, a partial ARN `account:function:name[:qualifier]`
+// or a full ARN `arn:aws:lambda:region:account:function:name[:qualifier]`.
+struct FunctionRef {
+  std::string name;
+  std::string qualifier;
+  std::string region, account;  // empty where the reference does not say
+  bool well_formed = true;
+};
+
+FunctionRef parse_function_ref(const std::string& ref) {
+  std::vector<std::string> parts;
+  std::stringstream ss(ref);
+  for (std::string part; std::getline(ss, part, ':');) parts.push_back(part);
+  if (!ref.empty() && ref.back() == ':') parts.push_back("");
+  FunctionRef out;
+  size_t at = 0;
+  if (parts.size() >= 7 && parts[0] == "arn" && parts[2] == "lambda" && parts[5] == "function") {
+    out.region = parts[3];
+    out.account = parts[4];
+    at = 6;
+  } else if (parts.size() >= 3 && parts[1] == "function") {
+    out.account = parts[0];
+    at = 2;
+  }
+  if (at >= parts.size() || parts.size() - at > 2 || parts[at].empty()) {
+    out.well_formed = false;
+    return out;
+  }
+  out.name = parts[at];
+  if (parts.size() - at == 2) {
+    out.qualifier = parts[at + 1];
+    if (out.qualifier.empty()) out.well_formed = false;
+  }
+  return out;
+}
+
 }  // namespace
+
+boost::asio::ip::address resolve_host(const std::string& host) {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (!ec) return address;
+  asio::io_context io;
+  asio::ip::tcp::resolver resolver(io);
+  auto results = resolver.resolve(host, "", ec);
+  if (ec || results.empty()) throw std::runtime_error("--host " + host + ": cannot resolve: " + ec.message());
+  // A name may resolve to several addresses (localhost: 127.0.0.1 and ::1): prefer IPv4, as the AWS CLI's
+  // --endpoint-url http://localhost:PORT tries it first.
+  for (const auto& r : results)
+    if (r.endpoint().address().is_v4()) return r.endpoint().address();
+  return results.begin()->endpoint().address();
+}
 
 std::string url_decode(std::string_view s, bool plus_is_space) {
   std::string out;
@@ -152,7 +204,7 @@ Front::Front(Platform& platform, const std::string& host, unsigned short port, C
     : platform_(platform), credentials_(std::move(credentials)), monitoring_(monitoring) {
   HttpServerOptions opts;
   opts.body_limit = kSyncPayloadLimit;
-  auto address = asio::ip::make_address(host);
+  auto address = resolve_host(host);
   server_ = std::make_unique<HttpServer>(
       platform.io(), asio::ip::tcp::endpoint(address, port), opts,
       [this](Request&& req, ExchangePtr ex) { on_request(std::move(req), std::move(ex)); },
@@ -320,12 +372,35 @@ bool Front::monitoring_route(const Request& req, const std::string& path, const 
 
 // ------------------------------------------------------------------ Invoke API
 
-void Front::invoke_api(const std::string& name, Request&& req, ExchangePtr ex) {
-  Function* fn = platform_.function(name);
-  if (!fn)
-    return ex->respond(aws_error(http::status::not_found, "ResourceNotFoundException",
-                                 fmt::format("Function not found: arn:aws:lambda:{}:{}:function:{}",
-                                             platform_.tpl().region, platform_.tpl().account_id, name)));
+void Front::invoke_api(const std::string& ref_text, Request&& req, ExchangePtr ex) {
+  const auto& tpl = platform_.tpl();
+  FunctionRef ref = parse_function_ref(ref_text);
+  if (!ref.well_formed)
+    return ex->respond(aws_error(http::status::bad_request, "ValidationException",
+                                 "1 validation error detected: Value '" + ref_text +
+                                     "' at 'functionName' failed to satisfy constraint: Member must satisfy "
+                                     "regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?"
+                                     "([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?(function:)?"
+                                     "([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"));
+  std::string target(req.target());
+  std::string query_qualifier;
+  if (auto q = target.find('?'); q != std::string::npos)
+    for (const auto& [k, v] : parse_form(target.substr(q + 1)))
+      if (k == "Qualifier") query_qualifier = v;
+  if (!ref.qualifier.empty() && !query_qualifier.empty() && ref.qualifier != query_qualifier)
+    return ex->respond(aws_error(http::status::bad_request, "InvalidParameterValueException",
+                                 "The derived qualifier from the function name does not match the specified "
+                                 "qualifier."));
+  std::string qualifier = ref.qualifier.empty() ? query_qualifier : ref.qualifier;
+  std::string arn = fmt::format("arn:aws:lambda:{}:{}:function:{}", ref.region.empty() ? tpl.region : ref.region,
+                                ref.account.empty() ? tpl.account_id : ref.account, ref.name);
+  if (!qualifier.empty()) arn += ":" + qualifier;
+  // A function of another region or account, or a version or alias that serve never published, does not
+  // exist here: AWS answers 404 for those. Only the unpublished version, $LATEST, can be named.
+  Function* fn = platform_.function(ref.name);
+  if (!fn || (!ref.region.empty() && ref.region != tpl.region) ||
+      (!ref.account.empty() && ref.account != tpl.account_id) || (!qualifier.empty() && qualifier != "$LATEST"))
+    return ex->respond(aws_error(http::status::not_found, "ResourceNotFoundException", "Function not found: " + arn));
   std::string type(req["X-Amz-Invocation-Type"]);
   if (type.empty()) type = "RequestResponse";
   if (type != "RequestResponse" && type != "Event" && type != "DryRun")
@@ -336,6 +411,10 @@ void Front::invoke_api(const std::string& name, Request&& req, ExchangePtr ex) {
   if (!lambda::is_valid_utf8(payload) || !json::accept(payload))
     return ex->respond(aws_error(http::status::bad_request, "InvalidRequestContentException",
                                  "Could not parse request body into json: the payload is not valid JSON"));
+  if (common::json_nesting_depth(payload) > common::kMaxJsonDepth)
+    return ex->respond(aws_error(http::status::bad_request, "InvalidRequestContentException",
+                                 fmt::format("Could not parse request body into json: nesting deeper than {} levels",
+                                             common::kMaxJsonDepth)));
   if (type == "DryRun") {
     Response res = make_response(http::status::no_content, "", "");
     res.set("x-amzn-RequestId", lambda::random_uuid());

@@ -1,6 +1,7 @@
 #pragma once
 // The public port: the Lambda Invoke API (2015-03-31), the SNS query API's Publish, and the template's API
 // Gateway routes (HTTP API payload 2.0 and REST API payload 1.0), answering with API Gateway's shapes.
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <memory>
@@ -44,5 +45,7 @@ class Front {
 // Matching of API Gateway paths with {param} and {proxy+} segments; fills `params`.
 bool match_route_path(const std::string& pattern, const std::string& path, std::map<std::string, std::string>& params);
 std::string url_decode(std::string_view s, bool plus_is_space);
+// `host` as an address, or the first address the name resolves to (IPv4 first). Throws when it does not resolve.
+boost::asio::ip::address resolve_host(const std::string& host);
 
 }  // namespace mlfaas::platform

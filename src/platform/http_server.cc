@@ -1,8 +1,13 @@
 #include "platform/http_server.h"
 
+#include <fcntl.h>
+
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 
+#include <cerrno>
+#include <cstdio>
 #include <optional>
 
 namespace mlfaas::platform {
@@ -11,19 +16,34 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
+namespace {
+
+// Asio opens sockets without SOCK_CLOEXEC. Instances are forked from the io thread, the only one that opens
+// sockets, so setting the flag right after open leaves no window in which a child could inherit one.
+void set_cloexec(int fd) { ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC); }
+
+}  // namespace
+
 struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
-  State(asio::io_context& io, const tcp::endpoint& ep) : io(io), acceptor(io) {
+  State(asio::io_context& io, const tcp::endpoint& ep) : io(io), acceptor(io), accept_backoff(io) {
     acceptor.open(ep.protocol());
+    set_cloexec(acceptor.native_handle());
     acceptor.set_option(asio::socket_base::reuse_address(true));
     acceptor.bind(ep);
     acceptor.listen(asio::socket_base::max_listen_connections);
   }
+  State(asio::io_context& io, int listening_fd) : io(io), acceptor(io), accept_backoff(io) {
+    set_cloexec(listening_fd);
+    acceptor.assign(tcp::v4(), listening_fd);
+  }
   asio::io_context& io;
   tcp::acceptor acceptor;
+  asio::steady_timer accept_backoff;
   HttpServerOptions options;
   RequestHandler on_request;
   TooLargeHandler on_too_large;
   bool closed = false;
+  bool backoff_logged = false;  // said once per server, not per failed accept
 
   void accept();
 };
@@ -35,22 +55,42 @@ namespace {
 constexpr size_t kLingerBytes = 64u << 20;
 constexpr auto kLingerTime = std::chrono::seconds(5);
 
+constexpr size_t kHeaderLimit = 64 * 1024;
+
+void configure(http::request_parser<http::string_body>& parser, const HttpServerOptions& options) {
+  parser.body_limit(options.body_limit);
+  parser.header_limit(kHeaderLimit);
+}
+
+// API Gateway's answers to requests it cannot parse; nullopt for errors of the connection itself (a peer that
+// goes away, a timeout), which get no answer.
+std::optional<Response> parse_error_answer(beast::error_code ec) {
+  if (ec == http::error::header_limit)
+    return make_response(http::status::request_header_fields_too_large,
+                         R"({"message":"Request Header Fields Too Large"})");
+  if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+      ec != http::error::end_of_stream && ec != http::error::partial_message && ec != http::error::need_more &&
+      ec != http::error::need_buffer && ec != http::error::body_limit)
+    return make_response(http::status::bad_request, R"({"message":"Bad Request"})");
+  return std::nullopt;
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<HttpServer::State> server)
       : stream_(std::move(socket)), server_(std::move(server)) {
+    set_cloexec(stream_.socket().native_handle());
     beast::error_code ec;
     stream_.socket().set_option(tcp::no_delay(true), ec);
   }
 
   void read_next() {
     parser_.emplace();
-    parser_->body_limit(server_->options.body_limit);
-    parser_->header_limit(64 * 1024);
+    configure(*parser_, server_->options);
     if (server_->options.idle_timeout.count() > 0) stream_.expires_after(server_->options.idle_timeout);
     else stream_.expires_never();
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
 
   void write(Response res, bool keep_alive, unsigned version) {
@@ -86,7 +126,45 @@ class Session : public std::enable_shared_from_this<Session> {
     bool answered_ = false;
   };
 
+  void on_header(beast::error_code ec) {
+    if (ec) return on_read(ec);
+    auto& req = parser_->get();
+    if (parser_->is_done()) return on_read(ec);
+    // A client that waits for `100 Continue` before sending its body (curl does for large ones) gets it once
+    // the header has passed the checks above (a too-large Content-Length was already refused).
+    if (req.version() >= 11 && beast::iequals(req[http::field::expect], "100-continue")) {
+      auto msg = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+      asio::async_write(stream_, asio::buffer(*msg), [self = shared_from_this(), msg](beast::error_code ec, size_t) {
+        if (ec) return self->close();
+        self->read_body();
+      });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+  }
+
+  void answer_and_linger(Response res) {
+    res.version(11);
+    res.keep_alive(false);
+    res.prepare_payload();
+    auto msg = std::make_shared<Response>(std::move(res));
+    stream_.expires_after(std::chrono::seconds(30));
+    http::async_write(stream_, *msg, [self = shared_from_this(), msg](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      self->linger();
+    });
+  }
+
   void on_read(beast::error_code ec) {
+    if (ec && ec != http::error::body_limit) {
+      if (auto res = parse_error_answer(ec)) return answer_and_linger(std::move(*res));
+      return close();
+    }
     if (ec == http::error::body_limit) {
       Request header_only;
       header_only.base() = parser_->get().base();
@@ -145,6 +223,20 @@ void HttpServer::State::accept() {
   acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
     if (self->closed) return;
     if (!ec) std::make_shared<Session>(std::move(socket), self)->read_next();
+    // Out of descriptors (or kernel memory) the pending connection stays in the backlog and accept fails at
+    // once, again and again: wait for connections to close instead of spinning on it.
+    if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
+        ec == asio::error::no_memory) {
+      if (!self->backoff_logged) {
+        self->backoff_logged = true;
+        std::fprintf(stderr, "mlfaas: accept: %s; new connections wait until some close\n", ec.message().c_str());
+      }
+      self->accept_backoff.expires_after(std::chrono::milliseconds(100));
+      self->accept_backoff.async_wait([self](beast::error_code wait_ec) {
+        if (!wait_ec && !self->closed) self->accept();
+      });
+      return;
+    }
     self->accept();
   });
 }
@@ -152,6 +244,15 @@ void HttpServer::State::accept() {
 HttpServer::HttpServer(asio::io_context& io, const tcp::endpoint& endpoint, HttpServerOptions options,
                        RequestHandler on_request, TooLargeHandler on_too_large)
     : state_(std::make_shared<State>(io, endpoint)) {
+  state_->options = options;
+  state_->on_request = std::move(on_request);
+  state_->on_too_large = std::move(on_too_large);
+  state_->accept();
+}
+
+HttpServer::HttpServer(asio::io_context& io, int listening_fd, HttpServerOptions options, RequestHandler on_request,
+                       TooLargeHandler on_too_large)
+    : state_(std::make_shared<State>(io, listening_fd)) {
   state_->options = options;
   state_->on_request = std::move(on_request);
   state_->on_too_large = std::move(on_too_large);
@@ -167,6 +268,29 @@ void HttpServer::close() {
   state_->closed = true;
   beast::error_code ec;
   state_->acceptor.close(ec);
+  state_->accept_backoff.cancel();
+}
+
+int classify_request_bytes(std::string_view bytes, const HttpServerOptions& options, Request* out) {
+  http::request_parser<http::string_body> parser;
+  configure(parser, options);
+  parser.eager(true);
+  beast::error_code ec;
+  size_t used = 0;
+  while (!parser.is_done() && used < bytes.size()) {
+    size_t n = parser.put(asio::buffer(bytes.data() + used, bytes.size() - used), ec);
+    used += n;
+    if (ec == http::error::need_more) return -1;
+    if (ec == http::error::body_limit) return 413;
+    if (ec) {
+      auto answer = parse_error_answer(ec);
+      return answer ? int(answer->result_int()) : -1;
+    }
+    if (n == 0) break;
+  }
+  if (!parser.is_done()) return -1;
+  if (out) *out = parser.release();
+  return 0;
 }
 
 Response make_response(http::status status, std::string body, const std::string& content_type) {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string_view>
 
 namespace mlfaas::platform {
 
@@ -33,6 +34,8 @@ struct HttpServerOptions {
 };
 
 using RequestHandler = std::function<void(Request&& req, ExchangePtr exchange)>;
+// A request the server cannot parse is answered here, as API Gateway does, and the connection closed:
+// 400 for a malformed request line, header or chunk size, 431 for headers over 64 KB.
 // Builds the answer to a request whose body is over the limit; the connection is then closed.
 using TooLargeHandler = std::function<Response(const Request& header_only)>;
 
@@ -40,6 +43,10 @@ class HttpServer {
  public:
   HttpServer(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& endpoint, HttpServerOptions options,
              RequestHandler on_request, TooLargeHandler on_too_large);
+  // Serves a socket already bound and listening (IPv4 TCP), which it takes over: an instance's Runtime API
+  // socket, made inside the instance's network namespace, is served from here whatever namespace we are in.
+  HttpServer(boost::asio::io_context& io, int listening_fd, HttpServerOptions options, RequestHandler on_request,
+             TooLargeHandler on_too_large);
   ~HttpServer();
   unsigned short port() const;
   void close();  // stops accepting; open connections finish their current request
@@ -51,5 +58,10 @@ class HttpServer {
 };
 
 Response make_response(http::status status, std::string body, const std::string& content_type = "application/json");
+
+// What the server does with `bytes` arriving on a fresh connection, with the same parser and limits: the status it
+// answers by itself (400 malformed, 413 body over the limit, 431 headers over 64 KB), 0 when they hold a complete
+// request for the handler (stored in `out` if given), -1 when it would wait for more. For tests and fuzzing.
+int classify_request_bytes(std::string_view bytes, const HttpServerOptions& options, Request* out = nullptr);
 
 }  // namespace mlfaas::platform

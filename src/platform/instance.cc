@@ -85,7 +85,7 @@ std::vector<std::string> Instance::environment() const {
   for (const auto& [k, v] : spec.environment) env[k] = v;
   std::string bootstrap_dir = fn_.bootstrap.substr(0, fn_.bootstrap.rfind('/'));
   std::map<std::string, std::string> reserved = {
-      {"AWS_LAMBDA_RUNTIME_API", fmt::format("127.0.0.1:{}", api_->port())},
+      {"AWS_LAMBDA_RUNTIME_API", runtime_address_},
       {"_HANDLER", spec.handler},
       {"LAMBDA_TASK_ROOT", spec.code_dir},
       {"LAMBDA_RUNTIME_DIR", bootstrap_dir.empty() ? "." : bootstrap_dir},
@@ -113,8 +113,15 @@ void Instance::spawn(InvocationPtr first) {
   HttpServerOptions opts;
   opts.body_limit = kMaxResponse;
   opts.idle_timeout = std::chrono::seconds(0);
+  RuntimeEndpoint endpoint = platform_.sandbox().make_endpoint();
+  runtime_address_ = endpoint.address;
+  // Closed in the parent once the child holds the namespace (or on the way out, if the spawn fails).
+  struct NetnsFd {
+    int fd;
+    ~NetnsFd() { if (fd >= 0) ::close(fd); }
+  } netns{endpoint.netns_fd};
   api_ = std::make_unique<HttpServer>(
-      platform_.io(), asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 0), opts,
+      platform_.io(), endpoint.listening_fd, opts,
       [weak](Request&& req, ExchangePtr ex) {
         if (auto self = weak.lock()) self->on_runtime_request(std::move(req), std::move(ex));
         else ex->respond(runtime_error_response(http::status::gone, "InstanceGone", "instance stopped"));
@@ -145,6 +152,8 @@ void Instance::spawn(InvocationPtr first) {
   CPU_ZERO(&affinity);
   for (int c : cpus) CPU_SET(c, &affinity);
   std::string workdir = fn_.spec.code_dir;
+  long open_max = ::sysconf(_SC_OPEN_MAX);
+  int max_fd = open_max > 0 && open_max < (1 << 20) ? int(open_max) : (1 << 20);
 
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
@@ -172,11 +181,25 @@ void Instance::spawn(InvocationPtr first) {
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
-    int null = ::open("/dev/null", O_RDONLY);
+    int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null >= 0) ::dup2(null, 0);
     ::dup2(fds[1], 1);
     ::dup2(fds[1], 2);
     if (::chdir(workdir.c_str()) != 0) ::chdir("/");
+    // Last, so that the steps above still had their descriptors (docs/PLATFORM.md, "Instance operation").
+    const char* step = "";
+    if (int err = enter_sandbox(endpoint, max_fd, &step); err != 0) {
+      static const char msg[] = "mlfaas: cannot enter the instance's sandbox: ";
+      ::write(2, msg, sizeof msg - 1);
+      ::write(2, step, std::strlen(step));
+      ::write(2, ": errno ", 8);
+      char digits[8];
+      int n = 0;
+      for (int e = err; e > 0 && n < 8; e /= 10) digits[n++] = char('0' + e % 10);
+      while (n > 0) ::write(2, &digits[--n], 1);
+      ::write(2, "\n", 1);
+      ::_exit(126);
+    }
     ::execve(exe.c_str(), argv.data(), envp.data());
     const char* err = std::strerror(errno);
     ::write(2, "fork/exec ", 10);
@@ -220,9 +243,22 @@ void Instance::on_runtime_request(Request&& req, ExchangePtr ex) {
     return ex->respond(runtime_error_response(http::status::not_found, "NotFound", "unknown path"));
   std::string_view rest = target.substr(kRuntimePrefix.size());
 
-  if (rest == "invocation/next" && req.method() == http::verb::get) return on_next(std::move(ex));
+  // Only the instance reaches this endpoint (its own network namespace), but a runtime with a bug, or code that
+  // runs in the function, can still call out of turn: what the instance's state does not allow is refused
+  // without touching the state, as Lambda's Runtime API does (403 InvalidStateTransition, 400 InvalidRequestID).
+  if (rest == "invocation/next" && req.method() == http::verb::get) {
+    if (pending_next_ || current_ || state_ == State::Dead)
+      return ex->respond(runtime_error_response(http::status::forbidden, "InvalidStateTransition",
+                                                pending_next_ ? "a next request is already waiting"
+                                                : current_    ? "an invocation is in progress: post its response first"
+                                                              : "the instance is stopping"));
+    return on_next(std::move(ex));
+  }
 
   if (rest == "init/error" && req.method() == http::verb::post) {
+    if (state_ != State::Starting)
+      return ex->respond(runtime_error_response(http::status::forbidden, "InvalidStateTransition",
+                                                "init/error is only allowed during INIT"));
     ex->respond(make_response(http::status::accepted, R"({"status":"OK"})"));
     std::string type(req["Lambda-Runtime-Function-Error-Type"]);
     if (type.empty()) type = "Runtime.Unknown";

@@ -1,11 +1,13 @@
 #include "platform/logs.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <stdexcept>
 
-#include "runtime/common/codec.h"
+#include "common/codec.h"
 
 namespace mlfaas::platform {
 
@@ -31,7 +33,11 @@ LogSink::LogSink(const std::string& dir, const std::string& function_name, Conso
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   path_ = dir + "/" + function_name + ".log";
-  file_ = std::fopen(path_.c_str(), "a");
+  // Only the platform writes here (functions' output comes through pipes); no other user reads callers' data.
+  int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd >= 0) ::fchmod(fd, 0640);
+  file_ = fd >= 0 ? ::fdopen(fd, "a") : nullptr;
+  if (!file_ && fd >= 0) ::close(fd);
   if (!file_) throw std::runtime_error(path_ + ": cannot open the function's log file");
 }
 

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include <fmt/format.h>
 
@@ -24,8 +25,9 @@ Function::Function(Platform& platform, FunctionSpec s, ResourceShape sh, const s
 
 Platform::Platform(boost::asio::io_context& io, Template tpl, PlatformOptions options, Cgroups& cgroups,
                    Console& console)
-    : io_(io), tpl_(std::move(tpl)), options_(std::move(options)), cgroups_(cgroups), console_(console),
-      sigchld_(io, SIGCHLD), concurrency_timer_(io) {
+    : io_(io), tpl_(std::move(tpl)), options_(std::move(options)), cgroups_(cgroups),
+      sandbox_(options_.instance_network), console_(console),
+      sigchld_(io, SIGCHLD), concurrency_timer_(io), memory_retry_timer_(io) {
   int reserved_total = 0;
   int host_cpus = int(cgroups_.host_cpus().size());
   for (const auto& spec : tpl_.functions) {
@@ -37,7 +39,29 @@ Platform::Platform(boost::asio::io_context& io, Template tpl, PlatformOptions op
     throw TemplateError(fmt::format("ReservedConcurrentExecutions add up to {}, above the account limit {} "
                                     "(--account-concurrency)", reserved_total, options_.account_concurrency));
   unreserved_pool_ = options_.account_concurrency - reserved_total;
+  memory_budget_mb_ = options_.instance_memory_mb ? options_.instance_memory_mb : host_memory_available_mb();
   wait_signal();
+}
+
+size_t host_memory_available_mb() {
+  size_t mb = 0;
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string key; meminfo >> key;) {
+    size_t kb = 0;
+    meminfo >> kb;
+    meminfo.ignore(64, '\n');
+    if (key == "MemAvailable:") mb = kb / 1024;
+  }
+  // serve's own cgroup limit (v2, then v1) when it is tighter, as in a container.
+  for (const char* path : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    std::ifstream in(path);
+    unsigned long long bytes = 0;
+    if (in >> bytes && bytes > 0 && bytes < (1ull << 60)) {
+      size_t limit_mb = size_t(bytes >> 20);
+      if (mb == 0 || limit_mb < mb) mb = limit_mb;
+    }
+  }
+  return mb;
 }
 
 Platform::~Platform() = default;
@@ -100,20 +124,69 @@ std::string Platform::throttle_reason(const Function& fn) const {
                                       : "ConcurrentInvocationLimitExceeded";
 }
 
+bool Platform::memory_allows(Function& fn) {
+  for (auto& inst : fn.instances)  // a warm instance costs no more memory
+    if (inst->state() == Instance::State::Idle ||
+        (inst->state() == Instance::State::Draining && !inst->has_queued()))
+      return true;
+  if (memory_budget_mb_ == 0) return true;  // unknown: nothing to enforce
+  auto in_use = [this] {
+    size_t mb = 0;
+    for (auto& f : functions_)
+      for (auto& inst : f->instances)
+        if (inst->state() != Instance::State::Dead) mb += size_t(f->spec.memory_mb);
+    return mb;
+  };
+  size_t used = in_use();
+  while (used + size_t(fn.spec.memory_mb) > memory_budget_mb_) {
+    // Reclaim the least recently used idle instance of any function, as Lambda recycles idle sandboxes.
+    std::shared_ptr<Instance> lru;
+    for (auto& f : functions_)
+      for (auto& inst : f->instances)
+        if (inst->state() == Instance::State::Idle && (!lru || inst->last_used() < lru->last_used())) lru = inst;
+    if (!lru) {
+      if (!memory_full_logged_) {
+        memory_full_logged_ = true;
+        console_.line(fmt::format("mlfaas: instances use {} MB of the {} MB this host can give (--instance-memory-mb):"
+                                  " {} waits (events) or is throttled (synchronous calls); said once",
+                                  used, memory_budget_mb_, fn.spec.name));
+      }
+      return false;
+    }
+    lru->stop("reclaimed for memory");
+    used = in_use();
+  }
+  return true;
+}
+
+void Platform::enqueue_async(Function& fn, InvocationPtr inv, bool front) {
+  fn.async_queue_bytes += inv->payload.size();
+  if (front) fn.async_queue.push_front(std::move(inv));
+  else fn.async_queue.push_back(std::move(inv));
+}
+
+InvocationPtr Platform::dequeue_async(Function& fn) {
+  auto inv = std::move(fn.async_queue.front());
+  fn.async_queue.pop_front();
+  fn.async_queue_bytes -= std::min(fn.async_queue_bytes, inv->payload.size());
+  return inv;
+}
+
 Platform::Admission Platform::invoke(Function& fn, InvocationPtr inv) {
   if (inv->async) {
-    if (fn.async_queue.size() >= options_.async_queue_limit) {
+    if (fn.async_queue.size() >= options_.async_queue_limit ||
+        fn.async_queue_bytes + inv->payload.size() > options_.async_queue_bytes) {
       ++fn.stats.throttles;
       record_throttle(fn);
       return Admission::Throttled;
     }
     // Lambda counts an event it cannot run now as a throttle, then keeps it and retries.
     if (!can_admit(fn)) record_throttle(fn);
-    fn.async_queue.push_back(std::move(inv));
+    enqueue_async(fn, std::move(inv), false);
     pump_queues();
     return Admission::Queued;
   }
-  if (shutting_down_ || !can_admit(fn)) {
+  if (shutting_down_ || !can_admit(fn) || !memory_allows(fn)) {
     ++fn.stats.throttles;
     record_throttle(fn);
     return Admission::Throttled;
@@ -189,7 +262,7 @@ void Platform::finished(Function& fn, InvocationPtr inv, InvocationResult result
     timer->async_wait([this, &fn, inv, timer](const boost::system::error_code& ec) {
       if (ec || shutting_down_) return;
       inv->log.clear();
-      fn.async_queue.push_front(inv);
+      enqueue_async(fn, inv, true);
       pump_queues();
     });
   } else if (inv->on_done) {
@@ -206,7 +279,7 @@ void Platform::requeue(Function& fn, InvocationPtr inv) {
   if (!fn.spec.reserved_concurrency) --unreserved_in_flight_;
   --fn.stats.invocations;
   if (inv->async) {
-    fn.async_queue.push_front(std::move(inv));
+    enqueue_async(fn, std::move(inv), true);
     pump_queues();
   } else {
     start(fn, std::move(inv));
@@ -215,16 +288,27 @@ void Platform::requeue(Function& fn, InvocationPtr inv) {
 
 void Platform::pump_queues() {
   if (shutting_down_) return;
-  bool progress = true;
+  bool progress = true, held_by_memory = false;
   while (progress) {
     progress = false;
     for (auto& f : functions_)
       if (!f->async_queue.empty() && can_admit(*f)) {
-        auto inv = f->async_queue.front();
-        f->async_queue.pop_front();
-        start(*f, inv);
+        if (!memory_allows(*f)) {
+          held_by_memory = true;
+          continue;
+        }
+        start(*f, dequeue_async(*f));
         progress = true;
       }
+  }
+  // Memory frees when instances go idle or exit, which does not always pass through here: look again soon.
+  if (held_by_memory && !memory_retry_pending_) {
+    memory_retry_pending_ = true;
+    memory_retry_timer_.expires_after(std::chrono::milliseconds(100));
+    memory_retry_timer_.async_wait([this](const boost::system::error_code& ec) {
+      memory_retry_pending_ = false;
+      if (!ec) pump_queues();
+    });
   }
 }
 
@@ -277,6 +361,7 @@ void Platform::shutdown(std::function<void()> done) {
   for (auto& f : functions_) {
     dropped += f->async_queue.size();
     f->async_queue.clear();
+    f->async_queue_bytes = 0;
   }
   if (dropped) console_.line(fmt::format("mlfaas: dropping {} queued asynchronous event(s)", dropped));
   // In-flight invocations end by themselves or at their timeout; this is only a backstop.

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "platform/cgroups.h"
+#include "platform/sandbox.h"
 #include "platform/http_server.h"
 #include "platform/logs.h"
 #include "platform/template.h"
@@ -39,6 +40,15 @@ struct PlatformOptions {
   // pair each time (the v1 freezer costs ~0.1-2 ms per pair), while idle instances still stop running.
   std::chrono::milliseconds freeze_delay{50};
   size_t async_queue_limit = 100'000;
+  InstanceNetwork instance_network = InstanceNetwork::Isolated;
+  // Bytes of event payloads a function may have waiting (Event invokes and SNS deliveries); beyond it, Event
+  // invokes get 429 TooManyRequestsException and SNS deliveries are dropped (logged). 32 events of Lambda's
+  // maximum 1 MB async payload, or thousands of ordinary ones.
+  size_t async_queue_bytes = 32u << 20;
+  // The sum of MemorySize over live instances never exceeds this (0: what the host can give at start, the
+  // smaller of MemAvailable and serve's cgroup memory limit). Beyond it, idle instances are reclaimed; failing
+  // that, synchronous invocations are throttled and events wait.
+  size_t instance_memory_mb = 0;
 };
 
 struct InvocationResult {
@@ -123,6 +133,7 @@ class Instance : public std::enable_shared_from_this<Instance> {
   bool reaped_ = false;
   std::unique_ptr<InstanceCgroup> cgroup_;
   std::unique_ptr<HttpServer> api_;
+  std::string runtime_address_;  // AWS_LAMBDA_RUNTIME_API, as the instance sees it
   ExchangePtr pending_next_;
   InvocationPtr current_;
   InvocationPtr queued_;
@@ -158,6 +169,7 @@ class Function {
   std::string bootstrap;  // executable to run
   std::list<std::shared_ptr<Instance>> instances;
   std::deque<InvocationPtr> async_queue;
+  size_t async_queue_bytes = 0;  // payload bytes in async_queue
   int in_flight = 0;
   FunctionStats stats;
 };
@@ -176,6 +188,7 @@ class Platform {
   const PlatformOptions& options() const { return options_; }
   boost::asio::io_context& io() { return io_; }
   Cgroups& cgroups() { return cgroups_; }
+  const Sandbox& sandbox() const { return sandbox_; }
   Console& console() { return console_; }
   std::vector<std::unique_ptr<Function>>& functions() { return functions_; }
   std::string throttle_reason(const Function& fn) const;
@@ -192,9 +205,14 @@ class Platform {
   void shutdown(std::function<void()> done);
   bool shutting_down() const { return shutting_down_; }
   int in_flight() const { return account_in_flight_; }
+  size_t instance_memory_budget_mb() const { return memory_budget_mb_; }
 
  private:
   bool can_admit(const Function& fn) const;
+  // Whether the host's memory allows `fn` one more running invocation (reclaiming idle instances if needed).
+  bool memory_allows(Function& fn);
+  void enqueue_async(Function& fn, InvocationPtr inv, bool front);
+  InvocationPtr dequeue_async(Function& fn);
   void start(Function& fn, InvocationPtr inv);
   void pump_queues();
   void reap_children();
@@ -208,6 +226,7 @@ class Platform {
   Template tpl_;
   PlatformOptions options_;
   Cgroups& cgroups_;
+  Sandbox sandbox_;
   Console& console_;
   std::vector<std::unique_ptr<Function>> functions_;
   int account_in_flight_ = 0;
@@ -220,6 +239,13 @@ class Platform {
   std::unique_ptr<boost::asio::steady_timer> shutdown_timer_;
   metrics::MetricsStore* metrics_ = nullptr;
   boost::asio::steady_timer concurrency_timer_;
+  size_t memory_budget_mb_ = 0;
+  bool memory_full_logged_ = false;
+  boost::asio::steady_timer memory_retry_timer_;  // events held back by memory: try again soon
+  bool memory_retry_pending_ = false;
 };
+
+// What the host can give instances, in MB: the smaller of MemAvailable and this process's cgroup memory limit.
+size_t host_memory_available_mb();
 
 }  // namespace mlfaas::platform

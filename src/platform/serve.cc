@@ -47,7 +47,12 @@ void print_summary(Platform& platform) {
 }  // namespace
 
 int serve(const ServeOptions& options) {
-  auto address = asio::ip::make_address(options.host);
+  asio::ip::address address;
+  try {
+    address = resolve_host(options.host);
+  } catch (const std::exception& e) {
+    throw UsageError(e.what());
+  }
   if (!address.is_loopback() && !options.allow_remote)
     throw UsageError("--host " + options.host + " is not a loopback address: the Invoke API would be open "
                              "to the network; pass --allow-remote to do that on purpose");
@@ -76,6 +81,9 @@ int serve(const ServeOptions& options) {
   console.line(fmt::format("  resources  {}", cgroups->describe()));
   if (cgroups->mode() == CgroupMode::None)
     console.line("mlfaas: warning: running unenforced (no CPU quota, memory limit or freezer): " + cgroups->warning());
+  console.line(fmt::format("  instances  {}", platform.sandbox().describe()));
+  if (!platform.sandbox().warning().empty())
+    console.line("mlfaas: warning: instances are not isolated: " + platform.sandbox().warning());
   int host_cpus = int(cgroups->host_cpus().size());
   for (auto& f : platform.functions()) {
     console.line(describe_function(*f));
@@ -89,13 +97,23 @@ int serve(const ServeOptions& options) {
   }
   console.line(fmt::format("  account concurrency {}, idle timeout {} s, logs in {}/", options.platform.account_concurrency,
                            options.platform.idle_timeout.count() / 1000.0, options.platform.log_dir));
+  console.line(fmt::format("  limits     instances' MemorySize up to {} MB in all, {} MB of queued events per function",
+                           platform.instance_memory_budget_mb(), options.platform.async_queue_bytes >> 20));
+  for (auto& f : platform.functions())
+    if (platform.instance_memory_budget_mb() && size_t(f->spec.memory_mb) > platform.instance_memory_budget_mb())
+      console.line(fmt::format("mlfaas: warning: {} needs {} MB, more than the {} MB instances may use: it cannot run",
+                               f->spec.name, f->spec.memory_mb, platform.instance_memory_budget_mb()));
   console.line(fmt::format("  metrics    {} (GET {}/metrics), {} alarm(s); mail via {}", monitoring.database_path(),
                            url, monitoring.alarm_count(), options.monitoring.smtp.url));
   console.line(fmt::format("  web        {}/ (try the model), {}/dashboard", url, url));
-  if (!platform.functions().empty())
-    console.line(fmt::format("  try: aws lambda invoke --endpoint-url {} --function-name {} --cli-binary-format "
-                             "raw-in-base64-out --payload '{{\"sentence\": \"I am happy\"}}' out.json",
-                             url, platform.functions().front()->spec.name));
+  if (!platform.functions().empty()) {
+    // AWS CLI v2 reads --payload as base64 unless told otherwise; v1 reads it raw and refuses the option.
+    std::string invoke = fmt::format("aws lambda invoke --endpoint-url {} --function-name {}", url,
+                                     platform.functions().front()->spec.name);
+    std::string payload = "--payload '{\"sentence\": \"I am happy\"}' out.json";
+    console.line(fmt::format("  try (AWS CLI v2): {} --cli-binary-format raw-in-base64-out {}", invoke, payload));
+    console.line(fmt::format("  try (AWS CLI v1): {} {}", invoke, payload));
+  }
   if (!options.port_file.empty()) {
     std::ofstream pf(options.port_file);
     pf << front.port() << "\n";

@@ -124,8 +124,14 @@ std::string verify_sigv4(const Request& req, const Credentials& creds) {
         values += (values.empty() ? "" : ",") + trim_collapse(std::string_view(field.value().data(), field.value().size()));
     canonical_headers += name + ":" + values + "\n";
   }
-  std::string payload_hash(req["X-Amz-Content-Sha256"]);
-  if (payload_hash.empty() || payload_hash == "UNSIGNED-PAYLOAD") payload_hash = sha256_hex(req.body());
+  // The signature covers the hash of the body, so the hash must be that of the body received: trusting the
+  // header would let a captured signature carry any other body. UNSIGNED-PAYLOAD is allowed by AWS only on
+  // operations marked with Smithy's `aws.auth#unsignedPayload` (S3 uploads and the like), never on Lambda's
+  // Invoke or SNS, whose SDKs always sign the payload.
+  std::string payload_hash = sha256_hex(req.body());
+  std::string claimed_hash(req["X-Amz-Content-Sha256"]);
+  if (claimed_hash == "UNSIGNED-PAYLOAD") return "UNSIGNED-PAYLOAD is not accepted by this operation";
+  if (!claimed_hash.empty() && claimed_hash != payload_hash) return "X-Amz-Content-Sha256 does not match the body";
   std::string canonical = std::string(req.method_string()) + "\n" + canonical_uri + "\n" + canonical_query + "\n" +
                           canonical_headers + "\n" + signed_headers + "\n" + payload_hash;
   std::string scope_text = scope[1] + "/" + scope[2] + "/" + scope[3] + "/aws4_request";

@@ -10,7 +10,7 @@
 #include <string>
 #include <typeinfo>
 
-#include "runtime/common/codec.h"
+#include "common/codec.h"
 #include "runtime/events.h"
 #include "runtime/handler.h"
 #include "runtime/runtime_client.h"

@@ -1,6 +1,7 @@
 #include "runtime/events.h"
 
-#include "runtime/common/codec.h"
+#include "common/codec.h"
+#include "common/json_limits.h"
 
 namespace mlfaas::runtime {
 
@@ -18,9 +19,13 @@ json parse_body(const std::string& text) {
   if (!lambda::is_valid_utf8(text)) throw BadRequest("Invalid UTF-8", "the request body is not valid UTF-8");
   if (text.find_first_not_of(" \t\r\n") == std::string::npos)
     throw BadRequest("Invalid JSON", "the request body is empty");
+  // Deeper documents would overflow the stack when handlers copy or serialise them.
+  if (common::json_nesting_depth(text) > common::kMaxJsonDepth)
+    throw BadRequest("Invalid JSON", "the request body nests arrays and objects more than " +
+                                                     std::to_string(common::kMaxJsonDepth) + " deep");
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers such as 1e400
     throw BadRequest("Invalid JSON", e.what());
   }
 }

@@ -3,7 +3,7 @@
 #include <sched.h>
 #include <unistd.h>
 
-#include "runtime/common/codec.h"
+#include "common/codec.h"
 
 namespace mlfaas::runtime {
 

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "engine/error.h"
+#include "common/error.h"
 #include "experiment/dataset.h"
 #include "experiment/log_parser.h"
 #include "experiment/report.h"

@@ -6,7 +6,7 @@
 #include "platform/cgroups.h"
 #include "platform/front.h"
 #include "platform/template.h"
-#include "runtime/common/codec.h"
+#include "common/codec.h"
 #include "runtime/events.h"
 #include "runtime/handler.h"
 

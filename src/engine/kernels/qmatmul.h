@@ -2,7 +2,8 @@
 // Linear layers whose weights stay in their file's encoding (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K; see
 // quant_blocks.h) and are used in place, usually straight from a read-only mapping of the model file: nothing is
 // expanded to fp32 or copied at load. Decode (m = 1) streams each weight row once through a dot product that
-// dequantizes in registers; prefill (m > 1) reuses each weight block across the rows of X.
+// dequantizes in registers; prefill (m > 1) reuses each weight block across the rows of X (from 4 rows on, a tile of
+// weight rows is decoded once per k-panel into an L1-sized buffer on the stack and every row of X runs against it).
 //
 // Activations for the integer types are quantized per 32-element block (q8 with an fp32 scale, as ggml's
 // vec_dot_*_q8 kernels do), so an integer weight type never meets fp32 activations in the inner loop. That makes
@@ -39,7 +40,7 @@ struct QWeight {
 size_t quant_row_bytes(QuantType type, int64_t k);
 
 // Scratch for quantized activations, sized once (no allocation per call): enough for m <= max_m rows of
-// k <= max_k elements.
+// k <= max_k elements. One per concurrent caller (a qmatmul call writes it).
 class QMatmulScratch {
  public:
   QMatmulScratch(int max_m, int max_k);

@@ -1,6 +1,6 @@
 #include "platform/notify/notifier.h"
 
-#include "runtime/common/codec.h"
+#include "common/codec.h"
 
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>

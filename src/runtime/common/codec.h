@@ -1,26 +1,4 @@
 #pragma once
-// Small encodings both sides of the Lambda boundary need: API Gateway carries non-text bodies as base64, the
-// Invoke API returns the log tail as base64, and every body a handler sees must be valid UTF-8 JSON.
-#include <optional>
-#include <string>
-#include <string_view>
-
-namespace mlfaas::lambda {
-
-std::string base64_encode(std::string_view bytes);
-// nullopt when `text` is not valid (padded or unpadded) base64.
-std::optional<std::string> base64_decode(std::string_view text);
-
-// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
-bool is_valid_utf8(std::string_view bytes);
-
-// Random RFC 4122 version-4 UUID, as Lambda uses for request ids.
-std::string random_uuid();
-// `n` random lowercase hex digits (instance ids, log stream names).
-std::string random_hex(size_t n);
-
-// ISO-8601 UTC with milliseconds, e.g. 2024-05-01T12:00:00.123Z.
-std::string iso8601_now();
-long long epoch_ms_now();
-
-}  // namespace mlfaas::lambda
+// Moved to common/codec.h (the platform and the runtime share it without the platform depending on the
+// runtime); kept so that code not yet updated still builds.
+#include "common/codec.h"

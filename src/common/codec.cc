@@ -1,4 +1,4 @@
-#include "runtime/common/codec.h"
+#include "common/codec.h"
 
 #include <chrono>
 #include <cstdio>
