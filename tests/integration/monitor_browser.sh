@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The web page and the dashboard in headless Chromium (playwright-core): classify a sentence on /, see the label,
+# stream a greedy story from /v1/completions in the story tab (it equals the non-streamed text),
 # bars and latency; errors shown plainly; /dashboard lists that invocation and the alarm states. Screenshots are
 # kept in <build>/screenshots/.
 source "$(dirname "$0")/monitor_lib.bash"
