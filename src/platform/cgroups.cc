@@ -152,6 +152,18 @@ void remove_stale(const std::vector<std::string>& bases) {
   for (const auto& server : servers) ::rmdir(server.c_str());
 }
 
+// An instance's cgroup empties a moment after the platform reaps its child: with a PID namespace the child is
+// the supervisor, and the function (SIGKILLed with it) may still be exiting. Bounded: at most ~50 ms, rarely.
+void remove_cgroup_dir(const std::string& dir) {
+  for (int attempt = 0; attempt < 50 && ::rmdir(dir.c_str()) != 0 && errno == EBUSY; ++attempt) ::usleep(1'000);
+}
+
+// Removes what instances left below a server's directory, then the directory.
+void remove_server_dir(const std::string& dir) {
+  for (const auto& inst : subdirectories(dir)) remove_cgroup_dir(inst);
+  ::rmdir(dir.c_str());
+}
+
 // Takes the lock that tells other servers this directory's owner is alive (see owner_is_dead).
 int hold_lock(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -220,7 +232,7 @@ class V1Instance final : public InstanceCgroup {
     return read_key(dirs.at("memory") + "/memory.oom_control", "oom_kill");
   }
   void remove() override {
-    for (const auto& [_, dir] : dirs) ::rmdir(dir.c_str());
+    for (const auto& [_, dir] : dirs) remove_cgroup_dir(dir);
   }
 };
 
@@ -230,7 +242,7 @@ class V1 final : public Cgroups {
   std::string mems;
 
   ~V1() override {
-    for (const auto& [_, dir] : server_dirs) ::rmdir(dir.c_str());
+    for (const auto& [_, dir] : server_dirs) remove_server_dir(dir);
   }
   CgroupMode mode() const override { return CgroupMode::V1; }
   std::string describe() const override {
@@ -325,7 +337,7 @@ class V2Instance final : public InstanceCgroup {
   bool thaw() override { return write_text(dir + "/cgroup.freeze", "0"); }
   std::optional<long long> peak_bytes() const override { return read_number(dir + "/memory.peak"); }
   long long oom_kills() const override { return read_key(dir + "/memory.events", "oom_kill"); }
-  void remove() override { ::rmdir(dir.c_str()); }
+  void remove() override { remove_cgroup_dir(dir); }
 };
 
 class V2 final : public Cgroups {
@@ -334,9 +346,7 @@ class V2 final : public Cgroups {
   std::string supervisor_dir;
   bool has_cpuset = false;
 
-  ~V2() override {
-    ::rmdir(server_dir.c_str());
-  }
+  ~V2() override { remove_server_dir(server_dir); }
   CgroupMode mode() const override { return CgroupMode::V2; }
   std::string describe() const override {
     return std::string("cgroup v2 (cpu, memory") + (has_cpuset ? ", cpuset" : "") + ", freeze)";

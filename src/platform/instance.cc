@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "platform/platform.h"
-#include "runtime/common/codec.h"
+#include "common/codec.h"
 
 namespace mlfaas::platform {
 
@@ -132,15 +132,16 @@ void Instance::spawn(InvocationPtr first) {
     if (auto self = weak.lock()) return self->stream_observer(header);
     return {};
   };
-  RuntimeEndpoint endpoint = platform_.sandbox().make_endpoint();
-  runtime_address_ = endpoint.address;
+  InstanceJail jail = make_jail(platform_.sandbox(), platform_.sandbox().make_endpoint(), fn_.spec.code_dir,
+                                fn_.bootstrap, fn_.spec.ephemeral_mb);
+  runtime_address_ = jail.endpoint.address;
   // Closed in the parent once the child holds the namespace (or on the way out, if the spawn fails).
   struct NetnsFd {
     int fd;
     ~NetnsFd() { if (fd >= 0) ::close(fd); }
-  } netns{endpoint.netns_fd};
+  } netns{jail.endpoint.netns_fd};
   api_ = std::make_unique<HttpServer>(
-      platform_.io(), endpoint.listening_fd, opts,
+      platform_.io(), jail.endpoint.listening_fd, opts,
       [weak](Request&& req, ExchangePtr ex) {
         if (auto self = weak.lock()) self->on_runtime_request(std::move(req), std::move(ex));
         else ex->respond(runtime_error_response(http::status::gone, "InstanceGone", "instance stopped"));
@@ -171,8 +172,6 @@ void Instance::spawn(InvocationPtr first) {
   CPU_ZERO(&affinity);
   for (int c : cpus) CPU_SET(c, &affinity);
   std::string workdir = fn_.spec.code_dir;
-  long open_max = ::sysconf(_SC_OPEN_MAX);
-  int max_fd = open_max > 0 && open_max < (1 << 20) ? int(open_max) : (1 << 20);
 
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
@@ -207,7 +206,7 @@ void Instance::spawn(InvocationPtr first) {
     if (::chdir(workdir.c_str()) != 0) ::chdir("/");
     // Last, so that the steps above still had their descriptors (docs/PLATFORM.md, "Instance operation").
     const char* step = "";
-    if (int err = enter_sandbox(endpoint, max_fd, &step); err != 0) {
+    if (int err = enter_sandbox(jail, &step); err != 0) {
       static const char msg[] = "mlfaas: cannot enter the instance's sandbox: ";
       ::write(2, msg, sizeof msg - 1);
       ::write(2, step, std::strlen(step));

@@ -7,11 +7,18 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
 
+#include <climits>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -70,11 +77,34 @@ unsigned short bound_port(int fd) {
 
 }  // namespace
 
+// Whether a child can make mount and PID namespaces (root, or CAP_SYS_ADMIN, and a kernel that has them).
+bool can_make_private_namespaces() {
+  if (::geteuid() != 0) return false;
+  pid_t pid = ::fork();
+  if (pid < 0) return false;
+  if (pid == 0) ::_exit(::unshare(CLONE_NEWNS | CLONE_NEWPID) == 0 ? 0 : 1);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 Sandbox::Sandbox(InstanceNetwork requested) : network_(requested) {
-  if (requested == InstanceNetwork::Host) return;
   const char* disabled = std::getenv("MLFAAS_DISABLE_NAMESPACES");
+  bool namespaces_disabled = disabled && std::strcmp(disabled, "1") == 0;
+  private_namespaces_ = !namespaces_disabled && can_make_private_namespaces();
+  std::string not_private =
+      private_namespaces_ ? ""
+                          : "; instances run as this server's user, see its processes and can write their code and "
+                            "the host's /tmp";
+  if (requested == InstanceNetwork::Host) {
+    if (!private_namespaces_)
+      warning_ = "no mount, PID or user separation" + std::string(namespaces_disabled ? " (MLFAAS_DISABLE_NAMESPACES=1)"
+                                                                                    : " (not root)") + not_private;
+    return;
+  }
   std::string why;
-  if (disabled && std::strcmp(disabled, "1") == 0) {
+  if (namespaces_disabled) {
     why = "namespaces disabled by MLFAAS_DISABLE_NAMESPACES=1";
   } else {
     host_netns_fd_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -85,6 +115,7 @@ Sandbox::Sandbox(InstanceNetwork requested) : network_(requested) {
         RuntimeEndpoint probe = make_endpoint();
         ::close(probe.listening_fd);
         ::close(probe.netns_fd);
+        if (!private_namespaces_) warning_ = "no mount, PID or user separation (not root)" + not_private;
         return;
       } catch (const std::exception& e) {
         why = e.what();
@@ -94,7 +125,7 @@ Sandbox::Sandbox(InstanceNetwork requested) : network_(requested) {
   }
   network_ = InstanceNetwork::Host;
   warning_ = "instances share the host's network: any local process can reach an instance's Runtime API "
-             "(take its events, answer for it) and functions reach the network; " + why;
+             "(take its events, answer for it) and functions reach the network; " + why + not_private;
 }
 
 Sandbox::~Sandbox() {
@@ -102,11 +133,29 @@ Sandbox::~Sandbox() {
 }
 
 std::string Sandbox::describe() const {
-  return network_ == InstanceNetwork::Isolated
-             ? "isolated (own network namespace, Runtime API at 127.0.0.1:9001 inside it), no_new_privs, no "
-               "inherited descriptors"
-             : "host (the host's network; Runtime API on a loopback port of the host), no_new_privs, no "
-               "inherited descriptors";
+  std::string text = network_ == InstanceNetwork::Isolated
+                         ? "isolated (own network namespace, Runtime API at 127.0.0.1:9001 inside it)"
+                         : "host (the host's network; Runtime API on a loopback port of the host)";
+  if (private_namespaces_) text += ", own PID and mount namespaces (code read-only, private /tmp), uid 65534";
+  return text + ", no_new_privs, no inherited descriptors";
+}
+
+InstanceJail make_jail(const Sandbox& sandbox, RuntimeEndpoint endpoint, const std::string& code_dir,
+                       const std::string& bootstrap, int ephemeral_mb) {
+  InstanceJail jail;
+  jail.endpoint = std::move(endpoint);
+  jail.private_namespaces = sandbox.private_namespaces();
+  jail.code_dir = code_dir.empty() ? "/" : code_dir;
+  for (std::string dir : {jail.code_dir, bootstrap.substr(0, bootstrap.rfind('/'))}) {
+    char resolved[PATH_MAX];
+    if (!::realpath(dir.c_str(), resolved)) continue;
+    std::string path = resolved;
+    if (path.starts_with("/tmp/")) jail.keep_under_tmp.emplace_back(path.c_str(), path.c_str() + path.size() + 1);
+  }
+  jail.tmp_options = "size=" + std::to_string((long long)ephemeral_mb << 20) + ",mode=1777";
+  long open_max = ::sysconf(_SC_OPEN_MAX);
+  jail.max_fd = open_max > 0 && open_max < (1 << 20) ? int(open_max) : (1 << 20);
+  return jail;
 }
 
 RuntimeEndpoint Sandbox::make_endpoint() const {
@@ -142,19 +191,104 @@ RuntimeEndpoint Sandbox::make_endpoint() const {
   return ep;
 }
 
-int enter_sandbox(const RuntimeEndpoint& endpoint, int max_fd, const char** step) {
-  if (endpoint.netns_fd >= 0 && ::setns(endpoint.netns_fd, CLONE_NEWNET) != 0) {
-    *step = "setns(network)";
-    return errno;
+namespace {
+
+void close_from(unsigned first, int max_fd) {
+  if (::syscall(SYS_close_range, first, ~0u, 0u) != 0)
+    for (int fd = int(first); fd <= max_fd; ++fd) ::close(fd);
+}
+
+// Outside the function's PID namespace: waits for its PID 1 and ends the same way, so that waitpid in the
+// platform reads the function's exit. Holds no descriptor, so the output pipe closes with the function.
+[[noreturn]] void supervise(pid_t function, int max_fd) {
+  close_from(0, max_fd);
+  // It never execs, so it still has the platform's signal handlers: back to the defaults, so that a signal
+  // ends it as it would end the function.
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+  // It shares the platform's pages, which the OOM killer counts: the function, not its supervisor, is the one
+  // to go when the instance runs out of memory.
+  if (int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC); fd >= 0) {
+    (void)!::write(fd, "-1000", 5);
+    ::close(fd);
   }
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-    *step = "prctl(PR_SET_NO_NEW_PRIVS)";
+  int status = 0;
+  while (::waitpid(function, &status, 0) < 0)
+    if (errno != EINTR) ::_exit(127);
+  if (WIFEXITED(status)) ::_exit(WEXITSTATUS(status));
+  int sig = WTERMSIG(status);
+  rlimit no_core{0, 0};
+  ::setrlimit(RLIMIT_CORE, &no_core);  // the function's core, if any, was already written
+  ::signal(sig, SIG_DFL);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  ::sigprocmask(SIG_UNBLOCK, &set, nullptr);
+  ::kill(::getpid(), sig);
+  ::_exit(128 + sig);
+}
+
+}  // namespace
+
+int enter_sandbox(const InstanceJail& jail, const char** step) {
+  auto failed = [step](const char* what) {
+    *step = what;
     return errno;
+  };
+  // The namespace first, while the child still holds its descriptor.
+  if (jail.endpoint.netns_fd >= 0 && ::setns(jail.endpoint.netns_fd, CLONE_NEWNET) != 0)
+    return failed("setns(network)");
+  // Then bubblewrap's order: no_new_privs, the namespaces, then groups, gid and uid.
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return failed("prctl(PR_SET_NO_NEW_PRIVS)");
+  if (jail.private_namespaces) {
+    if (::unshare(CLONE_NEWNS | CLONE_NEWPID) != 0) return failed("unshare(CLONE_NEWNS | CLONE_NEWPID)");
+    pid_t function = ::fork();
+    if (function < 0) return failed("fork into the PID namespace");
+    if (function > 0) supervise(function, jail.max_fd);
+    // Mounts made from here on stay in this namespace.
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return failed("mount / private");
+    const char* code = jail.code_dir.c_str();
+    if (::mount(code, code, nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
+        ::mount(nullptr, code, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0)
+      return failed("bind the code directory read-only");
+    // Held open across the tmpfs mount, which hides them, to be bound back in below.
+    int kept[2] = {-1, -1};
+    for (size_t i = 0; i < jail.keep_under_tmp.size() && i < 2; ++i)
+      if ((kept[i] = ::open(jail.keep_under_tmp[i].data(), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return failed("open a directory under /tmp");
+    if (::mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, jail.tmp_options.c_str()) != 0)
+      return failed("mount tmpfs on /tmp");
+    for (size_t i = 0; i < jail.keep_under_tmp.size() && i < 2; ++i) {
+      char* path = const_cast<char*>(jail.keep_under_tmp[i].data());
+      for (char* p = path + 5; *p; ++p)
+        if (*p == '/') {
+          *p = '\0';
+          ::mkdir(path, 0755);
+          *p = '/';
+        }
+      ::mkdir(path, 0755);
+      char source[32] = "/proc/self/fd/";
+      int n = 14;
+      char digits[12];
+      int d = 0;
+      for (int v = kept[i]; v > 0 || d == 0; v /= 10) digits[d++] = char('0' + v % 10);
+      while (d > 0) source[n++] = digits[--d];
+      source[n] = '\0';
+      if (::mount(source, path, nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
+          ::mount(nullptr, path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0)
+        return failed("bind a directory back into /tmp");
+      ::close(kept[i]);
+    }
+    if (::chdir(code) != 0) return failed("chdir into the read-only code directory");  // not the one below
+    if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
+      return failed("mount /proc");
+    if (::setgroups(0, nullptr) != 0) return failed("setgroups");
+    if (::setresgid(jail.gid, jail.gid, jail.gid) != 0) return failed("setresgid");
+    if (::setresuid(jail.uid, jail.uid, jail.uid) != 0) return failed("setresuid");
   }
   // Nothing of the platform's crosses execve: not its listening sockets, clients' connections, other
   // instances' Runtime API sockets or log files. close_range is Linux 5.9; older kernels get the loop.
-  if (::syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
-    for (int fd = 3; fd <= max_fd; ++fd) ::close(fd);
+  close_from(3, jail.max_fd);
   return 0;
 }
 

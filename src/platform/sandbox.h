@@ -5,7 +5,12 @@
 // platform listens for its Runtime API at 127.0.0.1:9001, as on Lambda: nothing outside the instance can reach
 // that endpoint, and the function has no network. Where the namespace cannot be made, instances share the host's
 // network and `warning()` says so, once, at start-up.
+// Where the server is root, each instance also gets its own mount and PID namespaces: the code directory
+// read-only, a private /tmp of the function's EphemeralStorage, its own /proc, and an unprivileged uid.
+#include <sys/types.h>
+
 #include <string>
+#include <vector>
 
 namespace mlfaas::platform {
 
@@ -28,6 +33,7 @@ class Sandbox {
   Sandbox& operator=(const Sandbox&) = delete;
 
   InstanceNetwork network() const { return network_; }
+  bool private_namespaces() const { return private_namespaces_; }
   std::string describe() const;              // for the start-up banner
   const std::string& warning() const { return warning_; }  // non-empty: what is not enforced, and why
 
@@ -36,13 +42,32 @@ class Sandbox {
 
  private:
   InstanceNetwork network_;
+  bool private_namespaces_ = false;
   int host_netns_fd_ = -1;  // the namespace the platform returns to after making an instance's
   std::string warning_;
 };
 
-// The child's side, between fork and execve; only async-signal-safe calls. Joins the endpoint's namespace,
-// sets no_new_privs and closes every descriptor above 2. Returns 0, or the errno of the step that failed with
-// `*step` naming it (the child then reports it on its stderr pipe and exits).
-int enter_sandbox(const RuntimeEndpoint& endpoint, int max_fd, const char** step);
+// Everything the child's side needs, prepared before fork.
+struct InstanceJail {
+  RuntimeEndpoint endpoint;
+  bool private_namespaces = false;
+  std::string code_dir;     // bound read-only
+  // Directories under /tmp the function needs (its code, the bootstrap's directory), bound read-only again into
+  // the private /tmp, which would hide them. Mutable copies: the child makes their parents in place.
+  std::vector<std::vector<char>> keep_under_tmp;
+  std::string tmp_options;  // of the /tmp tmpfs: "size=...,mode=1777"
+  uid_t uid = 65534;        // nobody
+  gid_t gid = 65534;
+  int max_fd = 1024;        // the descriptor loop's end where close_range is missing
+};
+InstanceJail make_jail(const Sandbox& sandbox, RuntimeEndpoint endpoint, const std::string& code_dir,
+                       const std::string& bootstrap, int ephemeral_mb);
+
+// The child's side, between fork and execve; only async-signal-safe calls (docs/PLATFORM.md, "Instance
+// operation"). With private namespaces the calling process stays outside the new PID namespace as its
+// supervisor: it forks the function's process (PID 1 inside), waits for it and exits as it did, so the platform
+// still sees one child whose exit status is the function's. Returns 0 in the process that goes on to execve, or
+// the errno of the step that failed with `*step` naming it (the child then reports it on its stderr pipe).
+int enter_sandbox(const InstanceJail& jail, const char** step);
 
 }  // namespace mlfaas::platform

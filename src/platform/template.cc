@@ -358,6 +358,9 @@ class Parser {
         f.memory_mb = int(integer(node, path, 128, 10240));
       } else if (key == "Timeout") {
         f.timeout_s = int(integer(node, path, 1, 900));
+      } else if (key == "EphemeralStorage") {
+        if (!node.IsMap() || !node["Size"]) fail(path, "must be a map with Size (MB, 512 to 10240)");
+        f.ephemeral_mb = int(integer(node["Size"], path + ".Size", 512, 10240));
       } else if (key == "ReservedConcurrentExecutions") {
         f.reserved_concurrency = int(integer(node, path, 0, 1'000'000));
       } else if (key == "Architectures") {
@@ -380,7 +383,7 @@ class Parser {
       } else if (key == "PackageType" && str(node, path) != "Zip") {
         fail(path, "only Zip packages run locally");
       } else if (ignored_locally.count(key)) {
-        if (key == "Layers" || key == "VpcConfig" || key == "EphemeralStorage") warn(path, "ignored locally");
+        if (key == "Layers" || key == "VpcConfig") warn(path, "ignored locally");
       } else {
         warn(path, "unsupported property, ignored");
       }

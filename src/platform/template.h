@@ -30,6 +30,7 @@ struct FunctionSpec {
   std::string architecture = "x86_64";
   int memory_mb = 128;
   int timeout_s = 3;
+  int ephemeral_mb = 512;  // EphemeralStorage.Size: the size of the instance's private /tmp
   std::optional<int> reserved_concurrency;
   std::map<std::string, std::string> environment;
   std::vector<Route> routes;

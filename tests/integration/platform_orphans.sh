@@ -23,14 +23,19 @@ live_instances=$(pgrep -P "$LIVE_PID" | tr '\n' ' ')
 
 # The one to kill: 20 instances at once, then idle (frozen).
 start_serve "$TEMPLATE" --state-dir "$WORK/state" --freeze-after-ms 0
-clients=""
-for i in $(seq 1 20); do
-  timeout 60 curl -sS -o /dev/null "$BASE/2015-03-31/functions/Sleep/invocations" -d '{"ms": 600}' &
-  clients="$clients $!"
+# A busy machine may finish one invocation before the last one arrives, which then reuses its instance: another
+# round of 20 at once adds what is missing.
+for round in 1 2 3; do
+  clients=""
+  for i in $(seq 1 20); do
+    timeout 60 curl -sS -o /dev/null "$BASE/2015-03-31/functions/Sleep/invocations" -d '{"ms": 600}' &
+    clients="$clients $!"
+  done
+  for c in $clients; do wait "$c" || fail "an invocation failed"; done
+  orphans=$(pgrep -P "$SERVE_PID" | tr '\n' ' ')
+  [ "$(echo $orphans | wc -w)" -ge 20 ] && break
 done
-for c in $clients; do wait "$c" || fail "an invocation failed"; done
-orphans=$(pgrep -P "$SERVE_PID" | tr '\n' ' ')
-assert_eq "$(echo $orphans | wc -w)" 20 "instances before kill -9"
+[ "$(echo $orphans | wc -w)" -ge 20 ] || fail "only $(echo $orphans | wc -w) instances before kill -9"
 sleep 0.3
 kill -KILL "$SERVE_PID"
 wait "$SERVE_PID" 2>/dev/null || true

@@ -21,7 +21,9 @@ seen=$(invoke_json Nproc '{}' | json_get 'j["nproc"]')
 assert_eq "$seen" "$expected" "nproc inside a 3008 MB instance"
 
 # The quota written for the instance: 512 MB -> 512/1769 of a 100 ms period (v1 cpu.cfs_quota_us, v2 cpu.max).
-pid=$(invoke_json Nproc '{}' | json_get 'j["pid"]')
+invoke_json Nproc '{}' >/dev/null
+pid=$(instance_pid Nproc)
+[ -n "$pid" ] || fail "no process of Nproc's instance"
 want=$(python3 -c "print(round(3008 / 1769 * 100000))")
 cpu_cg=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print $3}' /proc/"$pid"/cgroup)
 if [ -n "$cpu_cg" ]; then

@@ -9,6 +9,7 @@ source "$(dirname "$0")/platform_lib/common.bash"
 mkdir -p "$WORK/probe"
 cp "$(dirname "$0")/platform_lib/probe_bootstrap.py" "$WORK/probe/bootstrap"
 chmod 755 "$WORK/probe/bootstrap"
+chmod 777 "$WORK/probe"  # so that only the read-only mount keeps the function from writing there
 cat >"$WORK/template.yaml" <<'YAML'
 AWSTemplateFormatVersion: "2010-09-09"
 Transform: AWS::Serverless-2016-10-31
@@ -20,6 +21,8 @@ Resources:
       CodeUri: probe
       Handler: probe
       Timeout: 10
+      EphemeralStorage:
+        Size: 600
   Other:
     Type: AWS::Serverless::Function
     Properties:
@@ -54,10 +57,22 @@ timeout 30 curl -sS -o /dev/null -X POST "$BASE/2015-03-31/functions/Other/invoc
   || fail "invoke Other did not answer"  # an instance of another function, whose log and socket are targets
 check_fds isolated
 assert_eq "$(json_get 'j["gateway"]' <"$WORK/body")" ConnectionRefusedError "isolated: connecting to serve's port"
-[ "$(json_get 'j["uid"]' <"$WORK/body")" -ge 0 ] || fail "no uid reported"
+
+# The jail: not root, code read-only, /tmp of EphemeralStorage's size, alone in its PID namespace.
+probe '{"probe": "jail"}'
+[ "$(json_get 'j["uid"]' <"$WORK/body")" -ne 0 ] || fail "the function runs as root: $(cat "$WORK/body")"
+assert_eq "$(json_get 'j["code_write"]' <"$WORK/body")" EROFS "writing into the code directory"
+[ -e "$WORK/probe/written-by-the-function" ] && fail "the function wrote into its code directory"
+assert_eq "$(json_get 'j["tmp_mb"]' <"$WORK/body")" 600 "/tmp size (EphemeralStorage.Size)"
+assert_eq "$(json_get 'j["tmp_past_size"]' <"$WORK/body")" "No space left on device" "/tmp past its size"
+assert_eq "$(json_get 'j["pid"]' <"$WORK/body")" 1 "the function's pid in its namespace"
+json_get 'all(p < 10 for p in j["processes"])' <"$WORK/body" | grep -qx True \
+  || fail "the function sees other processes: $(json_get 'j["processes"]' <"$WORK/body")"
 
 # The instance's own Runtime API address, from the host: nothing answers there.
-pid=$(json_get 'j["pid"]' <"$WORK/body")
+pid=""
+for s in $(pgrep -P "$SERVE_PID"); do pid=$(pgrep -P "$s" || true); [ -n "$pid" ] && break; done
+[ -n "$pid" ] || fail "no function process below its supervisor"
 address=$(tr '\0' '\n' <"/proc/$pid/environ" | sed -n 's/^AWS_LAMBDA_RUNTIME_API=//p')
 assert_eq "$address" 127.0.0.1:9001 "AWS_LAMBDA_RUNTIME_API"
 python3 - "$address" <<'PY' || fail "the instance's Runtime API answered from the host"

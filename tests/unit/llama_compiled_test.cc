@@ -288,6 +288,18 @@ TEST_F(LlamaCompiledDamage, WeightOfAnotherShape) {
   EXPECT_NE(error_of(b).find("blk.0.attn_q.weight"), std::string::npos);
 }
 
+TEST_F(LlamaCompiledDamage, TokenizerKindsShorterThanTheVocabulary) {
+  std::string b = *good_;
+  const size_t r = record_of(b, "tokenizer/kinds");
+  const uint64_t zero = 0;
+  const uint8_t rank = 2;
+  std::memcpy(b.data() + r + 8, &zero, 8);  // size 0 ...
+  std::memcpy(b.data() + r + 25, &rank, 1);
+  std::memcpy(b.data() + r + 40, &zero, 8);  // ... as dims [n, 0]: consistent, but holds no kind
+  fix_checksum(&b);
+  EXPECT_NE(error_of(b).find("tokenizer/kinds"), std::string::npos);
+}
+
 TEST(LlamaCompiledArchitecture, BertAndLlamaLoadersRefuseEachOther) {
   fixtures::TempDir dir;
   const std::string llama = dir / "llama.mlf";

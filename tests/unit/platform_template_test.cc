@@ -132,6 +132,18 @@ TEST(SamTemplate, ErrorsNameTheKey) {
             "t.yaml: Resources.F.Properties.FunctionName: '../escape' is not a valid name (letters, digits, - and _ "
             "only)");
   EXPECT_NE(error_of("- a\n- b\n").find("must be a YAML mapping"), std::string::npos);
+  EXPECT_EQ(error_of(fn + "      Handler: x\n      EphemeralStorage:\n        Size: 256\n"),
+            "t.yaml: Resources.F.Properties.EphemeralStorage.Size: must be within 512..10240, got 256");
+}
+
+// EphemeralStorage sizes the instance's private /tmp (512 MB unless given, as on Lambda).
+TEST(SamTemplate, EphemeralStorageSizesTmp) {
+  std::string fn = "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+                   "      CodeUri: .\n      Runtime: provided.al2023\n      Handler: x\n";
+  EXPECT_EQ(parse_template(fn, "t.yaml", ".").functions.at(0).ephemeral_mb, 512);
+  auto t = parse_template(fn + "      EphemeralStorage:\n        Size: 2048\n", "t.yaml", ".");
+  EXPECT_EQ(t.functions.at(0).ephemeral_mb, 2048);
+  EXPECT_TRUE(t.warnings.empty()) << t.warnings.front();
 }
 
 TEST(SamTemplate, WarnsAboutUnsupportedKeys) {

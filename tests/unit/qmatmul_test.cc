@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -423,6 +424,52 @@ TEST(QMatmul, IntegerSumsExactAtEveryLevel) {
             ASSERT_LT(std::llabs(exact), 1 << 24);
             ASSERT_EQ(y[i * rows + r], static_cast<float>(exact))
                 << isa_name(isa) << " type " << static_cast<int>(type) << " m " << m << " at " << i << "," << r;
+          }
+        }
+      }
+    }
+  }
+}
+
+// A damaged model can feed inf/NaN activations (found by fuzz_mlf): the blocks holding them give NaN outputs at
+// every level, as fp32 arithmetic would, and the other rows stay exact (no non-finite value converted to int, which
+// UBSan reports as undefined). m = 1 takes the direct kernels, m = 20 the tiles (and AMX where the CPU has it).
+TEST(QMatmul, NonFiniteActivationsGiveNaNNotUndefinedBehaviour) {
+  constexpr int kRows = 40, kK = 64;
+  std::vector<BlockQ8_0> blocks(kRows * 2);
+  for (BlockQ8_0& b : blocks) {
+    b.d = 0x3C00;  // 1.0
+    for (int j = 0; j < 32; ++j) b.qs[j] = 1;
+  }
+  for (QuantType type : {QuantType::Q8_0, QuantType::Q4_0}) {
+    std::vector<std::byte> bytes;
+    if (type == QuantType::Q8_0) {
+      bytes.assign(reinterpret_cast<const std::byte*>(blocks.data()),
+                   reinterpret_cast<const std::byte*>(blocks.data() + blocks.size()));
+    } else {
+      std::vector<BlockQ4_0> q4(kRows * 2);
+      for (BlockQ4_0& b : q4) {
+        b.d = 0x3C00;
+        for (int j = 0; j < 16; ++j) b.qs[j] = 0x99;  // every weight 9 - 8 = 1
+      }
+      bytes.assign(reinterpret_cast<const std::byte*>(q4.data()), reinterpret_cast<const std::byte*>(q4.data() + q4.size()));
+    }
+    const QWeight w{type, kRows, kK, bytes.data(), quant_row_bytes(type, kK)};
+    for (int m : {1, 20}) {
+      std::vector<float> x(m * kK, 1.0f);
+      x[3] = std::numeric_limits<float>::infinity();  // row 0, block 0
+      if (m > 1) x[kK + 40] = std::numeric_limits<float>::quiet_NaN();  // row 1, block 1
+      for (Isa isa : supported_isas()) {
+        std::vector<float> y(m * kRows, 0.0f);
+        QMatmulScratch scratch(m, kK);
+        qmatmul(isa, w, x.data(), kK, m, y.data(), kRows, &scratch, nullptr);
+        for (int i = 0; i < m; ++i) {
+          for (int r = 0; r < kRows; ++r) {
+            if (i <= 1) {
+              EXPECT_TRUE(std::isnan(y[i * kRows + r])) << isa_name(isa) << " m " << m << " at " << i << "," << r;
+            } else {
+              EXPECT_EQ(y[i * kRows + r], 64.0f) << isa_name(isa) << " m " << m << " at " << i << "," << r;
+            }
           }
         }
       }

@@ -75,6 +75,13 @@ inline __m512 round_half_even(__m512 v) { return _mm512_roundscale_ps(v, _MM_FRO
 inline __m256i quantize_block(const float* x, float* d_out) {
   const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+  // inf or NaN (a damaged model): zero codes and a NaN scale, so the outputs are NaN as on every other level.
+  const __m512i exponent = _mm512_set1_epi32(0x7F800000);
+  if ((_mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(v0), exponent), exponent) |
+       _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(v1), exponent), exponent)) != 0) {
+    *d_out = __builtin_nanf("");
+    return _mm256_setzero_si256();
+  }
   const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
   const float d = amax / 127.0f;
   const float id = d != 0.0f ? 1.0f / d : 0.0f;

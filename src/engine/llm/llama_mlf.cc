@@ -139,11 +139,12 @@ class Reader {
 };
 
 std::shared_ptr<const LlamaTokenizer> read_tokenizer(const MlfFile& f, const Reader& r, std::string chat_template) {
-  const MlfEntry& kinds_entry = f.require("tokenizer/kinds", MlfType::Bytes);
-  const int64_t n = kinds_entry.dims[0];
+  const MlfEntry& scores_entry = f.require("tokenizer/scores", MlfType::F32);
+  const int64_t n = static_cast<int64_t>(scores_entry.size / sizeof(float));
+  const auto scores = r.array<float>("tokenizer/scores", MlfType::F32, n);  // one dimension, n pieces
+  const MlfEntry& kinds_entry = f.require("tokenizer/kinds", MlfType::Bytes, {n});
   const std::string_view text = f.require("tokenizer/pieces", MlfType::Bytes).text();
   const auto offsets = r.array<uint32_t>("tokenizer/piece_offsets", MlfType::U32, n + 1);
-  const auto scores = r.array<float>("tokenizer/scores", MlfType::F32, n);
   const auto ids = r.array<int32_t>("tokenizer/ids", MlfType::I32, kTokenizerIds);
   const auto flags = r.array<int32_t>("tokenizer/flags", MlfType::I32, kTokenizerFlags);
   SentencePieceVocab v;
@@ -151,8 +152,8 @@ std::shared_ptr<const LlamaTokenizer> read_tokenizer(const MlfFile& f, const Rea
   if (offsets[0] != 0 || offsets[n] != text.size()) r.fail("tokenizer/piece_offsets do not span tokenizer/pieces");
   for (int64_t i = 0; i < n; ++i) {
     if (offsets[i + 1] < offsets[i]) r.fail("tokenizer/piece_offsets are not increasing");
-    v.pieces.emplace_back(text.substr(offsets[i], offsets[i + 1] - offsets[i]));
   }
+  for (int64_t i = 0; i < n; ++i) v.pieces.emplace_back(text.substr(offsets[i], offsets[i + 1] - offsets[i]));
   v.scores.assign(scores.begin(), scores.end());
   const auto* kinds = kinds_entry.as<uint8_t>();
   for (int64_t i = 0; i < n; ++i) v.kinds.push_back(static_cast<PieceKind>(kinds[i]));

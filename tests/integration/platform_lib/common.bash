@@ -49,6 +49,15 @@ start_serve() {
   BASE="http://127.0.0.1:$PORT"
 }
 
+# instance_pid FUNCTION: the host pid of a process of one of the function's instances (the pid a function
+# reports is its own PID namespace's, 1, where the server is root).
+instance_pid() {
+  local p
+  for p in $(pgrep -P "$SERVE_PID") $(for s in $(pgrep -P "$SERVE_PID"); do pgrep -P "$s" || true; done); do
+    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "AWS_LAMBDA_FUNCTION_NAME=$1"; then echo "$p"; return; fi
+  done
+}
+
 have_aws() { command -v aws >/dev/null 2>&1; }
 
 # The AWS CLI v2 needs --cli-binary-format to take a raw JSON payload; v1 takes it raw and rejects the flag.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # A function that attacks its sandbox and reports what it found (tests/integration/platform_sandbox.sh).
 # Event {"probe": NAME, ...}; answers {"probe": NAME, ...findings}.
-import json, os, socket, threading, time, urllib.error, urllib.request
+import errno, json, os, socket, threading, time, urllib.error, urllib.request
 
 API = os.environ["AWS_LAMBDA_RUNTIME_API"]
 BASE = f"http://{API}/2018-06-01/runtime/"
@@ -79,6 +79,26 @@ def probe(event, request_id):
         out["foreign_error"] = call("POST", "invocation/not-an-id/error", b"{}")[0]
         out["init_error"] = call("POST", "init/error", b'{"errorType":"Forged"}')[0]
         threading.Thread(target=late_next, daemon=True).start()
+    elif kind == "jail":
+        try:
+            with open(os.path.join(os.environ["LAMBDA_TASK_ROOT"], "written-by-the-function"), "w") as f:
+                f.write("x")
+            out["code_write"] = "written"
+        except OSError as e:
+            out["code_write"] = errno.errorcode.get(e.errno, str(e.errno))
+        st = os.statvfs("/tmp")
+        out["tmp_mb"] = st.f_blocks * st.f_frsize // (1 << 20)
+        fd = os.open("/tmp/fill", os.O_CREAT | os.O_WRONLY, 0o600)
+        try:
+            # tmpfs refuses a reservation past its size before allocating anything.
+            os.posix_fallocate(fd, 0, (out["tmp_mb"] + 1) << 20)
+            out["tmp_past_size"] = "allocated"
+        except OSError as e:
+            out["tmp_past_size"] = os.strerror(e.errno)
+        finally:
+            os.close(fd)
+            os.unlink("/tmp/fill")
+        out["processes"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
     elif kind == "late-next":
         try:
             with open(LATE_NEXT) as f:
