@@ -3,7 +3,8 @@
 # template.yaml (StoryFunction: llm on models/stories260K): greedy /v1/completions equals `mlfaas generate` and the
 # HF fixture; `curl -N` streaming gives Server-Sent Events whose deltas concatenate to the non-streamed text and
 # end with [DONE]; the official `openai` npm package (chat and completions, streaming and not) works against it;
-# bad requests answer OpenAI's error shape (400, 404 for an unknown model).
+# bad requests answer OpenAI's error shape (400, 404 for an unknown model); a client that disconnects mid-stream
+# stops generation.
 source "$(dirname "$0")/platform_lib/common.bash"
 : "${MLFAAS_SOURCE:?run through ctest}"
 : "${MLFAAS_BUILD:?run through ctest}"
@@ -86,6 +87,34 @@ check_error "messages not a list" /v1/chat/completions '{"messages": "Hi"}' 400 
 check_error "message without content" /v1/chat/completions '{"messages": [{"role": "user"}]}' 400
 check_error "unknown model" /v1/completions '{"model": "gpt-4", "prompt": "Hi"}' 404 model
 echo "errors: 14 bad requests answered in OpenAI's error shape"
+
+# --- a client that goes away mid-stream stops generation, and the function answers the next request
+post /v1/completions '{"prompt": "Once upon a time", "temperature": 0, "max_tokens": 480}' >"$WORK/full.out"
+full=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().rsplit("\n", 1)[0])["usage"]["completion_tokens"])' \
+  "$WORK/full.out") || fail "480-token completion: $(cat "$WORK/full.out")"
+timeout 60 python3 - "$PORT" <<'PY' || fail "disconnect mid-stream"
+import json, socket, sys
+body = json.dumps({"prompt": "Once upon a time", "temperature": 0, "max_tokens": 480, "stream": True}).encode()
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+          b"Content-Length: %d\r\n\r\n" % len(body) + body)
+got = b""
+while b"data: " not in got:
+    got += s.recv(4096)
+s.close()
+PY
+log="$WORK/logs/StoryFunction.log"
+for _ in $(seq 1 100); do grep -q 'Client.Disconnected' "$log" 2>/dev/null && break; sleep 0.1; done
+grep -q 'REPORT RequestId.*Error Type: Client.Disconnected' "$log" || fail "no Client.Disconnected REPORT: $(tail -5 "$log")"
+post /v1/completions '{"prompt": "Once", "max_tokens": 4}' | tail -1 | grep -qx 200 || fail "completion after disconnect"
+python3 - "$log" "$full" <<'PY' || fail "generation did not stop at the disconnect"
+import json, sys
+counts = [json.loads(l[l.index("{"):])["GeneratedTokens"] for l in open(sys.argv[1]) if '"_aws"' in l and
+          "GeneratedTokens" in l]
+assert len(counts) >= 3 and counts[-1] == 4, counts
+assert counts[-2] < int(sys.argv[2]), (counts, sys.argv[2])
+print(f"disconnect: generation stopped after {counts[-2]} of {sys.argv[2]} tokens")
+PY
 
 # --- the official openai npm package
 npm_dir="$MLFAAS_BUILD/openai-npm"
