@@ -346,7 +346,9 @@ class Parser {
       if (key == "CodeUri") {
         if (!node.IsScalar()) fail(path, "must be a local directory (S3 locations are not supported locally)");
         fs::path p(str(node, path));
-        f.code_dir = (p.is_absolute() ? p : fs::path(base_dir_) / p).lexically_normal().string();
+        // Absolute: the instance sandbox bind-mounts it, and LAMBDA_TASK_ROOT is absolute on Lambda.
+        f.code_dir = fs::absolute(p.is_absolute() ? p : fs::path(base_dir_) / p).lexically_normal().string();
+        if (f.code_dir.size() > 1 && f.code_dir.back() == '/') f.code_dir.pop_back();
       } else if (key == "Handler") {
         f.handler = str(node, path);
       } else if (key == "Runtime") {
