@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CTEST_TIMEOUT ?= 300
 
-.PHONY: all setup build run check test bench clean build-EmotionFunction
+.PHONY: all setup build run check test bench clean build-EmotionFunction build-StoryFunction
 
 all: build
 
@@ -23,6 +23,9 @@ run: build
 # `sam build` (template.yaml, BuildMethod: makefile) calls this with ARTIFACTS_DIR set.
 build-EmotionFunction: build
 	$(BUILD_DIR)/mlfaas package --template template.yaml --function EmotionFunction --dir "$(ARTIFACTS_DIR)"
+
+build-StoryFunction: build
+	$(BUILD_DIR)/mlfaas package --template template.yaml --function StoryFunction --dir "$(ARTIFACTS_DIR)"
 
 check: build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout $(CTEST_TIMEOUT) -j $(JOBS)

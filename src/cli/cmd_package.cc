@@ -66,7 +66,8 @@ std::vector<Entry> package_entries(const platform::FunctionSpec& fn, const fs::p
   else if (fs::is_directory(fs::path(fn.code_dir) / "model"))
     model = fs::path(fn.code_dir) / "model";
   else
-    model = fs::path(fn.code_dir) / "models" / fn.handler;
+    // The llm handler's default model is the shipped one, as the bootstrap's own fallback.
+    model = fs::path(fn.code_dir) / "models" / (fn.handler == "llm" ? "stories260K" : fn.handler);
   if (!compile.empty() && fs::is_directory(model)) {
     ModelOptions mo;
     mo.precision = compile;

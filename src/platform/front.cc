@@ -13,6 +13,7 @@
 #include "platform/event_stream.h"
 #include "platform/metrics/metrics_store.h"
 #include "platform/monitoring.h"
+#include "platform/openai.h"
 #include "platform/web/web_api.h"
 #include "common/codec.h"
 #include "common/json_limits.h"
@@ -271,6 +272,18 @@ void Front::on_request(Request&& req, ExchangePtr ex) {
                                      "The request signature does not match (" + why + ")"));
     }
     return sns_api(std::move(req), std::move(ex));
+  }
+  if (path == "/v1/completions" || path == "/v1/chat/completions") {
+    bool served = false;
+    for (auto& f : platform_.functions()) served = served || f->spec.openai_compatible;
+    if (served && req.method() == http::verb::post)
+      return openai_api(path == "/v1/chat/completions", std::move(req), std::move(ex));
+    if (served && req.method() == http::verb::options) {
+      Response res = make_response(http::status::no_content, "", "");
+      add_cors(res);
+      res.set("Access-Control-Allow-Headers", "Content-Type, Authorization");
+      return ex->respond(std::move(res));
+    }
   }
   std::string query = target.find('?') == std::string::npos ? "" : target.substr(target.find('?') + 1);
   bool is_get = req.method() == http::verb::get || req.method() == http::verb::head;
@@ -828,6 +841,130 @@ void Front::stream_route_answer(Invocation& inv, ExchangePtr ex) {
     if (!stream->writer) return buffered(r);
     stream->writer->end();  // a failure after the first byte cannot change the status any more
   };
+}
+
+// ------------------------------------------------------------------ OpenAI-compatible routes
+
+// POST /v1/completions and /v1/chat/completions: one invocation of the `llm` function named by `model` (or the
+// template's first OpenAICompatible function), answered in OpenAI's shapes; with "stream": true the function
+// streams {"text"} lines (stream_format ndjson) that leave as Server-Sent Events as they arrive.
+void Front::openai_api(bool chat, Request&& req, ExchangePtr ex) {
+  auto respond_error = [ex](const OpenAIError& e) {
+    Response res = make_response(http::status(e.status), openai_error_body(e));
+    add_cors(res);
+    ex->respond(std::move(res));
+  };
+  OpenAIRequest request;
+  try {
+    request = parse_openai_request(req.body(), chat);
+  } catch (const OpenAIError& e) {
+    return respond_error(e);
+  }
+  Function* fn = nullptr;
+  for (auto& f : platform_.functions()) {
+    if (!f->spec.openai_compatible) continue;
+    if (request.model.empty() || request.model == f->spec.name) {
+      fn = f.get();
+      break;
+    }
+  }
+  if (!fn)
+    return respond_error({404, "The model '" + request.model + "' does not exist", "invalid_request_error", "model",
+                          "model_not_found"});
+
+  OpenAIAnswerId who{std::string(chat ? "chatcmpl-" : "cmpl-") + lambda::random_hex(24),
+                     std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count(),
+                     fn->spec.name};
+  auto inv = std::make_shared<Invocation>();
+  inv->request_id = lambda::random_uuid();
+  inv->payload = dump(request.llm_event);
+  inv->source = std::string("POST ") + (chat ? "/v1/chat/completions" : "/v1/completions");
+  auto failed = [](const InvocationResult& r) -> OpenAIError {
+    if (r.timed_out) return {504, "the model's function timed out", "server_error", "", "timeout"};
+    return {500, "the model's function failed: " + (r.error_type.empty() ? std::string("Unhandled") : r.error_type),
+            "server_error", "", ""};
+  };
+
+  if (!request.stream) {
+    inv->on_done = [chat, who, respond_error, failed, ex](const InvocationResult& r) {
+      if (r.function_error || r.timed_out) return respond_error(failed(r));
+      json answer = json::parse(r.payload, nullptr, false);
+      OpenAIError e = openai_error_from_llm(answer);
+      if (e.status) return respond_error(e);
+      if (!answer.is_object() || !answer.contains("generated_text"))
+        return respond_error({500, "the model's function gave no generated_text", "server_error", "", ""});
+      Response res = make_response(http::status::ok, dump(openai_answer(chat, who, answer)));
+      add_cors(res);
+      ex->respond(std::move(res));
+    };
+  } else {
+    struct Stream {
+      ExchangePtr ex;
+      std::shared_ptr<ResponseWriter> writer;
+      std::string partial;  // a line of the function's ndjson not complete yet
+      json tail;            // its last line: finish_reason, usage
+      bool first = true;
+      void start() {
+        if (writer) return;
+        Response head = make_response(http::status::ok, "", "text/event-stream");
+        head.set(http::field::cache_control, "no-cache");
+        add_cors(head);
+        writer = ex->respond_streaming(std::move(head));
+        if (!writer) writer = std::make_shared<GoneWriter>();
+      }
+      void event(const json& j) { writer->write("data: " + dump(j) + "\n\n"); }
+    };
+    auto stream = std::make_shared<Stream>();
+    stream->ex = ex;
+    inv->on_stream = [stream, chat, who](std::string_view bytes) {
+      stream->start();
+      stream->partial.append(bytes);
+      size_t start = 0;
+      for (size_t nl; (nl = stream->partial.find('\n', start)) != std::string::npos; start = nl + 1) {
+        json line = json::parse(std::string_view(stream->partial).substr(start, nl - start), nullptr, false);
+        if (!line.is_object()) continue;
+        if (line.contains("text") && line["text"].is_string()) {
+          stream->event(openai_chunk(chat, who, line["text"].get<std::string>(), nullptr, stream->first));
+          stream->first = false;
+        } else {
+          stream->tail = std::move(line);
+        }
+      }
+      stream->partial.erase(0, start);
+      return !stream->writer->client_gone();
+    };
+    bool include_usage = request.include_usage;
+    inv->on_done = [stream, chat, who, include_usage, respond_error, failed](const InvocationResult& r) {
+      if (!stream->writer) {  // nothing streamed: an error before the first token
+        if (r.function_error || r.timed_out) return respond_error(failed(r));
+        OpenAIError e = openai_error_from_llm(json::parse(r.payload, nullptr, false));
+        if (e.status) return respond_error(e);
+        stream->start();
+      }
+      if (r.function_error || r.timed_out) {
+        // The status has left already: OpenAI's streams carry a late error as an event.
+        OpenAIError e = failed(r);
+        stream->event(json::parse(openai_error_body(e)));
+      } else {
+        json finish = stream->tail.value("finish_reason", json("stop"));
+        stream->event(openai_chunk(chat, who, "", finish, stream->first));
+        if (include_usage) {
+          json usage = stream->tail.value("usage", json::object());
+          int p = usage.value("prompt_tokens", 0), c = usage.value("completion_tokens", 0);
+          json last = openai_chunk(chat, who, "", finish, false);
+          last["choices"] = json::array();
+          last["usage"] = {{"prompt_tokens", p}, {"completion_tokens", c}, {"total_tokens", p + c}};
+          stream->event(last);
+        }
+      }
+      stream->writer->write("data: [DONE]\n\n");
+      stream->writer->end();
+    };
+  }
+  if (platform_.invoke(*fn, inv) == Platform::Admission::Throttled && !ex->answered())
+    respond_error({429, "Rate limit reached for " + fn->spec.name + ": " + platform_.throttle_reason(*fn),
+                   "requests", "", "rate_limit_exceeded"});
 }
 
 }  // namespace mlfaas::platform

@@ -32,6 +32,7 @@ class Front {
   void invoke_stream_api(const std::string& function_name, Request&& req, ExchangePtr ex);
   void stream_route_answer(Invocation& inv, ExchangePtr ex);
   void sns_api(Request&& req, ExchangePtr ex);
+  void openai_api(bool chat, Request&& req, ExchangePtr ex);
   bool api_route(Request&& req, ExchangePtr ex);
   bool monitoring_route(const Request& req, const std::string& path, const std::string& query, ExchangePtr ex);
 

@@ -82,8 +82,16 @@ class Parser {
       const ResourceInfo& info = resources_[id];
       const YAML::Node props = kv.second["Properties"];
       std::string where = "Resources." + id;
-      if (info.type == "AWS::Serverless::Function") read_function(id, props, where);
-      else if (info.type == "AWS::SNS::Topic") read_topic(id, props, where);
+      if (info.type == "AWS::Serverless::Function") {
+        read_function(id, props, where);
+        const YAML::Node metadata = kv.second["Metadata"];
+        if (metadata && metadata.IsMap() && metadata["OpenAICompatible"]) {
+          std::string flag = str(metadata["OpenAICompatible"], where + ".Metadata.OpenAICompatible");
+          if (flag != "true" && flag != "false")
+            fail(where + ".Metadata.OpenAICompatible", "must be true or false, got '" + flag + "'");
+          t_.functions.back().openai_compatible = flag == "true";
+        }
+      } else if (info.type == "AWS::SNS::Topic") read_topic(id, props, where);
       else if (info.type == "AWS::SNS::Subscription") read_subscription(props, where);
       else if (info.type == "AWS::CloudWatch::Alarm") read_alarm(id, props, where);
       else if (info.type == "AWS::Lambda::Permission" || info.type == "AWS::Serverless::HttpApi" ||
@@ -338,7 +346,9 @@ class Parser {
       if (key == "CodeUri") {
         if (!node.IsScalar()) fail(path, "must be a local directory (S3 locations are not supported locally)");
         fs::path p(str(node, path));
-        f.code_dir = (p.is_absolute() ? p : fs::path(base_dir_) / p).lexically_normal().string();
+        // Absolute: the instance sandbox bind-mounts it, and LAMBDA_TASK_ROOT is absolute on Lambda.
+        f.code_dir = fs::absolute(p.is_absolute() ? p : fs::path(base_dir_) / p).lexically_normal().string();
+        if (f.code_dir.size() > 1 && f.code_dir.back() == '/') f.code_dir.pop_back();
       } else if (key == "Handler") {
         f.handler = str(node, path);
       } else if (key == "Runtime") {

@@ -38,6 +38,9 @@ struct FunctionSpec {
   // FunctionUrlConfig.InvokeMode RESPONSE_STREAM: the function's HTTP routes pass a streamed answer on as it
   // arrives (chunked), instead of buffering it.
   bool response_stream = false;
+  // The resource's Metadata says `OpenAICompatible: true`: an `llm` function that serve's /v1/completions and
+  // /v1/chat/completions reach (docs/LLM.md, "OpenAI-compatible routes"). SAM ignores the key on AWS.
+  bool openai_compatible = false;
 };
 
 struct Subscription {

@@ -1,4 +1,4 @@
-// Browser test of the web page and the dashboard in headless Chromium (playwright-core from web/node_modules).
+// Browser test of the web page (emotion and story tabs) and the dashboard in headless Chromium (playwright-core from web/node_modules).
 // usage: node web_pages.test.mjs BASE_URL SCREENSHOT_DIR   (run by tests/integration/monitor_browser.sh)
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
@@ -78,6 +78,32 @@ try {
   check(await page.isHidden('#result'), 'the old result is hidden on an error');
   await page.screenshot({ path: join(shots, 'index-server-error.png'), fullPage: true });
   await page.unroute('**/sentimentAnalysisONNX');
+
+  // --- the story tab: /v1/completions streamed into the page
+  check(await page.isHidden('#panel-story'), 'the story tab starts hidden');
+  await page.click('#tab-story');
+  check(await page.isVisible('#panel-story') && await page.isHidden('#panel-emotion'), 'the story tab opens');
+  await page.fill('#prompt', '');
+  await page.click('#generate');
+  await page.waitForSelector('#story-error:not(.hidden)');
+  check((await page.textContent('#story-error')).includes('400'), 'an empty prompt shows the 400 plainly');
+  await page.fill('#prompt', 'Once upon a time');
+  await page.fill('#temperature', '0');
+  const storyResponse = page.waitForResponse((r) => r.url().endsWith('/v1/completions'));
+  await page.click('#generate');
+  check((await storyResponse).headers()['content-type'].startsWith('text/event-stream'), 'the tab asks for a stream');
+  await page.waitForFunction(() => document.getElementById('story').dataset.done === 'true', null, { timeout: 60000 });
+  check(await page.isHidden('#story-error'), 'no error after a streamed story');
+  const shown = await page.textContent('#story');
+  const chunks = Number(await page.getAttribute('#story', 'data-chunks'));
+  const whole = await page.evaluate(async () => (await (await fetch('/v1/completions', { method: 'POST',
+    body: JSON.stringify({ prompt: 'Once upon a time', temperature: 0, max_tokens: 256 }) })).json()).choices[0].text);
+  check(shown === whole && shown.length > 100, `the streamed story equals the non-streamed greedy text (${shown.length} chars)`);
+  check(chunks > 10, `the story arrived in pieces (${chunks} chunks)`);
+  check(/finish_reason (stop|length)/.test(await page.textContent('#story-status')), 'the status shows how it ended');
+  await page.screenshot({ path: join(shots, 'index-story.png'), fullPage: true });
+  await page.click('#tab-emotion');
+  check(await page.isVisible('#panel-emotion'), 'back to the emotion tab');
 
   // --- the dashboard
   await page.goto(base + '/dashboard');

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The web page and the dashboard in headless Chromium (playwright-core): classify a sentence on /, see the label,
-# bars and latency; errors shown plainly; /dashboard lists that invocation and the alarm states. Screenshots are
-# kept in <build>/screenshots/.
+# bars and latency; errors shown plainly; in the story tab a greedy story streams in from /v1/completions and equals
+# the non-streamed text; /dashboard lists that invocation and the alarm states. Screenshots are kept in
+# <build>/screenshots/.
 source "$(dirname "$0")/monitor_lib.bash"
 
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}

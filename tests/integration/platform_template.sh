@@ -56,7 +56,7 @@ printf '%s\n' "$head
       Frobnicate: 3
   Queue:
     Type: AWS::SQS::Queue" >"$WORK/warn.yaml"
-start_serve "$WORK/warn.yaml"
+start_serve warn.yaml  # a relative template path (as `make run` gives): CodeUri . is made absolute for the sandbox
 grep -qF "Resources.Fn.Properties.Frobnicate: unsupported property, ignored" "$WORK/serve.out" || fail "no warning for Frobnicate"
 grep -qF "Resources.Queue: resource type AWS::SQS::Queue is not supported locally, ignored" "$WORK/serve.out" \
   || fail "no warning for the SQS queue"

@@ -84,7 +84,8 @@ Defaults defaults_from_env() {
 BadRequest bad(const std::string& details) { return BadRequest("Invalid request", details); }
 
 const std::set<std::string, std::less<>> kSamplingFields = {"max_new_tokens", "temperature", "top_k",     "top_p",
-                                                             "seed",           "stop",        "ignore_eos", "stream"};
+                                                             "seed",           "stop",        "ignore_eos", "stream",
+                                                             "stream_format"};
 
 // One question of a batch: a string, or an ARC row / question object formatted as the ARC README suggests
 // (stem, then "label. text" per choice).
@@ -146,6 +147,13 @@ class LlmHandler final : public Handler {
     bool stream = defaults_.stream;
     if (input.contains("stream")) stream = input["stream"].get<bool>();
     ResponseStream* out = stream ? ctx.stream : nullptr;
+    if (input.contains("stream_format")) {
+      const json& f = input["stream_format"];
+      if (!f.is_string() || (f != "text" && f != "ndjson")) throw bad("\"stream_format\" must be \"text\" or \"ndjson\"");
+      request_ndjson_ = f == "ndjson";
+    } else {
+      request_ndjson_ = false;
+    }
     json answer = run(request, out);
     return out ? json() : answer;
   }
@@ -285,7 +293,12 @@ class LlmHandler final : public Handler {
     TextCallback on_text;
     if (stream) {
       stream->write("");  // the headers leave now; the text as it is generated
-      on_text = [stream](std::string_view piece) { return stream->write(piece); };
+      // ndjson: {"text": piece} lines, then the answer without its text (finish_reason, usage, timings), for
+      // callers that must know how the generation ended (the platform's OpenAI-compatible routes).
+      if (request_ndjson_)
+        on_text = [stream](std::string_view piece) { return stream->write(json{{"text", piece}}.dump() + "\n"); };
+      else
+        on_text = [stream](std::string_view piece) { return stream->write(piece); };
     }
     GenerateResult result;
     try {
@@ -306,6 +319,11 @@ class LlmHandler final : public Handler {
                      {"decode_ms", t.decode_ms},
                      {"tokens_per_second", tokens_per_second(t)}}}};
     if (request.sampling.temperature > 0) answer["seed"] = result.seed;
+    if (stream && request_ndjson_) {
+      json tail = answer;
+      tail.erase("generated_text");
+      stream->write(tail.dump() + "\n");
+    }
     Totals one;
     Totals& sum = totals ? *totals : one;
     if (sum.answers++ == 0) sum.first_token_ms = t.first_token_ms;
@@ -337,6 +355,7 @@ class LlmHandler final : public Handler {
   std::shared_ptr<const LlamaTokenizer> tokenizer_;
   std::optional<ChatTemplate> chat_template_;
   std::vector<ExtraMetric> metrics_;
+  bool request_ndjson_ = false;
 };
 
 }  // namespace
