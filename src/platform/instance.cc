@@ -133,7 +133,7 @@ void Instance::spawn(InvocationPtr first) {
     return {};
   };
   InstanceJail jail = make_jail(platform_.sandbox(), platform_.sandbox().make_endpoint(), fn_.spec.code_dir,
-                                fn_.bootstrap, fn_.spec.ephemeral_mb);
+                                fn_.bootstrap, fn_.spec.ephemeral_mb, fn_.spec.environment);
   runtime_address_ = jail.endpoint.address;
   // Closed in the parent once the child holds the namespace (or on the way out, if the spawn fails).
   struct NetnsFd {

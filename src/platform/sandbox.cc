@@ -1,5 +1,7 @@
 #include "platform/sandbox.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -141,16 +143,36 @@ std::string Sandbox::describe() const {
 }
 
 InstanceJail make_jail(const Sandbox& sandbox, RuntimeEndpoint endpoint, const std::string& code_dir,
-                       const std::string& bootstrap, int ephemeral_mb) {
+                       const std::string& bootstrap, int ephemeral_mb,
+                       const std::map<std::string, std::string>& environment) {
   InstanceJail jail;
   jail.endpoint = std::move(endpoint);
   jail.private_namespaces = sandbox.private_namespaces();
   jail.code_dir = code_dir.empty() ? "/" : code_dir;
-  for (std::string dir : {jail.code_dir, bootstrap.substr(0, bootstrap.rfind('/'))}) {
+  // A checkout (or a model) may well live under /tmp: MODEL_PATH and the like must stay visible, read-only.
+  std::vector<std::string> wanted = {jail.code_dir, bootstrap.substr(0, bootstrap.rfind('/'))};
+  for (const auto& [name, value] : environment) {
+    if (value.starts_with("/tmp/")) wanted.push_back(value);
+  }
+  std::vector<std::string> under_tmp;
+  for (const std::string& dir : wanted) {
     char resolved[PATH_MAX];
     if (!::realpath(dir.c_str(), resolved)) continue;
     std::string path = resolved;
-    if (path.starts_with("/tmp/")) jail.keep_under_tmp.emplace_back(path.c_str(), path.c_str() + path.size() + 1);
+    struct stat st {};
+    if (::stat(resolved, &st) != 0) continue;
+    if (!S_ISDIR(st.st_mode)) path = path.substr(0, path.rfind('/'));  // a file: its directory
+    if (path.starts_with("/tmp/")) under_tmp.push_back(path);
+  }
+  std::sort(under_tmp.begin(), under_tmp.end());
+  for (const std::string& path : under_tmp) {
+    const bool inside_kept = std::any_of(jail.keep_under_tmp.begin(), jail.keep_under_tmp.end(), [&](const auto& k) {
+      const std::string kept(k.data());
+      return path == kept || path.starts_with(kept + "/");
+    });
+    if (!inside_kept && jail.keep_under_tmp.size() < kMaxKeptUnderTmp) {
+      jail.keep_under_tmp.emplace_back(path.c_str(), path.c_str() + path.size() + 1);
+    }
   }
   jail.tmp_options = "size=" + std::to_string((long long)ephemeral_mb << 20) + ",mode=1777";
   long open_max = ::sysconf(_SC_OPEN_MAX);
@@ -252,13 +274,13 @@ int enter_sandbox(const InstanceJail& jail, const char** step) {
         ::mount(nullptr, code, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0)
       return failed("bind the code directory read-only");
     // Held open across the tmpfs mount, which hides them, to be bound back in below.
-    int kept[2] = {-1, -1};
-    for (size_t i = 0; i < jail.keep_under_tmp.size() && i < 2; ++i)
+    int kept[kMaxKeptUnderTmp] = {-1, -1, -1, -1, -1, -1, -1, -1};
+    for (size_t i = 0; i < jail.keep_under_tmp.size() && i < kMaxKeptUnderTmp; ++i)
       if ((kept[i] = ::open(jail.keep_under_tmp[i].data(), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
         return failed("open a directory under /tmp");
     if (::mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, jail.tmp_options.c_str()) != 0)
       return failed("mount tmpfs on /tmp");
-    for (size_t i = 0; i < jail.keep_under_tmp.size() && i < 2; ++i) {
+    for (size_t i = 0; i < jail.keep_under_tmp.size() && i < kMaxKeptUnderTmp; ++i) {
       char* path = const_cast<char*>(jail.keep_under_tmp[i].data());
       for (char* p = path + 5; *p; ++p)
         if (*p == '/') {

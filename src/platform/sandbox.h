@@ -9,6 +9,7 @@
 // read-only, a private /tmp of the function's EphemeralStorage, its own /proc, and an unprivileged uid.
 #include <sys/types.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -52,16 +53,19 @@ struct InstanceJail {
   RuntimeEndpoint endpoint;
   bool private_namespaces = false;
   std::string code_dir;     // bound read-only
-  // Directories under /tmp the function needs (its code, the bootstrap's directory), bound read-only again into
-  // the private /tmp, which would hide them. Mutable copies: the child makes their parents in place.
+  // Directories under /tmp the function needs (its code, the bootstrap's directory, and those its environment
+  // names, such as MODEL_PATH), bound read-only again into the private /tmp, which would hide them; at most
+  // kMaxKeptUnderTmp, none inside another. Mutable copies: the child makes their parents in place.
   std::vector<std::vector<char>> keep_under_tmp;
   std::string tmp_options;  // of the /tmp tmpfs: "size=...,mode=1777"
   uid_t uid = 65534;        // nobody
   gid_t gid = 65534;
   int max_fd = 1024;        // the descriptor loop's end where close_range is missing
 };
+constexpr size_t kMaxKeptUnderTmp = 8;
 InstanceJail make_jail(const Sandbox& sandbox, RuntimeEndpoint endpoint, const std::string& code_dir,
-                       const std::string& bootstrap, int ephemeral_mb);
+                       const std::string& bootstrap, int ephemeral_mb,
+                       const std::map<std::string, std::string>& environment = {});
 
 // The child's side, between fork and execve; only async-signal-safe calls (docs/PLATFORM.md, "Instance
 // operation"). With private namespaces the calling process stays outside the new PID namespace as its

@@ -23,6 +23,9 @@ Resources:
       Timeout: 10
       EphemeralStorage:
         Size: 600
+      Environment:
+        Variables:
+          MODEL_PATH: MODEL_DIR_UNDER_TMP
   Other:
     Type: AWS::Serverless::Function
     Properties:
@@ -31,6 +34,12 @@ Resources:
       Handler: probe
       Timeout: 10
 YAML
+# A model (or a whole checkout, as in CI) under /tmp stays visible, read-only, through the private /tmp.
+model_dir="$(mktemp -d /tmp/mlfaas-sandbox-model.XXXXXX)"
+trap 'rm -rf "$model_dir"; cleanup' EXIT
+echo "weights" >"$model_dir/model.bin"
+chmod -R a+rX "$model_dir"
+sed -i "s|MODEL_DIR_UNDER_TMP|$model_dir|" "$WORK/template.yaml"
 
 # probe PAYLOAD: the function's answer in $WORK/body; fails on a function error.
 probe() {
@@ -64,6 +73,7 @@ probe '{"probe": "jail"}'
 assert_eq "$(json_get 'j["code_write"]' <"$WORK/body")" EROFS "writing into the code directory"
 [ -e "$WORK/probe/written-by-the-function" ] && fail "the function wrote into its code directory"
 assert_eq "$(json_get 'j["tmp_mb"]' <"$WORK/body")" 600 "/tmp size (EphemeralStorage.Size)"
+assert_eq "$(json_get 'j["model_read"]' <"$WORK/body")" "weights" "MODEL_PATH under /tmp, seen through the private /tmp"
 assert_eq "$(json_get 'j["tmp_past_size"]' <"$WORK/body")" "No space left on device" "/tmp past its size"
 assert_eq "$(json_get 'j["pid"]' <"$WORK/body")" 1 "the function's pid in its namespace"
 json_get 'all(p < 10 for p in j["processes"])' <"$WORK/body" | grep -qx True \

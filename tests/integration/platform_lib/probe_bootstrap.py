@@ -99,6 +99,11 @@ def probe(event, request_id):
             os.close(fd)
             os.unlink("/tmp/fill")
         out["processes"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+        try:
+            with open(os.path.join(os.environ.get("MODEL_PATH", "/nonexistent"), "model.bin")) as f:
+                out["model_read"] = f.read().strip()
+        except OSError as e:
+            out["model_read"] = errno.errorcode.get(e.errno, str(e.errno))
     elif kind == "late-next":
         try:
             with open(LATE_NEXT) as f:
