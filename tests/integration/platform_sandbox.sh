@@ -20,7 +20,8 @@ Resources:
       Runtime: provided.al2023
       CodeUri: probe
       Handler: probe
-      Timeout: 10
+      Timeout: 60
+      MemorySize: 1024
       EphemeralStorage:
         Size: 600
       Environment:
@@ -32,8 +33,11 @@ Resources:
       Runtime: provided.al2023
       CodeUri: probe
       Handler: probe
-      Timeout: 10
+      Timeout: 60
+      MemorySize: 1024
 YAML
+# 1024 MB (0.57 vCPU): at 128 MB a Python probe gets 0.07 vCPU, and under a loaded `ctest -j2` its start-up
+# alone took 7-9 s.
 # A model (or a whole checkout, as in CI) under /tmp stays visible, read-only, through the private /tmp.
 model_dir="$(mktemp -d /tmp/mlfaas-sandbox-model.XXXXXX)"
 trap 'rm -rf "$model_dir"; cleanup' EXIT
@@ -43,7 +47,7 @@ sed -i "s|MODEL_DIR_UNDER_TMP|$model_dir|" "$WORK/template.yaml"
 
 # probe PAYLOAD: the function's answer in $WORK/body; fails on a function error.
 probe() {
-  timeout 30 curl -sS -D "$WORK/headers" -o "$WORK/body" -X POST -H 'X-Amz-Log-Type: Tail' \
+  timeout 90 curl -sS -D "$WORK/headers" -o "$WORK/body" -X POST -H 'X-Amz-Log-Type: Tail' \
     "$BASE/2015-03-31/functions/Probe/invocations" -d "$1" || fail "invoke Probe did not answer"
   grep -qi '^X-Amz-Function-Error' "$WORK/headers" && fail "Probe failed: $(cat "$WORK/body")"
   true
@@ -62,7 +66,7 @@ check_fds() {
 start_serve "$WORK/template.yaml" --freeze-after-ms 3000
 grep -q 'instances  isolated' "$WORK/serve.out" || fail "instances are not isolated on this host"
 assert_eq "$(warnings)" 0 "isolation warnings"
-timeout 30 curl -sS -o /dev/null -X POST "$BASE/2015-03-31/functions/Other/invocations" -d '{"probe": "x"}' \
+timeout 90 curl -sS -o /dev/null -X POST "$BASE/2015-03-31/functions/Other/invocations" -d '{"probe": "x"}' \
   || fail "invoke Other did not answer"  # an instance of another function, whose log and socket are targets
 check_fds isolated
 assert_eq "$(json_get 'j["gateway"]' <"$WORK/body")" ConnectionRefusedError "isolated: connecting to serve's port"
