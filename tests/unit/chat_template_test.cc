@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "jsonl_fixtures.h"
+
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -32,15 +34,7 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-std::vector<nlohmann::json> read_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  EXPECT_TRUE(in) << path;
-  std::vector<nlohmann::json> rows;
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
-  return rows;
-}
+using mlfaas::test_fixtures::read_jsonl;
 
 std::vector<ChatMessage> messages_of(const nlohmann::json& list) {
   std::vector<ChatMessage> out;

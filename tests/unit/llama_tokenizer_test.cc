@@ -2,6 +2,8 @@
 // 400 rows of tokenizer_expected.jsonl, the tiny-llama prompts and chat renderings) and against llama2.c's run.c
 // (stories260K rows); streaming decode; and damaged tokenizer files.
 #include <gtest/gtest.h>
+
+#include "jsonl_fixtures.h"
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -23,15 +25,7 @@ using mlfaas::LlamaTokenizer;
 const std::string kData = std::string(MLFAAS_TEST_DATA) + "/llama/";
 const std::string kStories = std::string(MLFAAS_TEST_DATA) + "/../../models/stories260K/";
 
-std::vector<nlohmann::json> read_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  EXPECT_TRUE(in) << path;
-  std::vector<nlohmann::json> rows;
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
-  return rows;
-}
+using mlfaas::test_fixtures::read_jsonl;
 
 bool valid_utf8(const std::string& s) {
   const auto* p = reinterpret_cast<const uint8_t*>(s.data());

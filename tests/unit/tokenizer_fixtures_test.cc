@@ -1,6 +1,8 @@
 // Exactness against Hugging Face's slow BertTokenizer: every row of the fixture files must give identical
 // input_ids, token_type_ids and attention_mask.
 #include <gtest/gtest.h>
+
+#include "jsonl_fixtures.h"
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -14,15 +16,7 @@ namespace {
 
 const std::string kData = MLFAAS_TEST_DATA;
 
-std::vector<nlohmann::json> read_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  EXPECT_TRUE(in) << path;
-  std::vector<nlohmann::json> rows;
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
-  return rows;
-}
+using mlfaas::test_fixtures::read_jsonl;
 
 // Returns the number of identical rows; reports each mismatch with its text.
 size_t count_identical(const mlfaas::WordPieceTokenizer& tok, const std::vector<nlohmann::json>& rows,
