@@ -162,22 +162,16 @@ void append_llama_ids(std::string* out, const std::vector<int32_t>& ids) {
   out->append("}\n");
 }
 
-// Llama models: {"input_ids"} per line; text that is not valid UTF-8 is that line's error.
-void run_llama_tokenize(const LlamaTokenizer& tok, const TokenizeOptions& opt) {
-  Output out;
+// Feeds each input text (the TEXT arguments, or the "text" of each stdin JSONL line) to encode(text, line_no),
+// which appends that input's output line; a JSONL line without a usable text gets its error object instead. One
+// line out per line in.
+template <typename Encode>
+void for_each_input(const TokenizeOptions& opt, Output& out, Encode encode) {
   size_t line_no = 0;
-  auto encode_line = [&](const std::string& text) {
-    try {
-      append_llama_ids(out.buffer(), tok.encode(text));
-    } catch (const InputError& e) {
-      append_error(out.buffer(), e.what(), line_no);
-    }
-    out.line_done();
-  };
   if (!opt.jsonl) {
     for (const auto& text : opt.texts) {
-      ++line_no;
-      encode_line(text);
+      encode(text, ++line_no);
+      out.line_done();
     }
     return;
   }
@@ -190,13 +184,25 @@ void run_llama_tokenize(const LlamaTokenizer& tok, const TokenizeOptions& opt) {
     if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
     ++line_no;
     if (auto text = text_of(line, &error)) {
-      encode_line(*text);
+      encode(*text, line_no);
     } else {
       append_error(out.buffer(), error, line_no);
-      out.line_done();
     }
+    out.line_done();
   }
   std::free(raw);
+}
+
+// Llama models: {"input_ids"} per line; text that is not valid UTF-8 is that line's error.
+void run_llama_tokenize(const LlamaTokenizer& tok, const TokenizeOptions& opt) {
+  Output out;
+  for_each_input(opt, out, [&](const std::string& text, size_t line_no) {
+    try {
+      append_llama_ids(out.buffer(), tok.encode(text));
+    } catch (const InputError& e) {
+      append_error(out.buffer(), e.what(), line_no);
+    }
+  });
 }
 
 void run_tokenize(const TokenizeOptions& opt) {
@@ -214,32 +220,10 @@ void run_tokenize(const TokenizeOptions& opt) {
                                                               : WordPieceTokenizer::from_model_dir(opt.model_dir);
   Output out;
   Encoding enc;
-  if (!opt.jsonl) {
-    for (const auto& text : opt.texts) {
-      tok.encode(text, opt.max_length, &enc);
-      append_encoding(out.buffer(), enc);
-      out.line_done();
-    }
-    return;
-  }
-  std::string error;
-  size_t line_no = 0;
-  char* raw = nullptr;
-  size_t capacity = 0;
-  ssize_t got;
-  while ((got = ::getline(&raw, &capacity, stdin)) != -1) {
-    std::string_view line(raw, size_t(got));
-    if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
-    ++line_no;
-    if (auto text = text_of(line, &error)) {
-      tok.encode(*text, opt.max_length, &enc);
-      append_encoding(out.buffer(), enc);
-    } else {
-      append_error(out.buffer(), error, line_no);
-    }
-    out.line_done();
-  }
-  std::free(raw);
+  for_each_input(opt, out, [&](const std::string& text, size_t) {
+    tok.encode(text, opt.max_length, &enc);
+    append_encoding(out.buffer(), enc);
+  });
 }
 
 }  // namespace
