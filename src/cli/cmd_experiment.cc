@@ -1,4 +1,4 @@
-// `mlfaas experiment run SPEC.yaml [--out RUN_DIR]`, `mlfaas experiment report RUN_DIR` and
+// `mlfaas experiment run SPEC.yaml [--out RUN_DIR] [--target local|aws ...]`, `mlfaas experiment report RUN_DIR` and
 // `mlfaas experiment parse-logs` (REPORT/ML_ON_FAAS lines from serve logs or CloudWatch JSON into the CSV).
 #include <unistd.h>
 
@@ -53,7 +53,7 @@ void parse_logs(const ParseLogsOptions& opt) {
 }  // namespace
 
 void register_experiment(CLI::App& app) {
-  auto* cmd = app.add_subcommand("experiment", "Seed B's experiments: memory x concurrency x batch grids on the local platform");
+  auto* cmd = app.add_subcommand("experiment", "Seed B's experiments: memory x concurrency x batch grids, locally or on AWS");
   cmd->require_subcommand(1);
 
   auto run_opt = std::make_shared<experiment::RunOptions>();
@@ -61,11 +61,29 @@ void register_experiment(CLI::App& app) {
   run->add_option("spec", run_opt->spec_path, "experiment spec (YAML, see docs/EXPERIMENT.md)")->required();
   run->add_option("--out", run_opt->run_dir, "run directory (default runs/<name>); finished configurations are skipped");
   run->add_option("--mlfaas", run_opt->mlfaas_binary, "the mlfaas binary that runs `serve` (default: this one)");
+  run->add_option("--target", run_opt->target, "local: a child `mlfaas serve` per configuration; aws: the AWS APIs")
+      ->check(CLI::IsMember({"local", "aws"}))
+      ->capture_default_str();
+  run->add_option("--endpoint-url", run_opt->endpoint_url, "aws: send every call here (moto_server, mlfaas serve)");
+  run->add_option("--region", run_opt->region, "aws: region (default: AWS_REGION, AWS_DEFAULT_REGION, ~/.aws/config)");
+  run->add_option("--profile", run_opt->profile, "aws: credentials profile (~/.aws/credentials; default AWS_PROFILE)");
+  run->add_option("--role-arn", run_opt->role_arn, "aws: the functions' execution role (default: the spec's aws.role_arn)");
+  run->add_flag("--deploy-only", run_opt->deploy_only, "aws: deploy every configuration, invoke nothing, keep them");
+  run->add_flag("--keep", run_opt->keep, "aws: leave the functions and topics in place afterwards");
+  run->add_flag("--yes", run_opt->yes, "aws: do not ask before spending money");
+  run->add_option("--estimate-from", run_opt->estimate_from,
+                  "aws: a local run's invocations.csv; the plan predicts the bill from its billed durations");
   run->callback([run_opt] {
     run_opt->progress = ::isatty(STDERR_FILENO);
+    run_opt->package_zip = package_handler_zip;
     auto t0 = std::chrono::steady_clock::now();
     auto summary = experiment::run_experiment(*run_opt);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (run_opt->deploy_only) {
+      std::printf("%d configurations deployed in %.1f s (kept: delete them with the AWS CLI or rerun without "
+                  "--deploy-only)\n", summary.configurations, s);
+      return;
+    }
     std::string dir = summary.csv_path.substr(0, summary.csv_path.rfind('/'));
     std::string report = experiment::write_report(dir);
     std::printf("%d configurations (%d done before), %d new invocations in %.1f s\nCSV: %s\nreport: %s\n",

@@ -135,6 +135,14 @@ std::string default_bootstrap() {
 
 }  // namespace
 
+void package_handler_zip(const std::string& handler, const std::string& model_dir, const std::string& zip_path) {
+  platform::FunctionSpec fn;
+  fn.handler = handler;
+  fn.code_dir = ".";
+  fn.environment["MODEL_PATH"] = model_dir;
+  write_zip(package_entries(fn, default_bootstrap(), "", fs::path(zip_path).parent_path()), zip_path);
+}
+
 void register_package(CLI::App& app) {
   struct Options {
     std::string template_path = "template.yaml", function, out, dir, bootstrap, compile;

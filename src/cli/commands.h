@@ -26,4 +26,8 @@ void register_eval(CLI::App& app);
 void register_loadtest(CLI::App& app);
 void register_experiment(CLI::App& app);
 
+// The zip `mlfaas package` writes for `handler` with the model directory `model_dir` (bootstrap, its shared
+// libraries, the model under model/): what `experiment run --target aws` deploys.
+void package_handler_zip(const std::string& handler, const std::string& model_dir, const std::string& zip_path);
+
 }  // namespace mlfaas::cli

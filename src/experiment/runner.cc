@@ -1,16 +1,16 @@
 #include "experiment/runner.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <iostream>
+#include <map>
+#include <memory>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "experiment/aws_client.h"
 #include "experiment/dataset.h"
 #include "experiment/log_parser.h"
 
@@ -31,8 +32,6 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kTopicName = "experiment-batches";
-
-std::string topic_arn() { return std::string("arn:aws:sns:us-east-1:123456789012:") + kTopicName; }
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -50,53 +49,6 @@ void write_file_atomically(const fs::path& path, const std::string& data) {
     if (!out) throw std::runtime_error(path.string() + ": cannot write");
   }
   fs::rename(tmp, path);
-}
-
-std::string url_encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += char(c);
-    else out += '%', out += hex[c >> 4], out += hex[c & 15];
-  }
-  return out;
-}
-
-// One HTTP/1.1 POST to the platform on loopback; returns the status code and the body.
-std::pair<int, std::string> http_post(int port, const std::string& path, const std::string& content_type,
-                                      const std::string& body) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket() failed");
-  struct Closer { int fd; ~Closer() { ::close(fd); } } closer{fd};
-  timeval tv{30, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(uint16_t(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    throw std::runtime_error("cannot connect to mlfaas serve on port " + std::to_string(port));
-  std::string request = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                        "\r\nContent-Type: " + content_type + "\r\nContent-Length: " + std::to_string(body.size()) +
-                        "\r\nConnection: close\r\n\r\n" + body;
-  for (size_t sent = 0; sent < request.size();) {
-    ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) throw std::runtime_error("sending to mlfaas serve failed");
-    sent += size_t(n);
-  }
-  std::string response;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    response.append(buf, size_t(n));
-  }
-  int status = 0;
-  if (std::sscanf(response.c_str(), "HTTP/1.%*d %d", &status) != 1)
-    throw std::runtime_error("mlfaas serve sent no HTTP answer");
-  size_t header_end = response.find("\r\n\r\n");
-  return {status, header_end == std::string::npos ? "" : response.substr(header_end + 4)};
 }
 
 class ServeProcess {
@@ -169,18 +121,6 @@ class ServeProcess {
   int port_ = 0;
 };
 
-std::vector<InvocationRecord> parse_logs(const fs::path& log_dir) {
-  LogParser parser;
-  if (fs::is_directory(log_dir)) {
-    for (const auto& entry : fs::directory_iterator(log_dir)) {
-      if (entry.path().extension() != ".log") continue;
-      std::ifstream in(entry.path());
-      parser.add_serve_log(in);
-    }
-  }
-  return parser.records();
-}
-
 class Progress {
  public:
   Progress(bool enabled, int total) : enabled_(enabled), total_(total) {}
@@ -205,6 +145,353 @@ std::string self_executable() {
   std::error_code ec;
   auto p = fs::read_symlink("/proc/self/exe", ec);
   return ec ? "mlfaas" : p.string();
+}
+
+// "" or, for an INIT_REPORT line of a failed INIT (Runtime.OutOfMemory, Runtime.ExitError, a timeout), the
+// platform's reason: a configuration whose instances cannot start ends at once instead of waiting wait_s.
+std::string init_failure(const std::string& message) {
+  if (!message.starts_with("INIT_REPORT") ||
+      (message.find("Status: error") == std::string::npos && message.find("Status: timeout") == std::string::npos))
+    return "";
+  std::string line = message;
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  for (auto& c : line)
+    if (c == '\t') c = ' ';
+  auto type = line.find("Error Type: ");
+  std::string kind = type == std::string::npos ? "Sandbox.Timedout" : line.substr(type + 12);
+  return "INIT failed with " + kind + " (" + line + ")";
+}
+
+// One configuration on its platform: where its messages go and where its log events come from.
+class ConfigurationRun {
+ public:
+  virtual ~ConfigurationRun() = default;
+  virtual void publish(const std::string& message) = 0;
+  // Every log event of the configuration so far, into `parser`; the first INIT failure into `init_failed`.
+  virtual void collect(LogParser& parser, std::string& init_failed) = 0;
+  // Non-empty when the platform went away.
+  virtual std::string gone() { return ""; }
+  // Called once every message is accounted for, before the last collect (logs flushed).
+  virtual void finish() {}
+  virtual std::chrono::milliseconds poll_interval() const { return std::chrono::milliseconds(200); }
+};
+
+// The local platform: a child `mlfaas serve` from the configuration's SAM template, its log files read.
+class LocalRun : public ConfigurationRun {
+ public:
+  LocalRun(const std::string& binary, const fs::path& dir)
+      : dir_(dir), serve_(binary, dir),
+        client_(AwsSettings{"http://127.0.0.1:" + std::to_string(serve_.port()), "us-east-1", ""},
+                sigv4::Credentials{"mlfaas", "mlfaas", ""}) {}
+  void publish(const std::string& message) override {
+    client_.sns("Publish", {{"TopicArn", std::string("arn:aws:sns:us-east-1:123456789012:") + kTopicName},
+                            {"Message", message}});
+  }
+  void collect(LogParser& parser, std::string& init_failed) override {
+    fs::path logs = dir_ / "logs";
+    if (!fs::is_directory(logs)) return;
+    for (const auto& entry : fs::directory_iterator(logs)) {
+      if (entry.path().extension() != ".log") continue;
+      std::ifstream in(entry.path());
+      std::stringstream text;
+      text << in.rdbuf();
+      // "timestamp<TAB>stream<TAB>message", the message may hold tabs itself (INIT_REPORT does).
+      for (std::string line; init_failed.empty() && std::getline(text, line);)
+        if (auto a = line.find('\t'), b = a == std::string::npos ? a : line.find('\t', a + 1); b != std::string::npos)
+          init_failed = init_failure(line.substr(b + 1));
+      text.clear();
+      text.seekg(0);
+      parser.add_serve_log(text);
+    }
+  }
+  std::string gone() override {
+    return serve_.alive() ? "" : "mlfaas serve exited: " + ServeProcess::last_line((dir_ / "serve.out").string());
+  }
+  void finish() override { serve_.stop(); }
+
+ private:
+  fs::path dir_;
+  ServeProcess serve_;
+  AwsClient client_;
+};
+
+std::string base64(const std::string& bytes) {
+  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    unsigned v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
+    out += a[v >> 18], out += a[(v >> 12) & 63], out += a[(v >> 6) & 63], out += a[v & 63];
+  }
+  if (i < bytes.size()) {
+    unsigned v = uint8_t(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) v |= uint8_t(bytes[i + 1]) << 8;
+    out += a[v >> 18], out += a[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? a[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+// Lambda takes a zip of up to 50 MB in the request; larger ones go through S3.
+constexpr size_t kDirectUploadLimit = 50u * 1000 * 1000;
+
+// Deploys configurations through the AWS APIs and removes what it created.
+class AwsDeployer {
+ public:
+  AwsDeployer(AwsClient& client, const Spec& spec, const RunOptions& options, std::string role_arn,
+              fs::path scratch)
+      : client_(client), spec_(spec), options_(options), role_arn_(std::move(role_arn)), scratch_(std::move(scratch)) {}
+  ~AwsDeployer() {
+    if (options_.keep || keep_all_) return;
+    for (auto it = created_.rbegin(); it != created_.rend(); ++it) {
+      try {
+        remove(*it);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "experiment: could not delete %s: %s\n", it->function.c_str(), e.what());
+      }
+    }
+    for (const auto& key : uploaded_) {
+      try {
+        client_.s3_delete_object(spec_.aws.bucket, key);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "experiment: could not delete s3://%s/%s: %s\n", spec_.aws.bucket.c_str(), key.c_str(),
+                     e.what());
+      }
+    }
+  }
+
+  struct Deployed {
+    std::string function, function_arn, topic_arn;
+  };
+  void keep_all() { keep_all_ = true; }
+
+  // Function + reserved concurrency + topic + permission + subscription of `config`, ready to be invoked.
+  Deployed deploy(const Configuration& config) {
+    Deployed d;
+    d.function = function_name(spec_, config);
+    json code = this->code(config.function);
+    json body = {{"FunctionName", d.function},
+                 {"Role", role_arn_},
+                 {"MemorySize", config.memory_mb},
+                 {"Timeout", spec_.timeout_s},
+                 {"Architectures", {spec_.aws.architecture}},
+                 {"Description", "mlfaas experiment " + spec_.name + " " + config.id()},
+                 {"Environment", {{"Variables", {{"MLFAAS_EXPERIMENT", spec_.name + "-" + config.id()}}}}},
+                 {"Code", code}};
+    if (spec_.aws.image_uri.empty()) {
+      body["Runtime"] = "provided.al2023";
+      body["Handler"] = config.function;
+      body["PackageType"] = "Zip";
+    } else {
+      body["PackageType"] = "Image";
+      body["ImageConfig"] = {{"Command", {config.function}}};
+    }
+    json answer;
+    try {
+      answer = client_.lambda("POST", "/2015-03-31/functions", body);
+    } catch (const AwsError& e) {
+      if (e.code != "ResourceConflictException") throw;
+      // Left by an earlier run (--keep, or interrupted): brought to this configuration.
+      wait_ready(d.function);
+      json update = code;
+      update.erase("ImageUri");
+      if (!spec_.aws.image_uri.empty()) update = {{"ImageUri", spec_.aws.image_uri}};
+      client_.lambda("PUT", "/2015-03-31/functions/" + d.function + "/code", update);
+      wait_ready(d.function);
+      json config_update = body;
+      for (const char* k : {"FunctionName", "Code", "Architectures", "PackageType"}) config_update.erase(k);
+      answer = client_.lambda("PUT", "/2015-03-31/functions/" + d.function + "/configuration", config_update);
+    }
+    created_.push_back(d);
+    d.function_arn = answer.value("FunctionArn", "");
+    created_.back().function_arn = d.function_arn;
+    client_.lambda("PUT", "/2017-10-31/functions/" + d.function + "/concurrency",
+                   {{"ReservedConcurrentExecutions", config.max_concurrency}});
+    d.topic_arn = xml_text(client_.sns("CreateTopic", {{"Name", d.function}}), "TopicArn");
+    if (d.topic_arn.empty()) throw std::runtime_error(config.id() + ": SNS CreateTopic answered no TopicArn");
+    created_.back().topic_arn = d.topic_arn;
+    try {
+      client_.lambda("POST", "/2015-03-31/functions/" + d.function + "/policy",
+                     {{"StatementId", "sns-" + d.function},
+                      {"Action", "lambda:InvokeFunction"},
+                      {"Principal", "sns.amazonaws.com"},
+                      {"SourceArn", d.topic_arn}});
+    } catch (const AwsError& e) {
+      if (e.code != "ResourceConflictException") throw;  // the statement is there from an earlier run
+    }
+    client_.sns("Subscribe", {{"TopicArn", d.topic_arn}, {"Protocol", "lambda"}, {"Endpoint", d.function_arn}});
+    wait_ready(d.function);
+    return d;
+  }
+
+  void remove(const Deployed& d) {
+    if (!d.topic_arn.empty()) client_.sns("DeleteTopic", {{"TopicArn", d.topic_arn}});  // and its subscriptions
+    try {
+      client_.lambda("DELETE", "/2015-03-31/functions/" + d.function);
+    } catch (const AwsError& e) {
+      if (e.code != "ResourceNotFoundException") throw;
+    }
+  }
+  // Removes `d` now (a finished configuration) unless --keep.
+  void done(const std::string& function) {
+    if (options_.keep) return;
+    auto it = std::find_if(created_.begin(), created_.end(), [&](const Deployed& d) { return d.function == function; });
+    if (it == created_.end()) return;
+    Deployed d = *it;
+    created_.erase(it);
+    remove(d);
+  }
+
+  static std::string function_name(const Spec& spec, const Configuration& config) {
+    return spec.name + "-" + config.id();
+  }
+
+ private:
+  // Lambda refuses updates and invocations while a function is Pending or an update is InProgress.
+  void wait_ready(const std::string& function) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+    for (;;) {
+      json c = client_.lambda("GET", "/2015-03-31/functions/" + function + "/configuration");
+      std::string state = c.value("State", "Active"), update = c.value("LastUpdateStatus", "Successful");
+      if (state == "Failed" || update == "Failed")
+        throw std::runtime_error(function + ": Lambda could not deploy it: " +
+                                 c.value("StateReason", c.value("LastUpdateStatusReason", std::string("no reason"))));
+      if (state == "Active" && update != "InProgress") return;
+      if (std::chrono::steady_clock::now() > deadline)
+        throw std::runtime_error(function + ": still " + state + "/" + update + " after 5 minutes");
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+
+  // The Code of CreateFunction for `function`: the image, the zip inline, or the zip in S3 (uploaded once).
+  json code(const std::string& function) {
+    if (!spec_.aws.image_uri.empty()) return {{"ImageUri", spec_.aws.image_uri}};
+    if (auto it = code_.find(function); it != code_.end()) return it->second;
+    if (!options_.package_zip) throw std::runtime_error("experiment: no packager for the functions' zip files");
+    fs::path zip = scratch_ / (function + ".zip");
+    options_.package_zip(function, fs::absolute(fs::path(spec_.models_dir) / function).string(), zip.string());
+    std::string bytes = read_file(zip);
+    json c;
+    if (bytes.size() <= kDirectUploadLimit) {
+      c = {{"ZipFile", base64(bytes)}};
+    } else {
+      if (spec_.aws.bucket.empty())
+        throw std::runtime_error(zip.string() + " is " + std::to_string(bytes.size() >> 20) +
+                                 " MiB, over Lambda's 50 MB direct upload: name an S3 bucket (aws: {bucket: ...} "
+                                 "in the spec)");
+      std::string key = "mlfaas-experiments/" + spec_.name + "/" + function + ".zip";
+      client_.s3_create_bucket(spec_.aws.bucket);
+      client_.s3_put_object(spec_.aws.bucket, key, bytes);
+      uploaded_.push_back(key);
+      c = {{"S3Bucket", spec_.aws.bucket}, {"S3Key", key}};
+    }
+    return code_[function] = c;
+  }
+
+  AwsClient& client_;
+  const Spec& spec_;
+  const RunOptions& options_;
+  std::string role_arn_;
+  fs::path scratch_;
+  std::map<std::string, json> code_;
+  std::vector<Deployed> created_;
+  std::vector<std::string> uploaded_;
+  bool keep_all_ = false;
+};
+
+// A configuration deployed through the AWS APIs: SNS Publish in, CloudWatch Logs FilterLogEvents out.
+class AwsRun : public ConfigurationRun {
+ public:
+  AwsRun(AwsClient& client, AwsDeployer::Deployed deployed, bool local)
+      : client_(client), deployed_(std::move(deployed)), local_(local),
+        since_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count() - 60'000) {}
+  void publish(const std::string& message) override {
+    client_.sns("Publish", {{"TopicArn", deployed_.topic_arn}, {"Message", message}});
+  }
+  // Every event since the configuration started, all pages. CloudWatch Logs is eventually consistent: events
+  // show up seconds after they were written, so a message counts as done only once its REPORT is read.
+  void collect(LogParser& parser, std::string& init_failed) override {
+    json events = json::array();
+    std::string token;
+    do {
+      json request = {{"logGroupName", "/aws/lambda/" + deployed_.function}, {"startTime", since_ms_}};
+      if (!token.empty()) request["nextToken"] = token;
+      json page;
+      try {
+        page = client_.logs("FilterLogEvents", request);
+      } catch (const AwsError& e) {
+        if (e.code == "ResourceNotFoundException") return;  // the log group comes with the first instance
+        throw;
+      }
+      for (auto& e : page.value("events", json::array())) {
+        if (init_failed.empty()) init_failed = init_failure(e.value("message", ""));
+        events.push_back(std::move(e));
+      }
+      token = page.value("nextToken", "");
+    } while (!token.empty());
+    parser.add_cloudwatch_json(json{{"events", events}}.dump());
+  }
+  std::chrono::milliseconds poll_interval() const override {
+    return std::chrono::milliseconds(local_ ? 300 : 3000);  // FilterLogEvents allows a few calls a second
+  }
+
+ private:
+  AwsClient& client_;
+  AwsDeployer::Deployed deployed_;
+  bool local_;
+  long long since_ms_;
+};
+
+// x86_64 and arm64 Lambda prices (us-east-1): GB-s of billed duration, requests; SNS publishes.
+constexpr double kRequestUsd = 0.20 / 1e6, kSnsPublishUsd = 0.50 / 1e6;
+double gb_second_usd(const std::string& architecture) {
+  return architecture == "arm64" ? 0.0000133334 : 0.0000166667;
+}
+
+// The plan and its bill before anything is spent on AWS; asks on a terminal unless --yes.
+void confirm_plan(const Spec& spec, const std::vector<Configuration>& configs, const RunOptions& options,
+                  const std::string& region) {
+  std::map<std::string, std::pair<double, int>> measured;  // function/memory/batch -> billed ms sum, count
+  if (!options.estimate_from.empty())
+    for (const auto& r : read_csv(options.estimate_from)) {
+      auto& m = measured[r.function + "/" + std::to_string(r.memory_mb) + "/" + std::to_string(r.batch_size)];
+      m.first += r.billed_ms, ++m.second;
+    }
+  double worst = 0, estimate = 0;
+  int estimated = 0;
+  long long invocations = 0;
+  double gbs = gb_second_usd(spec.aws.architecture);
+  for (const auto& c : configs) {
+    invocations += spec.messages;
+    double per_ms = c.memory_mb / 1024.0 * gbs / 1000.0;
+    worst += spec.messages * (spec.timeout_s * 1000.0 * per_ms + kRequestUsd + kSnsPublishUsd);
+    auto it = measured.find(c.function + "/" + std::to_string(c.memory_mb) + "/" + std::to_string(c.batch));
+    if (it != measured.end() && it->second.second > 0) {
+      estimate += spec.messages * (it->second.first / it->second.second * per_ms + kRequestUsd + kSnsPublishUsd);
+      ++estimated;
+    }
+  }
+  std::fprintf(stderr,
+               "Plan for AWS (%s, %s): %zu configurations (%zu functions x memory x concurrency x batch), one "
+               "Lambda function and SNS topic each, %lld invocations (%d messages each)%s.\n",
+               region.c_str(), spec.aws.architecture.c_str(), configs.size(), spec.functions.size(), invocations,
+               spec.messages, options.deploy_only ? "; --deploy-only: nothing is invoked" : "");
+  std::fprintf(stderr, "  bill at most $%.4f (every invocation running to its Timeout of %d s)\n", worst,
+               spec.timeout_s);
+  if (estimated > 0)
+    std::fprintf(stderr, "  bill predicted from %s: $%.4f (%d of %zu configurations measured)\n",
+                 options.estimate_from.c_str(), estimate, estimated, configs.size());
+  std::fprintf(stderr, "  plus CloudWatch Logs ingestion ($0.50/GB, a few KB per invocation)%s\n",
+               options.keep ? "" : "; functions and topics are deleted afterwards (log groups stay)");
+  if (options.yes) return;
+  if (!::isatty(STDIN_FILENO))
+    throw std::runtime_error("experiment: this spends money on AWS and there is no terminal to ask: rerun with --yes");
+  std::fprintf(stderr, "Go ahead? [y/N] ");
+  std::string answer;
+  std::getline(std::cin, answer);
+  if (answer != "y" && answer != "Y" && answer != "yes") throw std::runtime_error("experiment: not confirmed; nothing done");
 }
 
 }  // namespace
@@ -255,16 +542,60 @@ RunSummary run_experiment(const RunOptions& options) {
   Spec spec = load_spec(options.spec_path);
   auto configs = configurations(spec);
   std::string run_dir = options.run_dir.empty() ? "runs/" + spec.name : options.run_dir;
+  bool aws = options.target == "aws";
+  if (!aws && options.target != "local")
+    throw std::runtime_error("experiment: --target must be local or aws, got '" + options.target + "'");
+  if (!aws && (options.deploy_only || !options.endpoint_url.empty()))
+    throw std::runtime_error("experiment: --deploy-only and --endpoint-url go with --target aws");
 
   // Every model must be there before anything starts: a run of 20 minutes should not fail in its last config.
   std::set<std::string> functions(spec.functions.begin(), spec.functions.end());
-  for (const auto& f : functions) {
-    fs::path model = fs::path(spec.models_dir) / f / "model.json";
-    if (!fs::exists(model))
-      throw std::runtime_error(model.string() + ": model missing; build the models with `tools/setup.sh train && "
-                               "/usr/bin/python3 tools/train_classic.py` (or set models_dir in the spec)");
-  }
+  if (spec.aws.image_uri.empty() || !aws)
+    for (const auto& f : functions) {
+      fs::path model = fs::path(spec.models_dir) / f / "model.json";
+      if (!fs::exists(model))
+        throw std::runtime_error(model.string() + ": model missing; build the models with `tools/setup.sh train && "
+                                 "/usr/bin/python3 tools/train_classic.py` (or set models_dir in the spec)");
+    }
   std::vector<std::string> texts = load_texts(spec.dataset);
+
+  // The AWS side: client, plan and confirmation, deployer (which deletes what it created when it goes).
+  std::unique_ptr<AwsClient> client;
+  std::unique_ptr<AwsDeployer> deployer;
+  bool free_endpoint = is_local_endpoint(options.endpoint_url);
+  fs::path scratch = fs::absolute(fs::path(run_dir) / "packages");
+  if (aws) {
+    std::string region = resolve_region(options.region, options.profile);
+    if (region.empty() && free_endpoint) region = "us-east-1";
+    if (region.empty())
+      throw std::runtime_error("experiment: no AWS region: give --region, set AWS_REGION or a region in ~/.aws/config");
+    sigv4::Credentials credentials = resolve_credentials(options.profile);
+    if (credentials.empty() && free_endpoint) credentials = {"mlfaas", "mlfaas", ""};
+    if (credentials.empty())
+      throw std::runtime_error("experiment: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                               "or give --profile (~/.aws/credentials)");
+    std::string role = !options.role_arn.empty() ? options.role_arn : spec.aws.role_arn;
+    if (role.empty())
+      throw std::runtime_error("experiment: the functions need an execution role: give --role-arn or aws: {role_arn: "
+                               "...} in the spec (a role Lambda can assume, with AWSLambdaBasicExecutionRole)");
+    if (!free_endpoint) confirm_plan(spec, configs, options, region);
+    client = std::make_unique<AwsClient>(AwsSettings{options.endpoint_url, region, options.profile}, credentials);
+    fs::create_directories(scratch);
+    deployer = std::make_unique<AwsDeployer>(*client, spec, options, role, scratch);
+  }
+
+  if (options.deploy_only) {
+    RunSummary summary;
+    summary.configurations = int(configs.size());
+    Progress progress(options.progress, summary.configurations);
+    for (size_t ci = 0; ci < configs.size(); ++ci) {
+      progress.show(int(ci), configs[ci].id() + ": deploying");
+      deployer->deploy(configs[ci]);
+    }
+    progress.finish();
+    deployer->keep_all();  // deployed to stay
+    return summary;
+  }
 
   fs::create_directories(fs::path(run_dir) / "results");
   fs::copy_file(options.spec_path, fs::path(run_dir) / "spec.yaml", fs::copy_options::overwrite_existing);
@@ -281,34 +612,48 @@ RunSummary run_experiment(const RunOptions& options) {
       progress.show(int(ci + 1), config.id() + " (done before)");
       continue;
     }
-    progress.show(int(ci), config.id() + ": starting");
+    progress.show(int(ci), config.id() + ": " + (aws ? "deploying" : "starting"));
     fs::path dir = fs::path(run_dir) / "configs" / config.id();
     fs::remove_all(dir);
     fs::create_directories(dir);
-    std::string model_dir = fs::absolute(fs::path(spec.models_dir) / config.function).string();
-    write_file_atomically(dir / "template.yaml", configuration_template(config, model_dir, spec.timeout_s));
+    std::unique_ptr<ConfigurationRun> run;
+    std::string logs_where;
+    if (aws) {
+      auto deployed = deployer->deploy(config);
+      logs_where = "CloudWatch Logs /aws/lambda/" + deployed.function;
+      run = std::make_unique<AwsRun>(*client, deployed, free_endpoint);
+    } else {
+      std::string model_dir = fs::absolute(fs::path(spec.models_dir) / config.function).string();
+      write_file_atomically(dir / "template.yaml", configuration_template(config, model_dir, spec.timeout_s));
+      logs_where = (dir / "logs").string();
+      run = std::make_unique<LocalRun>(binary, fs::absolute(dir));
+    }
 
     std::string experiment_id = spec.name + "-" + config.id();
-    ServeProcess serve(binary, fs::absolute(dir));
     size_t cursor = (ci * 7919) % texts.size();  // configurations start at different rows, deterministically
     for (int m = 0; m < spec.messages; ++m) {
       json batch = json::array();
       for (int k = 0; k < config.batch; ++k) batch.push_back(texts[cursor++ % texts.size()]);
       json message = {{"ExperimentId", experiment_id}, {"MessageId", std::to_string(m + 1)}, {"Batch", batch}};
-      std::string body = "Action=Publish&Version=2010-03-31&TopicArn=" + url_encode(topic_arn()) +
-                         "&Message=" + url_encode(message.dump(-1, ' ', false, json::error_handler_t::replace));
-      auto [status, answer] = http_post(serve.port(), "/", "application/x-www-form-urlencoded; charset=utf-8", body);
-      if (status != 200)
-        throw std::runtime_error(config.id() + ": SNS Publish answered " + std::to_string(status) + ": " +
-                                 answer.substr(0, 300));
+      try {
+        run->publish(message.dump(-1, ' ', false, json::error_handler_t::replace));
+      } catch (const std::exception& e) {
+        throw std::runtime_error(config.id() + ": SNS Publish failed: " + e.what());
+      }
     }
 
     // Done when every message has its "Processing completed" and REPORT; SNS retries failed ones twice.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(spec.wait_s);
-    std::vector<InvocationRecord> records;
+    auto collect = [&](std::string& init_failed) {
+      LogParser parser;
+      run->collect(parser, init_failed);
+      return parser.records();
+    };
     for (;;) {
-      records = parse_logs(dir / "logs");
-      std::set<std::string> completed, attempted;
+      std::string init_failed;
+      auto records = collect(init_failed);
+      if (!init_failed.empty()) throw std::runtime_error(config.id() + ": " + init_failed);
+      std::set<std::string> completed;
       std::map<std::string, int> failures;
       for (const auto& r : records) {
         if (r.experiment != experiment_id) continue;
@@ -323,20 +668,20 @@ RunSummary run_experiment(const RunOptions& options) {
       if (int(completed.size()) + given_up >= spec.messages) {
         if (given_up > 0)
           throw std::runtime_error(config.id() + ": " + std::to_string(given_up) +
-                                   " message(s) failed three times; see " + (dir / "logs").string());
+                                   " message(s) failed three times; see " + logs_where);
         break;
       }
-      if (!serve.alive())
-        throw std::runtime_error(config.id() + ": mlfaas serve exited: " +
-                                 ServeProcess::last_line((dir / "serve.out").string()));
+      if (std::string why = run->gone(); !why.empty()) throw std::runtime_error(config.id() + ": " + why);
       if (std::chrono::steady_clock::now() > deadline)
         throw std::runtime_error(config.id() + ": only " + std::to_string(completed.size()) + " of " +
                                  std::to_string(spec.messages) + " messages processed within wait_s = " +
-                                 std::to_string(spec.wait_s) + " s");
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                                 std::to_string(spec.wait_s) + " s; see " + logs_where);
+      std::this_thread::sleep_for(run->poll_interval());
     }
-    serve.stop();
-    records = parse_logs(dir / "logs");
+    run->finish();
+    std::string ignored;
+    auto records = collect(ignored);
+    if (aws) deployer->done(AwsDeployer::function_name(spec, config));
 
     std::ostringstream csv;
     write_csv_header(csv);

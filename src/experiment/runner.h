@@ -1,8 +1,10 @@
 #pragma once
-// `mlfaas experiment run`: for every configuration of a spec, deploy it on the local platform (a SAM template
-// and a child `mlfaas serve`), publish the batches as seed B's SNS messages over the SNS Publish HTTP API,
-// wait until every message was processed, stop the platform and turn its logs into CSV rows. The runner
-// reaches the platform only over HTTP and through its log files, as it would reach AWS.
+// `mlfaas experiment run`: for every configuration of a spec, deploy it, publish the batches as seed B's SNS
+// messages (SNS Publish), wait until every message was processed, and turn the function's logs into CSV rows.
+// `--target aws` deploys through the AWS APIs (Lambda CreateFunction + PutFunctionConcurrency, an SNS topic with
+// a lambda subscription) and reads CloudWatch Logs (FilterLogEvents) - on AWS, or on any endpoint that speaks
+// them (moto_server, `mlfaas serve`). `--target local` runs each configuration on a child `mlfaas serve` made
+// from a SAM template and reads its log files. Either way the runner reaches the platform only over HTTP.
 #include <functional>
 #include <string>
 
@@ -15,6 +17,18 @@ struct RunOptions {
   std::string run_dir;        // default: runs/<spec name>
   std::string mlfaas_binary;  // the `mlfaas` that runs `serve` (default: this executable)
   bool progress = false;      // draw a progress bar on stderr
+
+  std::string target = "local";  // local | aws
+  std::string endpoint_url;      // aws: another endpoint than AWS's own (moto_server, mlfaas serve)
+  std::string region, profile, role_arn;  // aws: flags win over the spec's aws: and the environment
+  bool deploy_only = false;      // aws: stop after deploying every configuration
+  bool keep = false;             // aws: leave functions and topics in place
+  bool yes = false;              // aws: do not ask before spending money
+  std::string estimate_from;     // a local run's invocations.csv: the plan's bill from its billed durations
+  // aws: writes the zip package of `function` with the model directory `model_dir` to `zip_path` (the CLI's
+  // `mlfaas package`, which this library cannot link).
+  std::function<void(const std::string& function, const std::string& model_dir, const std::string& zip_path)>
+      package_zip;
 };
 
 struct RunSummary {

@@ -72,11 +72,12 @@ Spec load_spec(const std::string& path) {
   Reader r{path};
   if (!root.IsMap()) r.fail("(top level)", "must be a mapping");
   static const std::set<std::string> allowed = {"name", "dataset", "models_dir", "functions", "memory_mb",
-                                                "max_concurrency", "batch_sizes", "messages", "timeout_s", "wait_s"};
+                                                "max_concurrency", "batch_sizes", "messages", "timeout_s", "wait_s",
+                                                "aws"};
   for (const auto& kv : root) {
     std::string key = kv.first.as<std::string>();
     if (!allowed.count(key)) r.fail(key, "unknown key (allowed: name, dataset, models_dir, functions, memory_mb, "
-                                         "max_concurrency, batch_sizes, messages, timeout_s, wait_s)");
+                                         "max_concurrency, batch_sizes, messages, timeout_s, wait_s, aws)");
   }
   Spec spec;
   if (!root["name"]) r.fail("name", "is required");
@@ -116,6 +117,22 @@ Spec load_spec(const std::string& path) {
   if (root["messages"]) spec.messages = r.integer(root["messages"], "messages", 1, 100000);
   if (root["timeout_s"]) spec.timeout_s = r.integer(root["timeout_s"], "timeout_s", 1, 900);
   if (root["wait_s"]) spec.wait_s = r.integer(root["wait_s"], "wait_s", 1, 86400);
+  if (const YAML::Node aws = root["aws"]) {
+    if (!aws.IsMap()) r.fail("aws", "must be a mapping of role_arn, bucket, architecture, image_uri");
+    for (const auto& kv : aws) {
+      std::string key = kv.first.as<std::string>();
+      std::string value = r.text(kv.second, "aws." + key);
+      if (key == "role_arn") spec.aws.role_arn = value;
+      else if (key == "bucket") spec.aws.bucket = value;
+      else if (key == "image_uri") spec.aws.image_uri = value;
+      else if (key == "architecture") {
+        if (value != "x86_64" && value != "arm64") r.fail("aws.architecture", "must be x86_64 or arm64, got '" + value + "'");
+        spec.aws.architecture = value;
+      } else {
+        r.fail("aws." + key, "unknown key (allowed: role_arn, bucket, architecture, image_uri)");
+      }
+    }
+  }
   return spec;
 }
 

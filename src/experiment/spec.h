@@ -12,6 +12,14 @@ struct Dataset {
   std::string field;   // JSONL field holding the text (exactly one of column/field)
 };
 
+// Where the functions go on AWS (`--target aws`); every field optional, command-line flags win.
+struct AwsSpec {
+  std::string role_arn;               // the functions' execution role
+  std::string bucket;                 // S3 bucket for packages over Lambda's 50 MB direct upload
+  std::string architecture = "x86_64";  // or arm64 (the packaged bootstrap must match)
+  std::string image_uri;              // a container image (ECR) instead of zip packages; Handler via its command
+};
+
 struct Spec {
   std::string name;
   Dataset dataset;
@@ -23,6 +31,7 @@ struct Spec {
   int messages = 10;           // SNS messages per configuration
   int timeout_s = 900;         // the functions' Timeout
   int wait_s = 600;            // how long one configuration may take before the run fails
+  AwsSpec aws;
 };
 
 struct Configuration {

@@ -153,22 +153,6 @@ boost::asio::ip::address resolve_host(const std::string& host) {
   return results.begin()->endpoint().address();
 }
 
-std::string url_decode(std::string_view s, bool plus_is_space) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(uint8_t(s[i + 1])) &&
-        std::isxdigit(uint8_t(s[i + 2]))) {
-      out += char(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else if (plus_is_space && s[i] == '+') {
-      out += ' ';
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 bool match_route_path(const std::string& pattern, const std::string& path, std::map<std::string, std::string>& params) {
   auto split = [](const std::string& p) {
     std::vector<std::string> parts;

@@ -47,7 +47,7 @@ class Front {
 
 // Matching of API Gateway paths with {param} and {proxy+} segments; fills `params`.
 bool match_route_path(const std::string& pattern, const std::string& path, std::map<std::string, std::string>& params);
-std::string url_decode(std::string_view s, bool plus_is_space);
+using sigv4::url_decode;  // shared with the SigV4 code (common/sigv4.h)
 // `host` as an address, or the first address the name resolves to (IPv4 first). Throws when it does not resolve.
 boost::asio::ip::address resolve_host(const std::string& host);
 

@@ -4,15 +4,12 @@
 // AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY as usual).
 #include <string>
 
+#include "common/sigv4.h"
 #include "platform/http_server.h"
 
 namespace mlfaas::platform {
 
-struct Credentials {
-  std::string access_key_id;
-  std::string secret_access_key;
-  bool empty() const { return access_key_id.empty() || secret_access_key.empty(); }
-};
+using Credentials = sigv4::Credentials;
 
 // "" when `req` carries a valid, fresh (15 minutes) SigV4 signature made with `creds`; otherwise the reason.
 std::string verify_sigv4(const Request& req, const Credentials& creds);
