@@ -25,8 +25,8 @@ std::string home_file(const char* override_env, const char* relative) {
 }
 
 std::string trim(std::string s) {
-  s.erase(0, s.find_first_not_of(" \t\r"));
-  s.erase(s.find_last_not_of(" \t\r") + 1);
+  s.erase(0, s.find_first_not_of(" \t\r\n"));
+  s.erase(s.find_last_not_of(" \t\r\n") + 1);
   return s;
 }
 

@@ -147,28 +147,36 @@ std::string self_executable() {
   return ec ? "mlfaas" : p.string();
 }
 
-// "" or, for an INIT_REPORT line of a failed INIT (Runtime.OutOfMemory, Runtime.ExitError, a timeout), the
-// platform's reason: a configuration whose instances cannot start ends at once instead of waiting wait_s.
-std::string init_failure(const std::string& message) {
-  if (!message.starts_with("INIT_REPORT") ||
-      (message.find("Status: error") == std::string::npos && message.find("Status: timeout") == std::string::npos))
-    return "";
-  std::string line = message;
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-  for (auto& c : line)
-    if (c == '\t') c = ' ';
-  auto type = line.find("Error Type: ");
-  std::string kind = type == std::string::npos ? "Sandbox.Timedout" : line.substr(type + 12);
-  return "INIT failed with " + kind + " (" + line + ")";
-}
+// What the INIT_REPORT lines of a configuration say about instances that could not start.
+struct InitFailures {
+  std::string fatal;    // the first failed INIT (Status: error: Runtime.OutOfMemory, Runtime.InitError, ...)
+  int timeouts = 0;     // INITs over the time limit: on a loaded host a retry may start in time, so they only
+  std::string timeout;  // explain a wait_s that passed
+  void add(const std::string& message) {
+    if (!message.starts_with("INIT_REPORT")) return;
+    bool error = message.find("Status: error") != std::string::npos;
+    if (!error && message.find("Status: timeout") == std::string::npos) return;
+    std::string line = message;
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    for (auto& c : line)
+      if (c == '\t') c = ' ';
+    if (error && fatal.empty()) {
+      auto type = line.find("Error Type: ");
+      fatal = "INIT failed with " + (type == std::string::npos ? std::string("an error") : line.substr(type + 12)) +
+              " (" + line + ")";
+    }
+    if (!error && timeout.empty()) timeout = line;
+    timeouts += !error;
+  }
+};
 
 // One configuration on its platform: where its messages go and where its log events come from.
 class ConfigurationRun {
  public:
   virtual ~ConfigurationRun() = default;
   virtual void publish(const std::string& message) = 0;
-  // Every log event of the configuration so far, into `parser`; the first INIT failure into `init_failed`.
-  virtual void collect(LogParser& parser, std::string& init_failed) = 0;
+  // Every log event of the configuration so far, into `parser`; failed INITs into `init`.
+  virtual void collect(LogParser& parser, InitFailures& init) = 0;
   // Non-empty when the platform went away.
   virtual std::string gone() { return ""; }
   // Called once every message is accounted for, before the last collect (logs flushed).
@@ -187,7 +195,7 @@ class LocalRun : public ConfigurationRun {
     client_.sns("Publish", {{"TopicArn", std::string("arn:aws:sns:us-east-1:123456789012:") + kTopicName},
                             {"Message", message}});
   }
-  void collect(LogParser& parser, std::string& init_failed) override {
+  void collect(LogParser& parser, InitFailures& init) override {
     fs::path logs = dir_ / "logs";
     if (!fs::is_directory(logs)) return;
     for (const auto& entry : fs::directory_iterator(logs)) {
@@ -196,9 +204,9 @@ class LocalRun : public ConfigurationRun {
       std::stringstream text;
       text << in.rdbuf();
       // "timestamp<TAB>stream<TAB>message", the message may hold tabs itself (INIT_REPORT does).
-      for (std::string line; init_failed.empty() && std::getline(text, line);)
+      for (std::string line; std::getline(text, line);)
         if (auto a = line.find('\t'), b = a == std::string::npos ? a : line.find('\t', a + 1); b != std::string::npos)
-          init_failed = init_failure(line.substr(b + 1));
+          init.add(line.substr(b + 1));
       text.clear();
       text.seekg(0);
       parser.add_serve_log(text);
@@ -412,7 +420,7 @@ class AwsRun : public ConfigurationRun {
   }
   // Every event since the configuration started, all pages. CloudWatch Logs is eventually consistent: events
   // show up seconds after they were written, so a message counts as done only once its REPORT is read.
-  void collect(LogParser& parser, std::string& init_failed) override {
+  void collect(LogParser& parser, InitFailures& init) override {
     json events = json::array();
     std::string token;
     do {
@@ -426,7 +434,7 @@ class AwsRun : public ConfigurationRun {
         throw;
       }
       for (auto& e : page.value("events", json::array())) {
-        if (init_failed.empty()) init_failed = init_failure(e.value("message", ""));
+        init.add(e.value("message", ""));
         events.push_back(std::move(e));
       }
       token = page.value("nextToken", "");
@@ -644,15 +652,15 @@ RunSummary run_experiment(const RunOptions& options) {
 
     // Done when every message has its "Processing completed" and REPORT; SNS retries failed ones twice.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(spec.wait_s);
-    auto collect = [&](std::string& init_failed) {
+    auto collect = [&](InitFailures& init) {
       LogParser parser;
-      run->collect(parser, init_failed);
+      run->collect(parser, init);
       return parser.records();
     };
     for (;;) {
-      std::string init_failed;
-      auto records = collect(init_failed);
-      if (!init_failed.empty()) throw std::runtime_error(config.id() + ": " + init_failed);
+      InitFailures init;
+      auto records = collect(init);
+      if (!init.fatal.empty()) throw std::runtime_error(config.id() + ": " + init.fatal);
       std::set<std::string> completed;
       std::map<std::string, int> failures;
       for (const auto& r : records) {
@@ -675,11 +683,15 @@ RunSummary run_experiment(const RunOptions& options) {
       if (std::chrono::steady_clock::now() > deadline)
         throw std::runtime_error(config.id() + ": only " + std::to_string(completed.size()) + " of " +
                                  std::to_string(spec.messages) + " messages processed within wait_s = " +
-                                 std::to_string(spec.wait_s) + " s; see " + logs_where);
+                                 std::to_string(spec.wait_s) + " s" +
+                                 (init.timeouts ? "; " + std::to_string(init.timeouts) + " INIT(s) timed out (" +
+                                                      init.timeout + ")"
+                                                : "") +
+                                 "; see " + logs_where);
       std::this_thread::sleep_for(run->poll_interval());
     }
     run->finish();
-    std::string ignored;
+    InitFailures ignored;
     auto records = collect(ignored);
     if (aws) deployer->done(AwsDeployer::function_name(spec, config));
 
