@@ -3,30 +3,35 @@
 # `mlfaas serve` at 1024, 1769 and 3538 MB: Init Duration, time to first token, decode tokens/s, Max Memory Used
 # and the cost of a 256-token answer (Lambda's x86_64 price per GB-s of billed duration + the request fee), and
 # the time to the first streamed text at the client (InvokeWithResponseStream, raw client on loopback) minus the
-# engine's own time to first token for that request. Writes bench/out/llm_function.md.
-#   bench/llm_function.sh [WARM] [STREAMS]     (default 1 warm 256-token answer and 5 streams per memory size)
+# engine's own time to first token for that request. The same measurements on models/stories260K at 1769 MB are
+# the reference: a model whose first token takes milliseconds, so what the streaming path itself adds shows
+# without an instance that keeps the host's CPUs busy. Writes bench/out/llm_function.md.
+#   bench/llm_function.sh [WARM] [STREAMS]     (default 1 warm 256-token answer and 10 streams per memory size)
 source "$(dirname "$0")/lib.sh"
-warm="${1:-1}"; streams="${2:-5}"
+warm="${1:-1}"; streams="${2:-10}"
 [ -x "$BUILD/mlfaas" ] && [ -x "$BUILD/bootstrap" ] || { echo "bench: build first (make build)" >&2; exit 1; }
 models="$("$REPO/bench/llm_models.sh")"
 work="$(mktemp -d)"; serve_pid=""
 cleanup() { [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-sizes=(1024 1769 3538)
-port=""
+# function name (its memory size last) and model
+runs=("tinyllama-1024 $models/tinyllama-q4_0.gguf" "tinyllama-1769 $models/tinyllama-q4_0.gguf"
+      "tinyllama-3538 $models/tinyllama-q4_0.gguf" "stories260k-1769 $REPO/models/stories260K")
 # One `serve` per memory size, the model file dropped from the page cache before it starts: the cold start
 # reads the file into memory charged to the instance's cgroup (as a fresh Lambda instance would), so Max Memory
 # Used counts the mapped weights, not only what another process had not already cached.
-for m in "${sizes[@]}"; do
-  mkdir -p "$work/m$m"
-  cat >"$work/m$m/template.yaml" <<YAML
+for run in "${runs[@]}"; do
+  read -r name model <<<"$run"
+  m="${name##*-}"
+  mkdir -p "$work/$name"
+  cat >"$work/$name/template.yaml" <<YAML
 AWSTemplateFormatVersion: "2010-09-09"
 Transform: AWS::Serverless-2016-10-31
 Resources:
   TinyLlama:
     Type: AWS::Serverless::Function
     Properties:
-      FunctionName: tinyllama-$m
+      FunctionName: $name
       CodeUri: .
       Handler: llm
       Runtime: provided.al2023
@@ -34,17 +39,18 @@ Resources:
       Timeout: 900
       Environment:
         Variables:
-          MODEL_PATH: "$models/tinyllama-q4_0.gguf"
+          MODEL_PATH: "$model"
 YAML
   /usr/bin/python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' \
     "$models/tinyllama-q4_0.gguf"
-  "$BUILD/mlfaas" serve --template "$work/m$m/template.yaml" --port 0 --port-file "$work/m$m/port" \
-    --log-dir "$work/logs" --idle-timeout 3600 >"$work/m$m/serve.out" 2>&1 &
+  rm -f "$work/$name/port"
+  "$BUILD/mlfaas" serve --template "$work/$name/template.yaml" --port 0 --port-file "$work/$name/port" \
+    --log-dir "$work/logs" --idle-timeout 3600 >"$work/$name/serve.out" 2>&1 &
   serve_pid=$!
-  for _ in $(seq 1 100); do [ -s "$work/m$m/port" ] && break; sleep 0.1; done
-  [ -s "$work/m$m/port" ] || { echo "bench: mlfaas serve did not start: $(tail -3 "$work/m$m/serve.out")" >&2; exit 1; }
-  echo "bench: $m MB: $((1 + warm)) 256-token answers and $streams streams ..." >&2
-  /usr/bin/python3 "$REPO/bench/llm_function.py" --port "$(cat "$work/m$m/port")" --functions "tinyllama-$m" \
+  for _ in $(seq 1 100); do [ -s "$work/$name/port" ] && break; sleep 0.1; done
+  [ -s "$work/$name/port" ] || { echo "bench: mlfaas serve did not start: $(tail -3 "$work/$name/serve.out")" >&2; exit 1; }
+  echo "bench: $name: $((1 + warm)) 256-token answers and $streams streams ..." >&2
+  /usr/bin/python3 "$REPO/bench/llm_function.py" --port "$(cat "$work/$name/port")" --functions "$name" \
     --warm "$warm" --streams "$streams" >>"$work/client.jsonl"
   kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; serve_pid=""
 done
@@ -58,7 +64,7 @@ client = [json.loads(l) for l in open(sys.argv[1])]
 reports = {r["request_id"]: r for r in csv.DictReader(open(sys.argv[2]))}
 price = lambda mb, billed_ms: billed_ms / 1000 * mb / 1024 * 0.0000166667 + 0.20 / 1e6
 print(f"Host: {sys.argv[3]}\n")
-print("| memory MB | Init Duration ms | time to first token ms (cold / warm) | decode tokens/s (cold / warm) "
+print("| function, memory MB | Init Duration ms | time to first token ms (cold / warm) | decode tokens/s (cold / warm) "
       "| Max Memory Used MB | billed ms, warm 256-token answer | cost per 256-token answer | first streamed text "
       "minus engine's first token, ms (min / median / max) |")
 print("|---|---|---|---|---|---|---|---|")
@@ -73,7 +79,7 @@ for fn in dict.fromkeys(c["function"] for c in client):
     med = lambda xs: statistics.median(xs) if xs else float("nan")
     warm_billed = med([float(r["billed_ms"]) for r in warm])
     over = sorted(c["overhead_ms"] for c in streams)
-    print(f"| {mb} | {float(cold.get('init_ms', 'nan')):.0f} | {answers[0]['first_token_ms']:.0f} / "
+    print(f"| {fn.rsplit('-', 1)[0]}, {mb} | {float(cold.get('init_ms', 'nan')):.0f} | {answers[0]['first_token_ms']:.0f} / "
           f"{med([c['first_token_ms'] for c in answers[1:]]):.0f} | {answers[0]['tokens_per_second']:.1f} / "
           f"{med([c['tokens_per_second'] for c in answers[1:]]):.1f} | {max(int(r['max_memory_mb']) for r in reps)} | "
           f"{warm_billed:.0f} | ${price(mb, warm_billed):.6f} | "

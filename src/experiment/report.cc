@@ -140,6 +140,14 @@ std::vector<GenerationStats> summarise_generation(const std::vector<InvocationRe
 
 namespace {
 
+// Dollars as µ$ below a tenth of a cent and as $ above (an LLM answer can cost either).
+std::string usd_readable(double v) {
+  if (!std::isfinite(v) || v < 1e-3) return usd(v);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "$%.4f", v);
+  return buf;
+}
+
 // The report's text-generation section (empty when no invocation generated tokens): a table per memory size
 // and charts of decode speed and cost per 1,000 tokens over memory, one chart per batch size.
 std::string generation_section(const std::vector<InvocationRecord>& records) {
@@ -190,8 +198,8 @@ std::string generation_section(const std::vector<InvocationRecord>& records) {
     h << "<tr><td class=\"l\">" << svg::html_escape(g.function) << "</td><td>" << g.memory_mb << "</td><td>"
       << g.batch << "</td><td>" << g.invocations << "</td><td>" << g.answers << "</td><td>" << g.generated_tokens
       << "</td><td>" << fmt(g.cold_init_ms, 0) << "</td><td>" << fmt(g.warm_first_token_ms, 1) << "</td><td>"
-      << fmt(g.warm_tokens_per_second, 1) << "</td><td>" << usd(g.cost_per_answer_usd) << "</td><td>"
-      << usd(g.cost_per_1k_tokens_usd) << "</td><td>" << g.max_memory_mb << "</td></tr>";
+      << fmt(g.warm_tokens_per_second, 1) << "</td><td>" << usd_readable(g.cost_per_answer_usd) << "</td><td>"
+      << usd_readable(g.cost_per_1k_tokens_usd) << "</td><td>" << g.max_memory_mb << "</td></tr>";
   h << "</table>";
   return h.str();
 }
