@@ -197,6 +197,25 @@ std::string elf_architecture(const fs::path& executable) {
   return "";
 }
 
+// Whether an ELF64 executable names a dynamic loader (PT_INTERP): a static one needs no libraries in the image.
+bool has_interpreter(const fs::path& executable) {
+  std::ifstream in(executable, std::ios::binary);
+  unsigned char h[64] = {};
+  in.read(reinterpret_cast<char*>(h), sizeof h);
+  if (in.gcount() != sizeof h || h[4] != 2 || h[5] != 1) return true;  // not ELF64 little-endian: assume so
+  auto u16 = [&](int at) { return unsigned(h[at] | (h[at + 1] << 8)); };
+  uint64_t phoff = 0;
+  for (int i = 7; i >= 0; --i) phoff = (phoff << 8) | h[32 + i];
+  const unsigned phentsize = u16(54), phnum = u16(56);
+  for (unsigned i = 0; i < phnum && phentsize >= 4; ++i) {
+    unsigned char type[4] = {};
+    in.seekg(std::streamoff(phoff + uint64_t(i) * phentsize));
+    in.read(reinterpret_cast<char*>(type), 4);
+    if (in.gcount() == 4 && type[0] == 3 && type[1] == 0 && type[2] == 0 && type[3] == 0) return true;
+  }
+  return false;
+}
+
 // Adds `files` (path inside the image without the leading '/', source) to a layer, with every parent directory
 // as an entry of its own, in sorted order.
 void add_to_layer(platform::TarWriter& tar, std::vector<std::pair<std::string, Entry>> files) {
@@ -244,9 +263,13 @@ ImageSummary write_image(const platform::FunctionSpec& fn, const fs::path& boots
         runtime.push_back({lib.path.substr(1), {lib.source, "", lib.loader}});
         ++summary.libraries;
       }
-      if (arch == platform::host_architecture() && summary.libraries == 0)
-        throw CliExit(1, "package: ldd found no shared libraries for " + bootstrap.string() +
-                             " (is ldd installed?): the image would lack its dynamic loader");
+      if (summary.libraries == 0 && has_interpreter(bootstrap))
+        throw CliExit(1, "package: ldd resolved no shared libraries for " + bootstrap.string() +
+                             (arch == platform::host_architecture()
+                                  ? " (is ldd installed?)"
+                                  : " (ldd cannot read a " + arch + " executable here: build the image on " + arch +
+                                        ", or link the bootstrap statically)") +
+                             ": the image would lack its dynamic loader");
       platform::LayerWriter layer(layout, 6, "mlfaas package: bootstrap and its shared libraries");
       add_to_layer(layer.tar(), runtime);
       layers.push_back(layer.finish());
