@@ -448,8 +448,9 @@ std::optional<ImageConfig> cached(const std::string& dest, const std::string& di
   std::ifstream in(dest + "/image.json");
   if (!in || !fs::is_directory(dest + "/rootfs")) return std::nullopt;
   json j = json::parse(in, nullptr, false);
-  if (j.is_discarded() || j.value("manifest_digest", "") != digest) return std::nullopt;
   ImageConfig c;
+  try {
+    if (j.is_discarded() || j.value("manifest_digest", "") != digest) return std::nullopt;
   c.entrypoint = j.value("entrypoint", std::vector<std::string>{});
   c.cmd = j.value("cmd", std::vector<std::string>{});
   c.env = j.value("env", std::vector<std::string>{});
@@ -459,6 +460,9 @@ std::optional<ImageConfig> cached(const std::string& dest, const std::string& di
   c.manifest_digest = digest;
   c.unpacked_bytes = j.value("unpacked_bytes", uint64_t(0));
   c.skipped_entries = j.value("skipped_entries", size_t(0));
+  } catch (const json::exception&) {
+    return std::nullopt;  // not what unpack_image wrote: unpack again
+  }
   c.rootfs = fs::absolute(dest + "/rootfs").lexically_normal().string();
   return c;
 }
@@ -688,6 +692,9 @@ ImageConfig unpack_image(const std::string& source, const std::string& dest, con
     return unpack_layout(staging, ref.tag, dest, limits);
   } catch (const fs::filesystem_error& e) {
     fail(std::string("image ") + source + ": " + e.what());
+  } catch (const json::exception& e) {
+    // A field of the wrong type in index.json, a manifest or the config (value() checks types).
+    fail(std::string("image ") + source + ": malformed metadata: " + e.what());
   }
 }
 

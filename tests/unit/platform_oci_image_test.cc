@@ -209,7 +209,15 @@ TEST_F(OciImage, TamperedOrHostileLayoutsAreRefused) {
   std::ofstream(hostile / "index.json", std::ios::trunc) << index;
   expect_refused(hostile, "is not sha256:<64 hex digits>");
 
-  // Not a tar at all, and more bytes than allowed.
+  // A field of the wrong type in the manifest.
+  fs::path typed = image("typed", {fill});
+  std::string idx = slurp(typed / "index.json");
+  const std::string media = "\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"";
+  idx.replace(idx.find(media), media.size(), "\"mediaType\":17");
+  std::ofstream(typed / "index.json", std::ios::trunc) << idx;
+  expect_refused(typed, "malformed metadata");
+
+  // More bytes and entries than allowed.
   expect_refused(image("limit", {fill}), "unpacks to more than 1000 bytes", UnpackLimits{1000, 100});
   expect_refused(image("entries", {[](TarWriter& t) {
                    for (int i = 0; i < 20; ++i) t.add_bytes("f" + std::to_string(i), 0644, "");
