@@ -393,7 +393,7 @@ class Parser {
         std::string rest = uri.substr(prefix.size());
         if (!rest.empty() && rest.front() != '/' && uri.find("://") == std::string::npos &&
             uri.find(".dkr.ecr.") == std::string::npos)
-          rest = (fs::path(base_dir_) / rest).lexically_normal().string();
+          rest = fs::absolute(fs::path(base_dir_) / rest).lexically_normal().string();
         f.image_uri = prefix + rest;
       } else if (key == "ImageConfig") {
         if (!node.IsMap()) fail(path, "must be a map of EntryPoint, Command, WorkingDirectory");
