@@ -6,9 +6,10 @@
 # engine's own time to first token for that request. The same measurements on models/stories260K at 1769 MB are
 # the reference: a model whose first token takes milliseconds, so what the streaming path itself adds shows
 # without an instance that keeps the host's CPUs busy. Writes bench/out/llm_function.md.
-#   bench/llm_function.sh [WARM] [STREAMS]     (default 1 warm 256-token answer and 10 streams per memory size)
+#   bench/llm_function.sh [WARM] [STREAMS] [TOKENS]   (default: 1 warm answer, 10 streams, 256-token answers;
+#   fewer TOKENS give a quick run of the streaming figures, the cost column then being for that many tokens)
 source "$(dirname "$0")/lib.sh"
-warm="${1:-1}"; streams="${2:-10}"
+warm="${1:-1}"; streams="${2:-10}"; tokens="${3:-256}"
 [ -x "$BUILD/mlfaas" ] && [ -x "$BUILD/bootstrap" ] || { echo "bench: build first (make build)" >&2; exit 1; }
 models="$("$REPO/bench/llm_models.sh")"
 work="$(mktemp -d)"; serve_pid=""
@@ -49,23 +50,24 @@ YAML
   serve_pid=$!
   for _ in $(seq 1 100); do [ -s "$work/$name/port" ] && break; sleep 0.1; done
   [ -s "$work/$name/port" ] || { echo "bench: mlfaas serve did not start: $(tail -3 "$work/$name/serve.out")" >&2; exit 1; }
-  echo "bench: $name: $((1 + warm)) 256-token answers and $streams streams ..." >&2
+  echo "bench: $name: $((1 + warm)) $tokens-token answers and $streams streams ..." >&2
   /usr/bin/python3 "$REPO/bench/llm_function.py" --port "$(cat "$work/$name/port")" --functions "$name" \
-    --warm "$warm" --streams "$streams" >>"$work/client.jsonl"
+    --warm "$warm" --streams "$streams" --tokens "$tokens" >>"$work/client.jsonl"
   kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; serve_pid=""
 done
 logs=(); for f in "$work"/logs/*.log; do logs+=(--serve-log "$f"); done
 "$BUILD/mlfaas" experiment parse-logs "${logs[@]}" --out "$work/reports.csv"
 cp "$work/client.jsonl" "$OUTDIR/llm_function.jsonl"; cp "$work/reports.csv" "$OUTDIR/llm_function_reports.csv"
 
-/usr/bin/python3 - "$work/client.jsonl" "$work/reports.csv" "$(cpu_line)" >"$OUTDIR/llm_function.md" <<'PY'
+/usr/bin/python3 - "$work/client.jsonl" "$work/reports.csv" "$(cpu_line)" "$tokens" >"$OUTDIR/llm_function.md" <<'PY'
 import csv, json, statistics, sys
 client = [json.loads(l) for l in open(sys.argv[1])]
+tokens = int(sys.argv[4])
 reports = {r["request_id"]: r for r in csv.DictReader(open(sys.argv[2]))}
 price = lambda mb, billed_ms: billed_ms / 1000 * mb / 1024 * 0.0000166667 + 0.20 / 1e6
 print(f"Host: {sys.argv[3]}\n")
 print("| function, memory MB | Init Duration ms | time to first token ms (cold / warm) | decode tokens/s (cold / warm) "
-      "| Max Memory Used MB | billed ms, warm 256-token answer | cost per 256-token answer | first streamed text "
+      f"| Max Memory Used MB | billed ms, warm {tokens}-token answer | cost per {tokens}-token answer | first streamed text "
       "minus engine's first token, ms (min / median / max) |")
 print("|---|---|---|---|---|---|---|---|")
 for fn in dict.fromkeys(c["function"] for c in client):
@@ -75,7 +77,7 @@ for fn in dict.fromkeys(c["function"] for c in client):
     reps = [reports[c["request_id"]] for c in answers + streams if c["request_id"] in reports]
     cold = reports.get(answers[0]["request_id"], {})
     warm = [reports[c["request_id"]] for c in answers[1:] if c["request_id"] in reports]
-    assert all(c["completion_tokens"] == 256 for c in answers), answers
+    assert all(c["completion_tokens"] == tokens for c in answers), answers
     med = lambda xs: statistics.median(xs) if xs else float("nan")
     warm_billed = med([float(r["billed_ms"]) for r in warm])
     over = sorted(c["overhead_ms"] for c in streams)
