@@ -6,6 +6,7 @@
 #include <ctime>
 #include <fstream>
 #include <sstream>
+#include <type_traits>
 
 #include "common/error.h"
 
@@ -58,6 +59,20 @@ std::string json_string(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+// The `llm` handler's token figures, under EMF's names or the ML_ON_FAAS line's camelCase ones.
+void read_generation_fields(const json& j, InvocationRecord& r, bool camel_case) {
+  auto number = [&](const char* emf_name, auto& into) {
+    std::string key = emf_name;
+    if (camel_case) key[0] = char(std::tolower(static_cast<unsigned char>(key[0])));
+    auto it = j.find(key);
+    if (it != j.end() && it->is_number()) into = static_cast<std::remove_reference_t<decltype(into)>>(it->get<double>());
+  };
+  number("PromptTokens", r.prompt_tokens);
+  number("GeneratedTokens", r.generated_tokens);
+  number("TokensPerSecond", r.tokens_per_second);
+  number("TimeToFirstTokenMs", r.first_token_ms);
+}
+
 }  // namespace
 
 void LogParser::add(const std::string& log_stream, const std::string& raw_message, const std::string& timestamp) {
@@ -101,6 +116,7 @@ void LogParser::add(const std::string& log_stream, const std::string& raw_messag
       r.start = json_string(j, "timeStamp");
     } else if (what == "Processing completed") {
       p.completed_epoch_ms = t;
+      read_generation_fields(j, r, true);
     }
     r.function = json_string(j, "functionName");
     r.instance_id = json_string(j, "functionInstanceId");
@@ -119,6 +135,7 @@ void LogParser::add(const std::string& log_stream, const std::string& raw_messag
     std::string id = json_string(j, "RequestId");
     if (id.empty() || !j.contains("ProcessingMs") || !j["ProcessingMs"].is_number()) return;
     at(id).record.processing_ms = j["ProcessingMs"].get<double>();
+    read_generation_fields(j, at(id).record, false);
     if (j.contains("StatusCode") && j["StatusCode"].is_number() && j["StatusCode"].get<int>() >= 400)
       at(id).record.status = "http-" + std::to_string(j["StatusCode"].get<int>());
     return;
@@ -180,6 +197,8 @@ namespace {
 constexpr const char* kHeader =
     "experiment,function,memory_mb,max_concurrency,batch_size,start,cold_start,init_ms,processing_ms,duration_ms,"
     "billed_ms,max_memory_mb,cost_usd,instance_id,cpu_count,request_id,message_id,status";
+// Text generation's columns follow; a CSV written before they existed reads with zeros in them.
+constexpr const char* kGenerationColumns = ",prompt_tokens,generated_tokens,tokens_per_second,first_token_ms";
 
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
@@ -208,7 +227,7 @@ std::vector<std::string> split_csv_line(const std::string& line) {
 
 }  // namespace
 
-void write_csv_header(std::ostream& out) { out << kHeader << "\n"; }
+void write_csv_header(std::ostream& out) { out << kHeader << kGenerationColumns << "\n"; }
 
 void write_csv_row(std::ostream& out, const InvocationRecord& r) {
   char nums[256];
@@ -217,21 +236,27 @@ void write_csv_row(std::ostream& out, const InvocationRecord& r) {
   out << csv_field(r.experiment) << ',' << csv_field(r.function) << ',' << r.memory_mb << ',' << r.max_concurrency
       << ',' << r.batch_size << ',' << csv_field(r.start) << ',' << (r.cold_start ? "cold" : "warm") << ',' << nums
       << ',' << csv_field(r.instance_id) << ',' << r.cpu_count << ',' << csv_field(r.request_id) << ','
-      << csv_field(r.message_id) << ',' << csv_field(r.status) << "\n";
+      << csv_field(r.message_id) << ',' << csv_field(r.status);
+  std::snprintf(nums, sizeof nums, ",%d,%d,%.3f,%.3f", r.prompt_tokens, r.generated_tokens, r.tokens_per_second,
+                r.first_token_ms);
+  out << nums << "\n";
 }
 
 std::vector<InvocationRecord> read_csv(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw FormatError(path, "cannot read");
   std::string line;
-  if (!std::getline(in, line) || line != kHeader) throw FormatError(path, "not an experiment CSV (unexpected header)");
+  if (!std::getline(in, line) || (line != kHeader && line != std::string(kHeader) + kGenerationColumns))
+    throw FormatError(path, "not an experiment CSV (unexpected header)");
+  const size_t columns = line == kHeader ? 18 : 22;
   std::vector<InvocationRecord> out;
   size_t number = 1;
   while (std::getline(in, line)) {
     ++number;
     if (line.empty()) continue;
     auto f = split_csv_line(line);
-    if (f.size() != 18) throw FormatError(path, "line " + std::to_string(number) + ": expected 18 fields");
+    if (f.size() != columns)
+      throw FormatError(path, "line " + std::to_string(number) + ": expected " + std::to_string(columns) + " fields");
     try {
       InvocationRecord r;
       r.experiment = f[0], r.function = f[1], r.memory_mb = std::stoi(f[2]), r.max_concurrency = std::stoi(f[3]);
@@ -239,6 +264,10 @@ std::vector<InvocationRecord> read_csv(const std::string& path) {
       r.processing_ms = std::stod(f[8]), r.duration_ms = std::stod(f[9]), r.billed_ms = std::stod(f[10]);
       r.max_memory_mb = std::stoi(f[11]), r.cost_usd = std::stod(f[12]), r.instance_id = f[13];
       r.cpu_count = std::stoi(f[14]), r.request_id = f[15], r.message_id = f[16], r.status = f[17];
+      if (columns == 22) {
+        r.prompt_tokens = std::stoi(f[18]), r.generated_tokens = std::stoi(f[19]);
+        r.tokens_per_second = std::stod(f[20]), r.first_token_ms = std::stod(f[21]);
+      }
       out.push_back(std::move(r));
     } catch (const std::exception&) {
       throw FormatError(path, "line " + std::to_string(number) + ": a number field is not a number");

@@ -278,7 +278,8 @@ class AwsDeployer {
   Deployed deploy(const Configuration& config) {
     Deployed d;
     d.function = function_name(spec_, config);
-    json code = this->code(config.function);
+    const FunctionSpec* custom = custom_function(spec_, config);
+    json code = this->code(config);
     json body = {{"FunctionName", d.function},
                  {"Role", role_arn_},
                  {"MemorySize", config.memory_mb},
@@ -287,13 +288,16 @@ class AwsDeployer {
                  {"Description", "mlfaas experiment " + spec_.name + " " + config.id()},
                  {"Environment", {{"Variables", {{"MLFAAS_EXPERIMENT", spec_.name + "-" + config.id()}}}}},
                  {"Code", code}};
+    if (custom)
+      for (const auto& [name, value] : custom->environment) body["Environment"]["Variables"][name] = value;
+    std::string handler = custom ? custom->handler : config.function;
     if (spec_.aws.image_uri.empty()) {
       body["Runtime"] = "provided.al2023";
-      body["Handler"] = config.function;
+      body["Handler"] = handler;
       body["PackageType"] = "Zip";
     } else {
       body["PackageType"] = "Image";
-      body["ImageConfig"] = {{"Command", {config.function}}};
+      body["ImageConfig"] = {{"Command", {handler}}};
     }
     json answer;
     try {
@@ -372,13 +376,17 @@ class AwsDeployer {
     }
   }
 
-  // The Code of CreateFunction for `function`: the image, the zip inline, or the zip in S3 (uploaded once).
-  json code(const std::string& function) {
+  // The Code of CreateFunction for `config`'s function: the image, the zip inline, or the zip in S3 (uploaded
+  // once per function).
+  json code(const Configuration& config) {
     if (!spec_.aws.image_uri.empty()) return {{"ImageUri", spec_.aws.image_uri}};
+    const std::string& function = config.function;
     if (auto it = code_.find(function); it != code_.end()) return it->second;
     if (!options_.package_zip) throw std::runtime_error("experiment: no packager for the functions' zip files");
     fs::path zip = scratch_ / (function + ".zip");
-    options_.package_zip(function, fs::absolute(fs::path(spec_.models_dir) / function).string(), zip.string());
+    const FunctionSpec* custom = custom_function(spec_, config);
+    options_.package_zip(custom ? custom->handler : function, fs::absolute(model_path(spec_, config)).string(),
+                         zip.string());
     std::string bytes = read_file(zip);
     json c;
     if (bytes.size() <= kDirectUploadLimit) {
@@ -481,10 +489,12 @@ void confirm_plan(const Spec& spec, const std::vector<Configuration>& configs, c
       ++estimated;
     }
   }
+  std::set<std::string> functions;
+  for (const auto& c : configs) functions.insert(c.function);
   std::fprintf(stderr,
                "Plan for AWS (%s, %s): %zu configurations (%zu functions x memory x concurrency x batch), one "
                "Lambda function and SNS topic each, %lld invocations (%d messages each)%s.\n",
-               region.c_str(), spec.aws.architecture.c_str(), configs.size(), spec.functions.size(), invocations,
+               region.c_str(), spec.aws.architecture.c_str(), configs.size(), functions.size(), invocations,
                spec.messages, options.deploy_only ? "; --deploy-only: nothing is invoked" : "");
   std::fprintf(stderr, "  bill at most $%.4f (every invocation running to its Timeout of %d s)\n", worst,
                spec.timeout_s);
@@ -504,7 +514,8 @@ void confirm_plan(const Spec& spec, const std::vector<Configuration>& configs, c
 
 }  // namespace
 
-std::string configuration_template(const Configuration& config, const std::string& model_dir, int timeout_s) {
+std::string configuration_template(const Configuration& config, const std::string& model_dir, int timeout_s,
+                                   const FunctionSpec* custom) {
   std::ostringstream t;
   t << "AWSTemplateFormatVersion: \"2010-09-09\"\n"
        "Transform: AWS::Serverless-2016-10-31\n"
@@ -522,11 +533,13 @@ std::string configuration_template(const Configuration& config, const std::strin
        "    Type: AWS::Serverless::Function\n"
        "    Properties:\n"
        "      FunctionName: "
-    << config.function << "\n      CodeUri: .\n      Handler: " << config.function
+    << config.function << "\n      CodeUri: .\n      Handler: " << (custom ? custom->handler : config.function)
     << "\n      Runtime: provided.al2023\n      Architectures: [x86_64]\n      MemorySize: " << config.memory_mb
     << "\n      Timeout: " << timeout_s << "\n      ReservedConcurrentExecutions: " << config.max_concurrency
-    << "\n      Environment:\n        Variables:\n          MODEL_PATH: " << json(model_dir).dump()
-    << "\n      Events:\n        Batch:\n          Type: SNS\n          Properties:\n            Topic: !Ref Batches\n";
+    << "\n      Environment:\n        Variables:\n          MODEL_PATH: " << json(model_dir).dump();
+  if (custom)
+    for (const auto& [name, value] : custom->environment) t << "\n          " << name << ": " << json(value).dump();
+  t << "\n      Events:\n        Batch:\n          Type: SNS\n          Properties:\n            Topic: !Ref Batches\n";
   return t.str();
 }
 
@@ -557,15 +570,21 @@ RunSummary run_experiment(const RunOptions& options) {
     throw std::runtime_error("experiment: --deploy-only and --endpoint-url go with --target aws");
 
   // Every model must be there before anything starts: a run of 20 minutes should not fail in its last config.
-  std::set<std::string> functions(spec.functions.begin(), spec.functions.end());
-  if (spec.aws.image_uri.empty() || !aws)
-    for (const auto& f : functions) {
-      fs::path model = fs::path(spec.models_dir) / f / "model.json";
-      if (!fs::exists(model))
-        throw std::runtime_error(model.string() + ": model missing; build the models with `tools/setup.sh train && "
-                                 "/usr/bin/python3 tools/train_classic.py` (or set models_dir in the spec)");
-    }
-  std::vector<std::string> texts = load_texts(spec.dataset);
+  std::map<std::string, std::vector<json>> items_of;  // dataset path + column/field -> its items
+  auto dataset_key = [](const Dataset& d) { return d.path + "\n" + d.column + "\n" + d.field; };
+  for (const auto& config : configs) {
+    const FunctionSpec* custom = custom_function(spec, config);
+    fs::path model = custom ? fs::path(custom->model) : fs::path(model_path(spec, config)) / "model.json";
+    if (!fs::exists(model) && !(aws && !spec.aws.image_uri.empty()))
+      throw std::runtime_error(model.string() + ": model missing; " +
+                               (custom ? (custom->build.empty() ? std::string("see the spec's model")
+                                                                : "write it with `" + custom->build + "`")
+                                       : std::string("build the models with `tools/setup.sh train && "
+                                                     "/usr/bin/python3 tools/train_classic.py` (or set models_dir "
+                                                     "in the spec)")));
+    const Dataset& d = dataset_of(spec, config);
+    if (!items_of.count(dataset_key(d))) items_of[dataset_key(d)] = load_items(d);
+  }
 
   // The AWS side: client, plan and confirmation, deployer (which deletes what it created when it goes).
   std::unique_ptr<AwsClient> client;
@@ -624,6 +643,7 @@ RunSummary run_experiment(const RunOptions& options) {
     fs::path dir = fs::path(run_dir) / "configs" / config.id();
     fs::remove_all(dir);
     fs::create_directories(dir);
+    const std::vector<json>& texts = items_of.at(dataset_key(dataset_of(spec, config)));
     std::unique_ptr<ConfigurationRun> run;
     std::string logs_where;
     if (aws) {
@@ -631,8 +651,9 @@ RunSummary run_experiment(const RunOptions& options) {
       logs_where = "CloudWatch Logs /aws/lambda/" + deployed.function;
       run = std::make_unique<AwsRun>(*client, deployed, free_endpoint);
     } else {
-      std::string model_dir = fs::absolute(fs::path(spec.models_dir) / config.function).string();
-      write_file_atomically(dir / "template.yaml", configuration_template(config, model_dir, spec.timeout_s));
+      std::string model_dir = fs::absolute(model_path(spec, config)).string();
+      write_file_atomically(dir / "template.yaml", configuration_template(config, model_dir, spec.timeout_s,
+                                                                          custom_function(spec, config)));
       logs_where = (dir / "logs").string();
       run = std::make_unique<LocalRun>(binary, fs::absolute(dir));
     }
