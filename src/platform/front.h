@@ -13,6 +13,20 @@
 namespace mlfaas::platform {
 
 class Monitoring;
+namespace aws {
+class LambdaApi;
+class LogsApi;
+class SnsApi;
+class S3Api;
+}  // namespace aws
+
+// The AWS control-plane APIs serve answers besides the Invoke API (src/platform/aws); null ones are not served.
+struct AwsApis {
+  aws::LambdaApi* lambda = nullptr;
+  aws::LogsApi* logs = nullptr;
+  aws::SnsApi* sns = nullptr;
+  aws::S3Api* s3 = nullptr;
+};
 
 class Front {
  public:
@@ -20,13 +34,15 @@ class Front {
   // With `monitoring`, GET /metrics, /api/info, /api/dashboard, / and /dashboard are served where no template
   // route claims the path, and SNS Publish also reaches e-mail and HTTP(S) subscribers.
   Front(Platform& platform, const std::string& host, unsigned short port, Credentials credentials = {},
-        Monitoring* monitoring = nullptr);
+        Monitoring* monitoring = nullptr, AwsApis apis = {});
   ~Front();
   unsigned short port() const { return server_->port(); }
   void close() { server_->close(); }
 
  private:
   void on_request(Request&& req, ExchangePtr ex);
+  // "" when the request may go on (no credentials configured, or a valid signature); else why not.
+  std::string signature_problem(const Request& req) const;
   Response on_too_large(const Request& header);
   void invoke_api(const std::string& function_name, Request&& req, ExchangePtr ex);
   void invoke_stream_api(const std::string& function_name, Request&& req, ExchangePtr ex);
@@ -41,6 +57,7 @@ class Front {
   Credentials credentials_;
   std::unique_ptr<HttpServer> server_;
   Monitoring* monitoring_ = nullptr;
+  AwsApis apis_;
   // SQLite queries of /metrics and /api/dashboard run here, so the event loop keeps serving invocations.
   boost::asio::thread_pool queries_{1};
 };

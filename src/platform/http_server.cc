@@ -208,6 +208,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return on_read(ec);
     auto& req = parser_->get();
     if (parser_->is_done()) return on_read(ec);
+    if (server_->options.body_limit_for) {
+      size_t limit = server_->options.body_limit_for(req);
+      if (parser_->content_length() && *parser_->content_length() > limit) return on_read(http::error::body_limit);
+      parser_->body_limit(limit);
+    }
     if (server_->options.body_observer) observe_body();
     // A client that waits for `100 Continue` before sending its body (curl does for large ones) gets it once
     // the header has passed the checks above (a too-large Content-Length was already refused).
