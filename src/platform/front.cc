@@ -12,6 +12,7 @@
 
 #include "platform/aws/lambda_api.h"
 #include "platform/aws/logs_api.h"
+#include "platform/aws/sns_api.h"
 #include "platform/aws/protocol.h"
 #include "platform/event_stream.h"
 #include "platform/metrics/metrics_store.h"
@@ -29,7 +30,6 @@ using nlohmann::json;
 using aws::dump;
 using aws::parse_form;
 using aws::sns_error;
-using aws::xml_escape;
 
 namespace {
 
@@ -292,7 +292,7 @@ void Front::on_request(Request&& req, ExchangePtr ex) {
                                      why == "unknown access key id" ? "InvalidClientTokenId" : "SignatureDoesNotMatch",
                                      "The request signature does not match (" + why + ")"));
     }
-    return sns_api(std::move(req), std::move(ex));
+    if (apis_.sns) return apis_.sns->handle(std::move(req), std::move(ex));
   }
   if (path == "/v1/completions" || path == "/v1/chat/completions") {
     bool served = false;
@@ -591,88 +591,6 @@ void Front::invoke_stream_api(const std::string& name, Request&& req, ExchangePt
   if (platform_.invoke(*fn, inv) == Platform::Admission::Throttled && !stream->writer)
     ex->respond(aws::rest_json_error(http::status::too_many_requests, "TooManyRequestsException", "Rate Exceeded.",
                           {{"Reason", platform_.throttle_reason(*fn)}}));
-}
-
-// ------------------------------------------------------------------ SNS
-
-void Front::sns_api(Request&& req, ExchangePtr ex) {
-  auto form = parse_form(req.body());
-  const std::string& action = form["Action"];
-  const auto& tpl = platform_.tpl();
-  if (action == "ListTopics") {
-    std::string members;
-    for (const auto& t : tpl.topics) members += "<member><TopicArn>" + xml_escape(t.arn) + "</TopicArn></member>";
-    return ex->respond(make_response(
-        http::status::ok,
-        fmt::format("<ListTopicsResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><ListTopicsResult>"
-                    "<Topics>{}</Topics></ListTopicsResult><ResponseMetadata><RequestId>{}</RequestId>"
-                    "</ResponseMetadata></ListTopicsResponse>",
-                    members, lambda::random_uuid()),
-        "text/xml"));
-  }
-  if (action != "Publish")
-    return ex->respond(sns_error(http::status::bad_request, "InvalidAction",
-                                 "mlfaas serves the SNS actions Publish and ListTopics, not '" + action + "'"));
-  std::string arn = form.count("TopicArn") ? form["TopicArn"] : form["TargetArn"];
-  const TopicSpec* topic = tpl.topic_by_arn(arn);
-  if (!topic) return ex->respond(sns_error(http::status::not_found, "NotFound", "Topic does not exist"));
-  if (!form.count("Message") || form["Message"].empty())
-    return ex->respond(sns_error(http::status::bad_request, "InvalidParameter",
-                                 "Invalid parameter: Empty message"));
-  const std::string& message = form["Message"];
-  if (message.size() > 256 * 1024)
-    return ex->respond(sns_error(http::status::bad_request, "InvalidParameter",
-                                 "Invalid parameter: Message too long"));
-
-  std::string message_id = lambda::random_uuid();
-  json record = {
-      {"EventSource", "aws:sns"},
-      {"EventVersion", "1.0"},
-      {"EventSubscriptionArn", topic->arn + ":" + lambda::random_uuid()},
-      {"Sns",
-       {{"Type", "Notification"},
-        {"MessageId", message_id},
-        {"TopicArn", topic->arn},
-        {"Subject", form.count("Subject") ? json(form["Subject"]) : json(nullptr)},
-        {"Message", message},
-        {"Timestamp", lambda::iso8601_now()},
-        {"SignatureVersion", "1"},
-        {"Signature", ""},
-        {"SigningCertUrl", ""},
-        {"UnsubscribeUrl", ""},
-        {"MessageAttributes", json::object()}}}};
-  std::string event = dump(json{{"Records", json::array({record})}});
-  for (Function* fn : platform_.subscribers(topic->arn)) {
-    auto inv = std::make_shared<Invocation>();
-    inv->request_id = lambda::random_uuid();
-    inv->payload = event;
-    inv->async = true;
-    inv->source = "sns:" + topic->name;
-    if (platform_.invoke(*fn, inv) == Platform::Admission::Throttled)
-      platform_.console().line(fmt::format("mlfaas: {}: event queue full, SNS message {} dropped", fn->spec.name,
-                                           message_id));
-  }
-  if (monitoring_) {
-    // E-mail and HTTP(S) subscribers get the message through the notifier (queued: Publish never waits on them).
-    for (const auto& sub : topic->subscriptions) {
-      notify::Delivery d;
-      if (sub.protocol == "email" || sub.protocol == "email-json") d.protocol = notify::Protocol::Email;
-      else if (sub.protocol == "http" || sub.protocol == "https") d.protocol = notify::Protocol::Http;
-      else continue;
-      d.endpoint = sub.endpoint;
-      d.topic_arn = topic->arn;
-      d.subject = form.count("Subject") && !form["Subject"].empty() ? form["Subject"] : "AWS Notification Message";
-      d.message = message;
-      monitoring_->notifier().enqueue(std::move(d));
-    }
-  }
-  ex->respond(make_response(
-      http::status::ok,
-      fmt::format("<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult><MessageId>{}"
-                  "</MessageId></PublishResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata>"
-                  "</PublishResponse>",
-                  message_id, lambda::random_uuid()),
-      "text/xml"));
 }
 
 // ------------------------------------------------------------------ API Gateway routes

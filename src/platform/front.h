@@ -1,6 +1,7 @@
 #pragma once
-// The public port: the Lambda Invoke API (2015-03-31), the SNS query API's Publish, and the template's API
-// Gateway routes (HTTP API payload 2.0 and REST API payload 1.0), answering with API Gateway's shapes.
+// The public port: the Lambda Invoke API (2015-03-31), the template's API Gateway routes (HTTP API payload 2.0
+// and REST API payload 1.0, answering with API Gateway's shapes), and dispatch to the AWS control-plane APIs of
+// src/platform/aws (Lambda, CloudWatch Logs, SNS, S3).
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -47,7 +48,6 @@ class Front {
   void invoke_api(const std::string& function_name, Request&& req, ExchangePtr ex);
   void invoke_stream_api(const std::string& function_name, Request&& req, ExchangePtr ex);
   void stream_route_answer(Invocation& inv, ExchangePtr ex);
-  void sns_api(Request&& req, ExchangePtr ex);
   void openai_api(bool chat, Request&& req, ExchangePtr ex);
   bool api_route(Request&& req, ExchangePtr ex);
   bool monitoring_route(const Request& req, const std::string& path, const std::string& query, ExchangePtr ex);

@@ -12,6 +12,7 @@
 #include "platform/aws/function_store.h"
 #include "platform/aws/lambda_api.h"
 #include "platform/aws/logs_api.h"
+#include "platform/aws/sns_api.h"
 #include "platform/front.h"
 
 namespace mlfaas::platform {
@@ -81,6 +82,8 @@ int serve(const ServeOptions& options) {
   apis.lambda = &lambda_api;
   aws::LogsApi logs_api(options.platform.log_dir, platform.tpl().region, platform.tpl().account_id);
   apis.logs = &logs_api;
+  aws::SnsApi sns_api(platform, aws_state + "/sns.json", &monitoring);
+  apis.sns = &sns_api;
   Front front(platform, options.host, static_cast<unsigned short>(options.port), options.credentials, &monitoring,
               apis);
 
@@ -91,7 +94,7 @@ int serve(const ServeOptions& options) {
     console.line("  auth       Invoke API and SNS require AWS SigV4 signatures with access key " +
                  options.credentials.access_key_id + " (API routes stay public, as on API Gateway)");
   console.line(fmt::format("  template   {}", options.template_path));
-  console.line(fmt::format("  aws apis   Lambda (functions made through it are kept in {}/), CloudWatch Logs",
+  console.line(fmt::format("  aws apis   Lambda (functions made through it are kept in {}/), CloudWatch Logs, SNS",
                            function_store.dir()));
   console.line(fmt::format("  resources  {}", cgroups->describe()));
   if (cgroups->mode() == CgroupMode::None)

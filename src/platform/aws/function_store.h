@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "platform/http_server.h"
+#include "platform/aws/protocol.h"
 #include "platform/template.h"
 
 namespace mlfaas::platform::aws {
@@ -18,14 +18,6 @@ namespace mlfaas::platform::aws {
 // Lambda's limits on code (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
 constexpr size_t kDirectUploadLimit = 50u * 1024 * 1024;  // a zip in the request (Code.ZipFile)
 constexpr size_t kUnzippedLimit = 262'144'000;            // 250 MB unzipped, the function's whole code
-
-// A refusal in the Lambda API's terms: the HTTP status and x-amzn-ErrorType to answer with.
-struct ApiError : std::runtime_error {
-  ApiError(http::status s, std::string t, const std::string& message)
-      : std::runtime_error(message), status(s), type(std::move(t)) {}
-  http::status status;
-  std::string type;
-};
 
 struct StoredFunction {
   FunctionSpec spec;  // reserved_concurrency included; code_dir is the unpacked code

@@ -5,12 +5,21 @@
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
 #include "platform/http_server.h"
 
 namespace mlfaas::platform::aws {
+
+// A refusal in the API's own terms: the HTTP status and error code (x-amzn-ErrorType, __type or <Code>).
+struct ApiError : std::runtime_error {
+  ApiError(http::status s, std::string t, const std::string& message)
+      : std::runtime_error(message), status(s), type(std::move(t)) {}
+  http::status status;
+  std::string type;
+};
 
 std::string dump(const nlohmann::json& j);  // never throws on invalid UTF-8 (replaced)
 // Lambda's rest-json error: `type` in x-amzn-ErrorType, {"Type": "User", "message", ...extra} in the body.
