@@ -12,6 +12,7 @@
 
 #include "platform/aws/lambda_api.h"
 #include "platform/aws/logs_api.h"
+#include "platform/aws/s3_api.h"
 #include "platform/aws/sns_api.h"
 #include "platform/aws/protocol.h"
 #include "platform/event_stream.h"
@@ -30,6 +31,7 @@ using nlohmann::json;
 using aws::dump;
 using aws::parse_form;
 using aws::sns_error;
+using aws::xml_escape;
 
 namespace {
 
@@ -62,12 +64,6 @@ bool is_code_upload(const Request& header) {
   if (path.size() > 1 && path.back() == '/') path.pop_back();
   return (header.method() == http::verb::post && path == "/2015-03-31/functions") ||
          (header.method() == http::verb::put && path.starts_with("/2015-03-31/functions/") && path.ends_with("/code"));
-}
-
-// S3 is told apart by its signature's credential scope (.../s3/aws4_request): its paths are any bucket's name.
-bool is_s3_request(const Request& header) {
-  std::string auth(header[http::field::authorization]);
-  return auth.find("/s3/aws4_request") != std::string::npos;
 }
 
 std::string http_date_clf() {
@@ -190,7 +186,7 @@ Front::Front(Platform& platform, const std::string& host, unsigned short port, C
   opts.body_limit_for = [this](const Request& header) {
     std::string target(header.target());
     if (apis_.lambda && is_code_upload(header)) return kCodeUploadLimit;
-    if (apis_.s3 && is_s3_request(header)) return kS3BodyLimit;
+    if (apis_.s3 && aws::S3Api::handles(header)) return kS3BodyLimit;
     return kSyncPayloadLimit;
   };
   auto address = resolve_host(host);
@@ -211,7 +207,7 @@ Response Front::on_too_large(const Request& header) {
                                             kCodeUploadLimit,
                                             header.method() == http::verb::post ? "CreateFunction"
                                                                                 : "UpdateFunctionCode"));
-  if (apis_.s3 && is_s3_request(header))
+  if (apis_.s3 && aws::S3Api::handles(header))
     return make_response(http::status::payload_too_large,
                          fmt::format("<Error><Code>EntityTooLarge</Code><Message>Your proposed upload exceeds the "
                                      "maximum allowed size ({} bytes here)</Message></Error>", kS3BodyLimit),
@@ -234,6 +230,13 @@ void Front::on_request(Request&& req, ExchangePtr ex) {
   if (platform_.shutting_down())
     return ex->respond(gateway_message(http::status::service_unavailable, "Service Unavailable"));
 
+  if (apis_.s3 && aws::S3Api::handles(req)) {
+    if (std::string why = signature_problem(req); !why.empty())
+      return ex->respond(make_response(http::status::forbidden,
+                                       "<Error><Code>SignatureDoesNotMatch</Code><Message>" + xml_escape(why) +
+                                           "</Message></Error>", "application/xml"));
+    return ex->respond(apis_.s3->handle(std::move(req)));
+  }
   const bool stream_invoke = path.starts_with(kStreamInvokePrefix) && path.ends_with(kStreamInvokeSuffix);
   if ((path.starts_with(kInvokePrefix) && path.ends_with("/invocations")) || stream_invoke) {
     if (req.method() != http::verb::post)

@@ -12,6 +12,7 @@
 #include "platform/aws/function_store.h"
 #include "platform/aws/lambda_api.h"
 #include "platform/aws/logs_api.h"
+#include "platform/aws/s3_api.h"
 #include "platform/aws/sns_api.h"
 #include "platform/front.h"
 
@@ -84,6 +85,11 @@ int serve(const ServeOptions& options) {
   apis.logs = &logs_api;
   aws::SnsApi sns_api(platform, aws_state + "/sns.json", &monitoring);
   apis.sns = &sns_api;
+  aws::S3Api s3_api(aws_state + "/s3", options.host, platform.tpl().region);
+  apis.s3 = &s3_api;
+  lambda_api.s3_reader = [&s3_api](const std::string& bucket, const std::string& key) {
+    return s3_api.read_for_lambda(bucket, key);
+  };
   Front front(platform, options.host, static_cast<unsigned short>(options.port), options.credentials, &monitoring,
               apis);
 
@@ -94,8 +100,8 @@ int serve(const ServeOptions& options) {
     console.line("  auth       Invoke API and SNS require AWS SigV4 signatures with access key " +
                  options.credentials.access_key_id + " (API routes stay public, as on API Gateway)");
   console.line(fmt::format("  template   {}", options.template_path));
-  console.line(fmt::format("  aws apis   Lambda (functions made through it are kept in {}/), CloudWatch Logs, SNS",
-                           function_store.dir()));
+  console.line(fmt::format("  aws apis   Lambda (functions made through it are kept in {}/), CloudWatch Logs, SNS, S3 (in {}/s3/)",
+                           function_store.dir(), aws_state));
   console.line(fmt::format("  resources  {}", cgroups->describe()));
   if (cgroups->mode() == CgroupMode::None)
     console.line("mlfaas: warning: running unenforced (no CPU quota, memory limit or freezer): " + cgroups->warning());

@@ -88,11 +88,17 @@ std::string digest(const EVP_MD* md, std::string_view bytes) {
 
 std::string sha256_base64(std::string_view bytes) { return lambda::base64_encode(digest(EVP_sha256(), bytes)); }
 
-std::string md5_hex(std::string_view bytes) {
-  std::string raw = digest(EVP_md5(), bytes), hex;
-  for (unsigned char c : raw) hex += fmt::format("{:02x}", c);
-  return hex;
+namespace {
+std::string hex(std::string_view raw) {
+  std::string out;
+  for (unsigned char c : raw) out += fmt::format("{:02x}", c);
+  return out;
 }
+}  // namespace
+
+std::string sha256_hex(std::string_view bytes) { return hex(digest(EVP_sha256(), bytes)); }
+
+std::string md5_hex(std::string_view bytes) { return hex(digest(EVP_md5(), bytes)); }
 
 int64_t unix_ms_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())

@@ -35,6 +35,7 @@ std::string xml_escape(std::string_view s);
 // application/x-www-form-urlencoded (also query strings).
 std::map<std::string, std::string> parse_form(const std::string& body);
 std::string sha256_base64(std::string_view bytes);
+std::string sha256_hex(std::string_view bytes);
 std::string md5_hex(std::string_view bytes);
 int64_t unix_ms_now();
 // "2024-05-01T12:00:00.000+0000", the Lambda API's LastModified.
