@@ -186,8 +186,10 @@ void Platform::reconfigure(Function& fn, FunctionSpec spec) {
   spec.reserved_concurrency = fn.spec.reserved_concurrency;  // changed only by set_reserved_concurrency
   fn.spec = std::move(spec);
   fn.shape = lambda_shape(fn.spec.memory_mb, int(cgroups_.host_cpus().size()));
-  fs::path own = fs::path(fn.spec.code_dir) / "bootstrap";
-  fn.bootstrap = ::access(own.c_str(), X_OK) == 0 ? own.string() : options_.bootstrap_path;
+  if (fn.spec.package_type != "Image") {  // an image's entrypoint stays what load_image made it
+    fs::path own = fs::path(fn.spec.code_dir) / "bootstrap";
+    fn.bootstrap = ::access(own.c_str(), X_OK) == 0 ? own.string() : options_.bootstrap_path;
+  }
   for (auto& inst : std::list<std::shared_ptr<Instance>>(fn.instances)) inst->retire();
 }
 

@@ -97,6 +97,16 @@ assert '"Sid":"sns"' in policy.replace(" ", ""), policy
 print("error shapes ok,", len(names), "functions listed page by page")
 PY
 
+# PackageType Image: an OCI layout from `mlfaas package --format image`, unpacked and run by serve.
+timeout 120 "$MLFAAS_BIN" package --template "$TEMPLATE" --function Echo --format image --out "$WORK/echo-image" \
+  >/dev/null || fail "mlfaas package --format image failed"
+L create-function --function-name ImageEcho --package-type Image --code "ImageUri=oci:$WORK/echo-image:latest" \
+  --role arn:aws:iam::123456789012:role/lambda-exec --image-config 'Command=echo' >"$WORK/image.json" \
+  || fail "create-function --package-type Image failed"
+assert_eq "$(json_get 'j["PackageType"]' <"$WORK/image.json")" Image "PackageType"
+aws_invoke ImageEcho '{"from": "image"}' "$WORK/out-image.json" >/dev/null || fail "invoke of the image function failed"
+assert_eq "$(json_get 'j["from"]' <"$WORK/out-image.json")" image "echo of the image function"
+
 # The function outlives a restart of serve, with its configuration and reservation.
 stop_serve
 start_serve "$TEMPLATE"
@@ -109,7 +119,9 @@ cmp -s "$WORK/download.zip" "$WORK/echo.zip" || fail "Code.Location does not giv
 aws_invoke ApiEcho '{"after": "restart"}' "$WORK/out3.json" >/dev/null || fail "invoke after a restart failed"
 assert_eq "$(json_get 'j["after"]' <"$WORK/out3.json")" restart "echo after a restart"
 
-L delete-function --function-name ApiEcho || fail "delete-function failed"
+aws_invoke ImageEcho '{"from": "image again"}' "$WORK/out-image2.json" >/dev/null || fail "image function after a restart"
+L delete-function --function-name ImageEcho >/dev/null || fail "delete-function of the image function failed"
+L delete-function --function-name ApiEcho >/dev/null || fail "delete-function failed"
 if L get-function --function-name ApiEcho 2>"$WORK/gone.err"; then fail "ApiEcho still there after delete"; fi
 grep -q ResourceNotFoundException "$WORK/gone.err" || fail "get after delete: $(cat "$WORK/gone.err")"
 server_healthy "the Lambda API calls"

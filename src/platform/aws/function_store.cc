@@ -32,6 +32,9 @@ json to_json(const StoredFunction& fn) {
             {"CodeSha256", fn.code_sha256}, {"CodeSize", fn.code_size}, {"LastModified", fn.last_modified_ms},
             {"RevisionId", fn.revision_id}, {"Policy", fn.policy}};
   if (s.reserved_concurrency) j["ReservedConcurrentExecutions"] = *s.reserved_concurrency;
+  if (s.package_type == "Image")
+    j["Image"] = {{"ImageUri", s.image_uri}, {"EntryPoint", s.image_entrypoint}, {"Command", s.image_command},
+                  {"WorkingDirectory", s.image_working_dir}};
   return j;
 }
 
@@ -51,7 +54,14 @@ StoredFunction stored_function_from_json(const json& j) {
   if (j.contains("ReservedConcurrentExecutions")) s.reserved_concurrency = j["ReservedConcurrentExecutions"].get<int>();
   fn.role = j.value("Role", "");
   fn.description = j.value("Description", "");
-  fn.package_type = j.value("PackageType", "Zip");
+  fn.package_type = s.package_type = j.value("PackageType", "Zip");
+  if (j.contains("Image")) {
+    const json& image = j["Image"];
+    s.image_uri = image.value("ImageUri", "");
+    s.image_entrypoint = image.value("EntryPoint", std::vector<std::string>{});
+    s.image_command = image.value("Command", std::vector<std::string>{});
+    s.image_working_dir = image.value("WorkingDirectory", "");
+  }
   fn.code_sha256 = j.value("CodeSha256", "");
   fn.code_size = j.value("CodeSize", int64_t(0));
   fn.last_modified_ms = j.value("LastModified", int64_t(0));

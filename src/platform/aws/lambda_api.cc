@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -255,6 +256,15 @@ json LambdaApi::configuration(const Function& fn, const char* state, const char*
     }
   }
   if (!s.environment.empty()) c["Environment"] = {{"Variables", s.environment}};
+  if (s.package_type == "Image") {
+    c.erase("Runtime");
+    c.erase("Handler");
+    json image_config = json::object();
+    if (!s.image_entrypoint.empty()) image_config["EntryPoint"] = s.image_entrypoint;
+    if (!s.image_command.empty()) image_config["Command"] = s.image_command;
+    if (!s.image_working_dir.empty()) image_config["WorkingDirectory"] = s.image_working_dir;
+    c["ImageConfigResponse"] = {{"ImageConfig", image_config}};
+  }
   return c;
 }
 
@@ -265,8 +275,7 @@ std::string LambdaApi::read_code(const json& code, const std::string& package_ty
       invalid("ImageUri is required for a function whose PackageType is Image");
     if (code.contains("ZipFile") || code.contains("S3Bucket"))
       invalid("Please don't provide ZipFile or S3Bucket/S3Key for a function whose PackageType is Image");
-    invalid("mlfaas serve cannot run container images yet (PackageType Image, " +
-            code["ImageUri"].get<std::string>() + "): deploy the function as a zip (mlfaas package --out function.zip)");
+    return "";  // the platform unpacks the image (oci_image.h)
   }
   if (code.contains("ImageUri")) invalid("Please provide ImageUri only for a function whose PackageType is Image");
   if (code.contains("ZipFile")) {
@@ -316,11 +325,32 @@ Response LambdaApi::create(const json& body) {
     invalid("Runtime and Handler are mandatory parameters for functions created with deployment packages.");
   if (!body.contains("Code")) validation("null", "code", "Member must not be null");
   std::string zip = read_code(body["Code"], package_type);
-  store_.install_code(st, zip);
+  if (package_type == "Image") {
+    spec.package_type = "Image";
+    spec.image_uri = body["Code"]["ImageUri"].get<std::string>();
+    // Lambda's ImageConfig overrides the image's own ENTRYPOINT, CMD and WORKDIR.
+    const json image_config = body.value("ImageConfig", json::object());
+    auto strings = [&](const char* key) {
+      std::vector<std::string> out;
+      if (image_config.contains(key) && image_config[key].is_array())
+        for (const auto& v : image_config[key])
+          if (v.is_string()) out.push_back(v.get<std::string>());
+      return out;
+    };
+    spec.image_entrypoint = strings("EntryPoint");
+    spec.image_command = strings("Command");
+    spec.image_working_dir = image_config.value("WorkingDirectory", "");
+    spec.code_dir = (std::filesystem::path(store_.dir()) / name).string();
+    std::filesystem::create_directories(spec.code_dir);
+  } else {
+    store_.install_code(st, zip);
+  }
   st.last_modified_ms = unix_ms_now();
   st.revision_id = lambda::random_uuid();
   try {
     Function& fn = platform_.add_function(spec);
+    if (fn.image) st.code_sha256 = fn.image->manifest_digest.substr(fn.image->manifest_digest.find(':') + 1);
+    st.spec = fn.spec;
     store_.save(st);
     stored_[name] = std::move(st);
     Response res = make_response(http::status::created, dump(configuration(fn, "Pending", nullptr)));
@@ -329,6 +359,11 @@ Response LambdaApi::create(const json& body) {
   } catch (const std::invalid_argument& e) {
     store_.remove(name);
     throw ApiError(http::status::conflict, "ResourceConflictException", e.what());
+  } catch (const TemplateError& e) {  // the image cannot be unpacked or run here
+    store_.remove(name);
+    std::string why = e.what();
+    if (auto colon = why.find("ImageUri: "); colon != std::string::npos) why = why.substr(colon + 10);
+    invalid("ImageUri " + spec.image_uri + ": " + why);
   }
 }
 
@@ -336,8 +371,11 @@ Response LambdaApi::get(Function& fn, bool configuration_only) {
   json c = configuration(fn, "Active", "Successful");
   if (configuration_only) return make_response(http::status::ok, dump(c));
   json out = {{"Configuration", c},
-              {"Code", {{"RepositoryType", "S3"},
-                        {"Location", public_base_url + kCodeDownload + fn.spec.name + ".zip"}}}};
+              {"Code", fn.spec.package_type == "Image"
+                           ? json{{"RepositoryType", "ECR"}, {"ImageUri", fn.spec.image_uri},
+                                  {"ResolvedImageUri", fn.spec.image_uri}}
+                           : json{{"RepositoryType", "S3"},
+                                  {"Location", public_base_url + kCodeDownload + fn.spec.name + ".zip"}}}};
   if (fn.spec.reserved_concurrency)
     out["Concurrency"] = {{"ReservedConcurrentExecutions", *fn.spec.reserved_concurrency}};
   return make_response(http::status::ok, dump(out));
@@ -366,6 +404,9 @@ Response LambdaApi::update_code(Function& fn, const json& body) {
   code.erase("RevisionId");
   code.erase("Architectures");
   if (body.contains("Architectures")) apply_configuration({{"Architectures", body["Architectures"]}}, it->second.spec, nullptr);
+  if (it->second.package_type == "Image")
+    invalid("mlfaas serve cannot replace an image function's code yet: delete the function and create it again "
+            "with the new ImageUri");
   std::string zip = read_code(code, it->second.package_type);
   if (body.value("DryRun", false)) return make_response(http::status::ok, dump(configuration(fn, "Active", "Successful")));
   std::string old_code = it->second.spec.code_dir;
