@@ -65,10 +65,11 @@ class ServeProcess {
       if (out >= 0) ::dup2(out, 1), ::dup2(out, 2);
       int null = ::open("/dev/null", O_RDONLY);
       if (null >= 0) ::dup2(null, 0);
-      std::string tpl = (dir / "template.yaml").string(), logs = (dir / "logs").string(), pf = port_file.string();
+      std::string tpl = (dir / "template.yaml").string(), logs = (dir / "logs").string(), pf = port_file.string(),
+                  state = (dir / "state").string();
       std::vector<const char*> argv = {binary.c_str(), "serve", "--template", tpl.c_str(), "--port", "0",
                                        "--port-file", pf.c_str(), "--log-dir", logs.c_str(),
-                                       "--idle-timeout", "3600", nullptr};
+                                       "--idle-timeout", "3600", "--state-dir", state.c_str(), nullptr};
       ::execv(binary.c_str(), const_cast<char* const*>(argv.data()));
       std::fprintf(stderr, "cannot run %s\n", binary.c_str());
       ::_exit(127);
@@ -88,6 +89,7 @@ class ServeProcess {
   ~ServeProcess() { stop(); }
 
   int port() const { return port_; }
+  std::string last_words() const { return last_line((dir_ / "serve.out").string()); }
   bool alive() {
     if (pid_ <= 0) return false;
     int status = 0;
@@ -184,45 +186,6 @@ class ConfigurationRun {
   virtual std::chrono::milliseconds poll_interval() const { return std::chrono::milliseconds(200); }
 };
 
-// The local platform: a child `mlfaas serve` from the configuration's SAM template, its log files read.
-class LocalRun : public ConfigurationRun {
- public:
-  LocalRun(const std::string& binary, const fs::path& dir)
-      : dir_(dir), serve_(binary, dir),
-        client_(AwsSettings{"http://127.0.0.1:" + std::to_string(serve_.port()), "us-east-1", ""},
-                sigv4::Credentials{"mlfaas", "mlfaas", ""}) {}
-  void publish(const std::string& message) override {
-    client_.sns("Publish", {{"TopicArn", std::string("arn:aws:sns:us-east-1:123456789012:") + kTopicName},
-                            {"Message", message}});
-  }
-  void collect(LogParser& parser, InitFailures& init) override {
-    fs::path logs = dir_ / "logs";
-    if (!fs::is_directory(logs)) return;
-    for (const auto& entry : fs::directory_iterator(logs)) {
-      if (entry.path().extension() != ".log") continue;
-      std::ifstream in(entry.path());
-      std::stringstream text;
-      text << in.rdbuf();
-      // "timestamp<TAB>stream<TAB>message", the message may hold tabs itself (INIT_REPORT does).
-      for (std::string line; std::getline(text, line);)
-        if (auto a = line.find('\t'), b = a == std::string::npos ? a : line.find('\t', a + 1); b != std::string::npos)
-          init.add(line.substr(b + 1));
-      text.clear();
-      text.seekg(0);
-      parser.add_serve_log(text);
-    }
-  }
-  std::string gone() override {
-    return serve_.alive() ? "" : "mlfaas serve exited: " + ServeProcess::last_line((dir_ / "serve.out").string());
-  }
-  void finish() override { serve_.stop(); }
-
- private:
-  fs::path dir_;
-  ServeProcess serve_;
-  AwsClient client_;
-};
-
 std::string base64(const std::string& bytes) {
   static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
@@ -248,8 +211,9 @@ constexpr size_t kDirectUploadLimit = 50u * 1000 * 1000;
 class AwsDeployer {
  public:
   AwsDeployer(AwsClient& client, const Spec& spec, const RunOptions& options, std::string role_arn,
-              fs::path scratch)
-      : client_(client), spec_(spec), options_(options), role_arn_(std::move(role_arn)), scratch_(std::move(scratch)) {}
+              std::string bucket, fs::path scratch)
+      : client_(client), spec_(spec), options_(options), role_arn_(std::move(role_arn)), bucket_(std::move(bucket)),
+        scratch_(std::move(scratch)) {}
   ~AwsDeployer() {
     if (options_.keep || keep_all_) return;
     for (auto it = created_.rbegin(); it != created_.rend(); ++it) {
@@ -261,9 +225,9 @@ class AwsDeployer {
     }
     for (const auto& key : uploaded_) {
       try {
-        client_.s3_delete_object(spec_.aws.bucket, key);
+        client_.s3_delete_object(bucket_, key);
       } catch (const std::exception& e) {
-        std::fprintf(stderr, "experiment: could not delete s3://%s/%s: %s\n", spec_.aws.bucket.c_str(), key.c_str(),
+        std::fprintf(stderr, "experiment: could not delete s3://%s/%s: %s\n", bucket_.c_str(), key.c_str(),
                      e.what());
       }
     }
@@ -392,15 +356,15 @@ class AwsDeployer {
     if (bytes.size() <= kDirectUploadLimit) {
       c = {{"ZipFile", base64(bytes)}};
     } else {
-      if (spec_.aws.bucket.empty())
+      if (bucket_.empty())
         throw std::runtime_error(zip.string() + " is " + std::to_string(bytes.size() >> 20) +
                                  " MiB, over Lambda's 50 MB direct upload: name an S3 bucket (aws: {bucket: ...} "
                                  "in the spec)");
       std::string key = "mlfaas-experiments/" + spec_.name + "/" + function + ".zip";
-      client_.s3_create_bucket(spec_.aws.bucket);
-      client_.s3_put_object(spec_.aws.bucket, key, bytes);
+      client_.s3_create_bucket(bucket_);
+      client_.s3_put_object(bucket_, key, bytes);
       uploaded_.push_back(key);
-      c = {{"S3Bucket", spec_.aws.bucket}, {"S3Key", key}};
+      c = {{"S3Bucket", bucket_}, {"S3Key", key}};
     }
     return code_[function] = c;
   }
@@ -409,6 +373,7 @@ class AwsDeployer {
   const Spec& spec_;
   const RunOptions& options_;
   std::string role_arn_;
+  std::string bucket_;  // for packages over the direct upload limit
   fs::path scratch_;
   std::map<std::string, json> code_;
   std::vector<Deployed> created_;
@@ -419,8 +384,9 @@ class AwsDeployer {
 // A configuration deployed through the AWS APIs: SNS Publish in, CloudWatch Logs FilterLogEvents out.
 class AwsRun : public ConfigurationRun {
  public:
-  AwsRun(AwsClient& client, AwsDeployer::Deployed deployed, bool local)
-      : client_(client), deployed_(std::move(deployed)), local_(local),
+  // `serve`: the local platform's process when the endpoint is a child `mlfaas serve` (else null).
+  AwsRun(AwsClient& client, AwsDeployer::Deployed deployed, bool local, ServeProcess* serve)
+      : client_(client), deployed_(std::move(deployed)), local_(local), serve_(serve),
         since_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch()).count() - 60'000) {}
   void publish(const std::string& message) override {
@@ -450,13 +416,17 @@ class AwsRun : public ConfigurationRun {
     parser.add_cloudwatch_json(json{{"events", events}}.dump());
   }
   std::chrono::milliseconds poll_interval() const override {
-    return std::chrono::milliseconds(local_ ? 300 : 3000);  // FilterLogEvents allows a few calls a second
+    return std::chrono::milliseconds(local_ ? 200 : 3000);  // FilterLogEvents allows a few calls a second
+  }
+  std::string gone() override {
+    return !serve_ || serve_->alive() ? "" : "mlfaas serve exited: " + serve_->last_words();
   }
 
  private:
   AwsClient& client_;
   AwsDeployer::Deployed deployed_;
   bool local_;
+  ServeProcess* serve_;
   long long since_ms_;
 };
 
@@ -567,7 +537,8 @@ RunSummary run_experiment(const RunOptions& options) {
   if (!aws && options.target != "local")
     throw std::runtime_error("experiment: --target must be local or aws, got '" + options.target + "'");
   if (!aws && (options.deploy_only || !options.endpoint_url.empty()))
-    throw std::runtime_error("experiment: --deploy-only and --endpoint-url go with --target aws");
+    throw std::runtime_error("experiment: --deploy-only and --endpoint-url go with --target aws (local starts its "
+                             "own serve, which ends with the run)");
 
   // Every model must be there before anything starts: a run of 20 minutes should not fail in its last config.
   std::map<std::string, std::vector<json>> items_of;  // dataset path + column/field -> its items
@@ -586,30 +557,42 @@ RunSummary run_experiment(const RunOptions& options) {
     if (!items_of.count(dataset_key(d))) items_of[dataset_key(d)] = load_items(d);
   }
 
-  // The AWS side: client, plan and confirmation, deployer (which deletes what it created when it goes).
-  std::unique_ptr<AwsClient> client;
-  std::unique_ptr<AwsDeployer> deployer;
-  bool free_endpoint = is_local_endpoint(options.endpoint_url);
-  fs::path scratch = fs::absolute(fs::path(run_dir) / "packages");
-  if (aws) {
-    std::string region = resolve_region(options.region, options.profile);
-    if (region.empty() && free_endpoint) region = "us-east-1";
-    if (region.empty())
-      throw std::runtime_error("experiment: no AWS region: give --region, set AWS_REGION or a region in ~/.aws/config");
-    sigv4::Credentials credentials = resolve_credentials(options.profile);
-    if (credentials.empty() && free_endpoint) credentials = {"mlfaas", "mlfaas", ""};
-    if (credentials.empty())
-      throw std::runtime_error("experiment: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                               "or give --profile (~/.aws/credentials)");
-    std::string role = !options.role_arn.empty() ? options.role_arn : spec.aws.role_arn;
-    if (role.empty())
-      throw std::runtime_error("experiment: the functions need an execution role: give --role-arn or aws: {role_arn: "
-                               "...} in the spec (a role Lambda can assume, with AWSLambdaBasicExecutionRole)");
-    if (!free_endpoint) confirm_plan(spec, configs, options, region);
-    client = std::make_unique<AwsClient>(AwsSettings{options.endpoint_url, region, options.profile}, credentials);
-    fs::create_directories(scratch);
-    deployer = std::make_unique<AwsDeployer>(*client, spec, options, role, scratch);
+  // Local: one child `mlfaas serve` (functions and topics made through its APIs, state and logs in
+  // RUN_DIR/serve), then exactly the calls that go to AWS.
+  std::string binary = options.mlfaas_binary.empty() ? self_executable() : options.mlfaas_binary;
+  std::unique_ptr<ServeProcess> serve;
+  std::string endpoint_url = options.endpoint_url;
+  if (!aws) {
+    fs::path dir = fs::absolute(fs::path(run_dir) / "serve");
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    write_file_atomically(dir / "template.yaml", "AWSTemplateFormatVersion: \"2010-09-09\"\nResources: {}\n");
+    serve = std::make_unique<ServeProcess>(binary, dir);
+    endpoint_url = "http://127.0.0.1:" + std::to_string(serve->port());
   }
+
+  // The AWS side: client, plan and confirmation, deployer (which deletes what it created when it goes).
+  bool free_endpoint = is_local_endpoint(endpoint_url);
+  std::string region = resolve_region(options.region, options.profile);
+  if (region.empty() && free_endpoint) region = "us-east-1";
+  if (region.empty())
+    throw std::runtime_error("experiment: no AWS region: give --region, set AWS_REGION or a region in ~/.aws/config");
+  sigv4::Credentials credentials = resolve_credentials(options.profile);
+  if (credentials.empty() && free_endpoint) credentials = {"mlfaas", "mlfaas", ""};
+  if (credentials.empty())
+    throw std::runtime_error("experiment: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                             "or give --profile (~/.aws/credentials)");
+  std::string role = !options.role_arn.empty() ? options.role_arn : spec.aws.role_arn;
+  if (role.empty() && !aws) role = "arn:aws:iam::123456789012:role/mlfaas-experiment";
+  if (role.empty())
+    throw std::runtime_error("experiment: the functions need an execution role: give --role-arn or aws: {role_arn: "
+                             "...} in the spec (a role Lambda can assume, with AWSLambdaBasicExecutionRole)");
+  std::string bucket = spec.aws.bucket.empty() && !aws ? "mlfaas-experiments" : spec.aws.bucket;
+  if (!free_endpoint) confirm_plan(spec, configs, options, region);
+  AwsClient client(AwsSettings{endpoint_url, region, options.profile}, credentials);
+  fs::path scratch = fs::absolute(fs::path(run_dir) / "packages");
+  fs::create_directories(scratch);
+  AwsDeployer deployer(client, spec, options, role, bucket, scratch);
 
   if (options.deploy_only) {
     RunSummary summary;
@@ -617,16 +600,15 @@ RunSummary run_experiment(const RunOptions& options) {
     Progress progress(options.progress, summary.configurations);
     for (size_t ci = 0; ci < configs.size(); ++ci) {
       progress.show(int(ci), configs[ci].id() + ": deploying");
-      deployer->deploy(configs[ci]);
+      deployer.deploy(configs[ci]);
     }
     progress.finish();
-    deployer->keep_all();  // deployed to stay
+    deployer.keep_all();  // deployed to stay
     return summary;
   }
 
   fs::create_directories(fs::path(run_dir) / "results");
   fs::copy_file(options.spec_path, fs::path(run_dir) / "spec.yaml", fs::copy_options::overwrite_existing);
-  std::string binary = options.mlfaas_binary.empty() ? self_executable() : options.mlfaas_binary;
 
   RunSummary summary;
   summary.configurations = int(configs.size());
@@ -639,24 +621,12 @@ RunSummary run_experiment(const RunOptions& options) {
       progress.show(int(ci + 1), config.id() + " (done before)");
       continue;
     }
-    progress.show(int(ci), config.id() + ": " + (aws ? "deploying" : "starting"));
-    fs::path dir = fs::path(run_dir) / "configs" / config.id();
-    fs::remove_all(dir);
-    fs::create_directories(dir);
+    progress.show(int(ci), config.id() + ": deploying");
     const std::vector<json>& texts = items_of.at(dataset_key(dataset_of(spec, config)));
-    std::unique_ptr<ConfigurationRun> run;
-    std::string logs_where;
-    if (aws) {
-      auto deployed = deployer->deploy(config);
-      logs_where = "CloudWatch Logs /aws/lambda/" + deployed.function;
-      run = std::make_unique<AwsRun>(*client, deployed, free_endpoint);
-    } else {
-      std::string model_dir = fs::absolute(model_path(spec, config)).string();
-      write_file_atomically(dir / "template.yaml", configuration_template(config, model_dir, spec.timeout_s,
-                                                                          custom_function(spec, config)));
-      logs_where = (dir / "logs").string();
-      run = std::make_unique<LocalRun>(binary, fs::absolute(dir));
-    }
+    auto deployed = deployer.deploy(config);
+    std::string logs_where = "CloudWatch Logs /aws/lambda/" + deployed.function +
+                             (serve ? " (" + (fs::path(run_dir) / "serve" / "logs").string() + ")" : "");
+    auto run = std::make_unique<AwsRun>(client, deployed, free_endpoint, serve.get());
 
     std::string experiment_id = spec.name + "-" + config.id();
     size_t cursor = (ci * 7919) % texts.size();  // configurations start at different rows, deterministically
@@ -714,7 +684,7 @@ RunSummary run_experiment(const RunOptions& options) {
     run->finish();
     InitFailures ignored;
     auto records = collect(ignored);
-    if (aws) deployer->done(AwsDeployer::function_name(spec, config));
+    deployer.done(AwsDeployer::function_name(spec, config));
 
     std::ostringstream csv;
     write_csv_header(csv);
