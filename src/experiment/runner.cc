@@ -353,7 +353,9 @@ class AwsDeployer {
                          zip.string());
     std::string bytes = read_file(zip);
     json c;
-    if (bytes.size() <= kDirectUploadLimit) {
+    // With a bucket the zip goes up once and every configuration's CreateFunction names it; inline it would
+    // travel (base64, a third larger) once per configuration.
+    if (bucket_.empty() && bytes.size() <= kDirectUploadLimit) {
       c = {{"ZipFile", base64(bytes)}};
     } else {
       if (bucket_.empty())
