@@ -263,6 +263,12 @@ class AwsDeployer {
       body["PackageType"] = "Image";
       body["ImageConfig"] = {{"Command", {handler}}};
     }
+    // What was deployed, without the code: RUN_DIR/configs/<id>/function.json.
+    json record = body;
+    record.erase("Code");
+    fs::path record_dir = scratch_.parent_path() / "configs" / config.id();
+    fs::create_directories(record_dir);
+    write_file_atomically(record_dir / "function.json", record.dump(2) + "\n");
     json answer;
     try {
       answer = client_.lambda("POST", "/2015-03-31/functions", body);

@@ -48,10 +48,10 @@ grep -qF 'no/such.gguf: model missing; write it with `bench/llm_models.sh`' "$WO
   fail "a missing model: $(cat "$WORK/err.out")"
 
 timeout 240 "$MLFAAS_BIN" experiment run "$WORK/llm.yaml" --out "$WORK/run" >"$WORK/run.out" 2>&1 ||
-  fail "experiment run: $(tail -20 "$WORK/run.out"; tail -20 "$WORK"/run/configs/*/serve.out 2>/dev/null)"
+  fail "experiment run: $(tail -20 "$WORK/run.out"; tail -20 "$WORK"/run/serve/serve.out 2>/dev/null)"
 cat "$WORK/run.out"
-grep -q 'Handler: llm' "$WORK/run/configs/stories-m256-c1-b3/template.yaml" || fail "template without Handler: llm"
-grep -q 'LLM_MAX_NEW_TOKENS: "16"' "$WORK/run/configs/stories-m256-c1-b3/template.yaml" || fail "template without the environment"
+grep -q '"Handler": "llm"' "$WORK/run/configs/stories-m256-c1-b3/function.json" || fail "function without Handler: llm"
+grep -q '"LLM_MAX_NEW_TOKENS": "16"' "$WORK/run/configs/stories-m256-c1-b3/function.json" || fail "function without the environment"
 
 python3 - "$WORK/run/invocations.csv" "$WORK/run/report.html" <<'PY'
 import csv, sys

@@ -33,7 +33,7 @@ expect_error 1 "tools/train_classic.py" "$WORK/nomodel.yaml" --out "$WORK/x"
 
 start=$(date +%s)
 timeout 120 "$MLFAAS_BIN" experiment run experiments/smoke.yaml --out "$WORK/run" >"$WORK/run.out" 2>&1 \
-  || fail "experiment run failed: $(tail -20 "$WORK/run.out"; tail -20 "$WORK"/run/configs/*/serve.out 2>/dev/null)"
+  || fail "experiment run failed: $(tail -20 "$WORK/run.out"; tail -20 "$WORK"/run/serve/serve.out 2>/dev/null)"
 echo "smoke run: $(( $(date +%s) - start )) s"
 cat "$WORK/run.out"
 csv="$WORK/run/invocations.csv"
