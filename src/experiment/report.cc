@@ -58,16 +58,18 @@ std::vector<ConfigurationStats> summarise(const std::vector<InvocationRecord>& r
     for (const auto* r : rows) {
       ++s.invocations;
       instances.insert(r->instance_id);
-      ++cpu_votes[r->cpu_count];
+      if (r->cpu_count > 0) ++cpu_votes[r->cpu_count];
       billed += r->billed_ms;
       cost += r->cost_usd;
       s.max_memory_mb = std::max(s.max_memory_mb, r->max_memory_mb);
       if (r->cold_start) ++s.cold_starts, cold_total.push_back(r->init_ms + r->duration_ms);
-      else warm_proc.push_back(r->processing_ms), warm_billed.push_back(r->billed_ms);
+      else warm_billed.push_back(r->billed_ms);
+      if (!r->cold_start && r->processing_ms >= 0) warm_proc.push_back(r->processing_ms);
     }
     s.instances = int(instances.size());
-    s.cpu_count = std::max_element(cpu_votes.begin(), cpu_votes.end(),
-                                   [](auto& a, auto& b) { return a.second < b.second; })->first;
+    if (!cpu_votes.empty())
+      s.cpu_count = std::max_element(cpu_votes.begin(), cpu_votes.end(),
+                                     [](auto& a, auto& b) { return a.second < b.second; })->first;
     s.warm_processing_ms = median(warm_proc);
     s.warm_billed_ms = median(warm_billed);
     s.cold_total_ms = median(cold_total);
