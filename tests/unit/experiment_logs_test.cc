@@ -13,6 +13,7 @@
 #include "experiment/report.h"
 #include "experiment/runner.h"
 #include "experiment/spec.h"
+#include "experiment/svg_chart.h"
 
 namespace fs = std::filesystem;
 using namespace mlfaas::experiment;
@@ -316,4 +317,23 @@ TEST(ExperimentTemplate, ConfigurationTemplateHasTheResourceModel) {
   EXPECT_NE(t.find("Handler: random-forest"), std::string::npos);
   EXPECT_NE(t.find("Type: SNS"), std::string::npos);
   EXPECT_NE(t.find("MODEL_PATH: \"/models/random-forest\""), std::string::npos);
+}
+
+TEST(ExperimentReport, DistributionsAndLogFloor) {
+  namespace svg = mlfaas::experiment::svg;
+  EXPECT_DOUBLE_EQ(svg::quantile({1, 2, 3, 4}, 0.25), 1.75);  // numpy.percentile(..., 25)
+  EXPECT_DOUBLE_EQ(svg::quantile({1, 2, 3, 4}, 0.5), 2.5);
+  EXPECT_DOUBLE_EQ(svg::quantile({7}, 0.75), 7);
+
+  // A log-scale floor at least 2x below the smallest value: 1.05 over a floor of 1 would be an empty bar.
+  svg::Chart bars{"t", "x", "y", {"a", "b"}, {{"s", {1.05, 50}, {}}}, true};
+  std::string chart = svg::bar_chart(bars);
+  EXPECT_NE(chart.find(">0.10</text>"), std::string::npos);
+
+  svg::DistributionChart d{"billed", "memory", "ms", {"128", "256"}, {{10, 11, 12, 13, 90}, {5, 5, 5}}};
+  std::string box = svg::box_plot(d), violin = svg::violin_plot(d);
+  EXPECT_NE(box.find("128: n=5, median 12, quartiles 11-13, range 10-90"), std::string::npos) << box;
+  EXPECT_NE(box.find("<circle"), std::string::npos);  // 90 is beyond 1.5 IQR: drawn as an outlier
+  EXPECT_NE(violin.find("<path"), std::string::npos);
+  EXPECT_NE(violin.find("256: n=3, median 5.00"), std::string::npos);
 }
