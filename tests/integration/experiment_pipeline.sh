@@ -55,6 +55,8 @@ for r in rows:
     assert float(r["cost_usd"]) > 0.2e-6, r
     if r["cold_start"] == "cold":
         assert float(r["init_ms"]) > 0, r
+        # The bootstrap's own INIT (model load), a part of Init Duration.
+        assert 0 < float(r["model_init_ms"]) <= float(r["init_ms"]), r
     else:
         assert r["cold_start"] == "warm" and float(r["init_ms"]) == 0, r
 for key in configs:
