@@ -7,6 +7,7 @@
 #include <ctime>
 #include <fstream>
 #include <sstream>
+#include <type_traits>
 
 #include "common/error.h"
 
@@ -172,6 +173,20 @@ double time_of(const json& j) {
   return ms;
 }
 
+// The `llm` handler's token figures, under EMF's names or the ML_ON_FAAS line's camelCase ones.
+void read_generation_fields(const json& j, InvocationRecord& r, bool camel_case) {
+  auto number = [&](const char* emf_name, auto& into) {
+    std::string key = emf_name;
+    if (camel_case) key[0] = char(std::tolower(static_cast<unsigned char>(key[0])));
+    if (auto v = real_number(j, key.c_str(), camel_case ? "ML_ON_FAAS" : "EMF"))
+      into = static_cast<std::remove_reference_t<decltype(into)>>(*v);
+  };
+  number("PromptTokens", r.prompt_tokens);
+  number("GeneratedTokens", r.generated_tokens);
+  number("TokensPerSecond", r.tokens_per_second);
+  number("TimeToFirstTokenMs", r.first_token_ms);
+}
+
 }  // namespace
 
 LogParser::Partial& LogParser::at(const std::string& request_id) { return by_request_[request_id]; }
@@ -199,6 +214,7 @@ void LogParser::add_ml_on_faas(const std::string& body) {
     if (t >= 0) r.start = iso8601(t);
   } else if (what == "Processing completed") {
     p.completed_epoch_ms = t;
+    read_generation_fields(j, r, true);
   } else if (what == "Initialization started") {
     p.init_started_epoch_ms = t;
   } else if (what == "Initialization completed") {
@@ -260,6 +276,7 @@ void LogParser::add(const std::string& log_stream, const std::string& raw_messag
     InvocationRecord& r = at(id).record;
     if (auto v = real_number(j, "ProcessingMs", "EMF")) r.processing_ms = *v;
     if (auto v = real_number(j, "InitMs", "EMF")) r.model_init_ms = *v;
+    read_generation_fields(j, r, false);
     if (auto code = real_number(j, "StatusCode", "EMF"); code && *code >= 400)
       r.status = "http-" + std::to_string(int(*code));
   }
@@ -429,7 +446,8 @@ namespace {
 constexpr const char* kHeader =
     "experiment,function,memory_mb,max_concurrency,batch_size,start,cold_start,init_ms,model_init_ms,processing_ms,"
     "duration_ms,billed_ms,max_memory_mb,cost_usd,instance_id,cpu_count,request_id,message_id,status";
-constexpr size_t kColumns = 19;
+// Text generation's columns follow.
+constexpr const char* kGenerationColumns = ",prompt_tokens,generated_tokens,tokens_per_second,first_token_ms";
 
 // Unknown (negative) values are empty fields, as pandas and R read missing values.
 std::string known_int(int v) { return v < 0 ? "" : std::to_string(v); }
@@ -469,7 +487,7 @@ std::vector<std::string> split_csv_line(const std::string& line) {
 
 }  // namespace
 
-void write_csv_header(std::ostream& out) { out << kHeader << "\n"; }
+void write_csv_header(std::ostream& out) { out << kHeader << kGenerationColumns << "\n"; }
 
 void write_csv_row(std::ostream& out, const InvocationRecord& r) {
   char nums[160];
@@ -479,31 +497,53 @@ void write_csv_row(std::ostream& out, const InvocationRecord& r) {
       << csv_field(r.start) << ',' << (r.cold_start ? "cold" : "warm") << ',' << known_ms(r.init_ms) << ','
       << known_ms(r.model_init_ms) << ',' << known_ms(r.processing_ms) << ',' << nums << ','
       << csv_field(r.instance_id) << ',' << known_int(r.cpu_count) << ',' << csv_field(r.request_id) << ','
-      << csv_field(r.message_id) << ',' << csv_field(r.status) << "\n";
+      << csv_field(r.message_id) << ',' << csv_field(r.status);
+  std::snprintf(nums, sizeof nums, ",%d,%d,%.3f,%.3f", r.prompt_tokens, r.generated_tokens, r.tokens_per_second,
+                r.first_token_ms);
+  out << nums << "\n";
 }
 
 std::vector<InvocationRecord> read_csv(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw FormatError(path, "cannot read");
   std::string line;
-  if (!std::getline(in, line) || line != kHeader) throw FormatError(path, "not an experiment CSV (unexpected header)");
+  // By column name, so that results of earlier versions (without model_init_ms or the generation columns)
+  // still read: what they lack is unknown (model_init_ms) or 0 (tokens).
+  if (!std::getline(in, line)) throw FormatError(path, "not an experiment CSV (empty)");
+  std::map<std::string, size_t> column;
+  for (const auto& name : split_csv_line(line)) column.emplace(name, column.size());
+  for (const auto& name : split_csv_line(kHeader))
+    if (name != "model_init_ms" && !column.count(name))
+      throw FormatError(path, "not an experiment CSV (no column " + name + ")");
   std::vector<InvocationRecord> out;
   size_t number = 1;
   while (std::getline(in, line)) {
     ++number;
     if (line.empty()) continue;
     auto f = split_csv_line(line);
-    if (f.size() != kColumns)
-      throw FormatError(path, "line " + std::to_string(number) + ": expected " + std::to_string(kColumns) + " fields");
+    if (f.size() != column.size())
+      throw FormatError(path, "line " + std::to_string(number) + ": expected " + std::to_string(column.size()) +
+                                  " fields");
+    auto field = [&](const char* name) -> const std::string& {
+      static const std::string none;
+      auto it = column.find(name);
+      return it == column.end() ? none : f[it->second];
+    };
+    auto number_or_zero = [&](const char* name) { return field(name).empty() ? 0.0 : std::stod(field(name)); };
     try {
       InvocationRecord r;
-      r.experiment = f[0], r.function = f[1], r.memory_mb = std::stoi(f[2]);
-      r.max_concurrency = f[3].empty() ? 0 : std::stoi(f[3]);
-      r.batch_size = int_or_unknown(f[4]), r.start = f[5], r.cold_start = f[6] == "cold";
-      r.init_ms = f[7].empty() ? 0 : std::stod(f[7]), r.model_init_ms = ms_or_unknown(f[8]);
-      r.processing_ms = ms_or_unknown(f[9]), r.duration_ms = std::stod(f[10]), r.billed_ms = std::stod(f[11]);
-      r.max_memory_mb = std::stoi(f[12]), r.cost_usd = std::stod(f[13]), r.instance_id = f[14];
-      r.cpu_count = int_or_unknown(f[15]), r.request_id = f[16], r.message_id = f[17], r.status = f[18];
+      r.experiment = field("experiment"), r.function = field("function");
+      r.memory_mb = std::stoi(field("memory_mb")), r.max_concurrency = int(number_or_zero("max_concurrency"));
+      r.batch_size = int_or_unknown(field("batch_size")), r.start = field("start");
+      r.cold_start = field("cold_start") == "cold";
+      r.init_ms = number_or_zero("init_ms"), r.model_init_ms = ms_or_unknown(field("model_init_ms"));
+      r.processing_ms = ms_or_unknown(field("processing_ms"));
+      r.duration_ms = std::stod(field("duration_ms")), r.billed_ms = std::stod(field("billed_ms"));
+      r.max_memory_mb = std::stoi(field("max_memory_mb")), r.cost_usd = std::stod(field("cost_usd"));
+      r.instance_id = field("instance_id"), r.cpu_count = int_or_unknown(field("cpu_count"));
+      r.request_id = field("request_id"), r.message_id = field("message_id"), r.status = field("status");
+      r.prompt_tokens = int(number_or_zero("prompt_tokens")), r.generated_tokens = int(number_or_zero("generated_tokens"));
+      r.tokens_per_second = number_or_zero("tokens_per_second"), r.first_token_ms = number_or_zero("first_token_ms");
       out.push_back(std::move(r));
     } catch (const std::exception&) {
       throw FormatError(path, "line " + std::to_string(number) + ": a number field is not a number");

@@ -41,6 +41,12 @@ struct InvocationRecord {
   std::string request_id;
   std::string message_id;
   std::string status = "ok";   // ok, or what REPORT/the runtime said (error, timeout)
+  // Text generation (the `llm` handler's EMF / "Processing completed" fields; 0 for other handlers), summed
+  // over a batch's answers; the time to first token is the first answer's.
+  int prompt_tokens = 0;
+  int generated_tokens = 0;
+  double tokens_per_second = 0;  // decode: tokens after each answer's first over the decode time
+  double first_token_ms = 0;
 };
 
 enum class LogFormat {

@@ -109,7 +109,107 @@ std::vector<Recommendation> recommend(const std::vector<ConfigurationStats>& sta
   return out;
 }
 
+std::vector<GenerationStats> summarise_generation(const std::vector<InvocationRecord>& records) {
+  using Key = std::tuple<std::string, int, int>;
+  std::map<Key, std::vector<const InvocationRecord*>> groups;
+  std::set<std::string> generating;  // functions that generated text; the others (fill-mask) get the cost columns
+  for (const auto& r : records)
+    if (r.status == "ok") {
+      groups[{r.function, r.memory_mb, r.batch_size}].push_back(&r);
+      if (r.generated_tokens > 0) generating.insert(r.function);
+    }
+  std::vector<GenerationStats> out;
+  if (generating.empty()) return out;
+  for (const auto& [key, rows] : groups) {
+    GenerationStats g;
+    std::tie(g.function, g.memory_mb, g.batch) = key;
+    std::vector<double> init, first_token, tokens_per_second;
+    double cost = 0;
+    for (const auto* r : rows) {
+      ++g.invocations;
+      g.answers += std::max(1, r->batch_size);
+      g.generated_tokens += r->generated_tokens;
+      g.max_memory_mb = std::max(g.max_memory_mb, r->max_memory_mb);
+      cost += r->cost_usd;
+      if (r->cold_start) init.push_back(r->init_ms);
+      else if (r->generated_tokens > 0)
+        first_token.push_back(r->first_token_ms), tokens_per_second.push_back(r->tokens_per_second);
+    }
+    g.cold_init_ms = median(init);
+    g.warm_first_token_ms = median(first_token);
+    g.warm_tokens_per_second = median(tokens_per_second);
+    g.cost_per_answer_usd = cost / g.answers;
+    g.cost_per_1k_tokens_usd = g.generated_tokens > 0 ? cost / double(g.generated_tokens) * 1000 : kNaN;
+    out.push_back(g);
+  }
+  return out;
+}
+
 namespace {
+
+// Dollars as µ$ below a tenth of a cent and as $ above (an LLM answer can cost either).
+std::string usd_readable(double v) {
+  if (!std::isfinite(v) || v < 1e-3) return usd(v);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "$%.4f", v);
+  return buf;
+}
+
+// The report's text-generation section (empty when no invocation generated tokens): a table per memory size
+// and charts of decode speed and cost per 1,000 tokens over memory, one chart per batch size.
+std::string generation_section(const std::vector<InvocationRecord>& records) {
+  auto stats = summarise_generation(records);
+  if (stats.empty()) return "";
+  std::set<std::string> functions;
+  std::set<int> memory, batches;
+  for (const auto& g : stats) {
+    memory.insert(g.memory_mb), batches.insert(g.batch);
+    if (g.generated_tokens > 0) functions.insert(g.function);
+  }
+  std::vector<std::string> memory_labels;
+  for (int m : memory) memory_labels.push_back(std::to_string(m));
+  auto find_g = [&](const std::string& f, int m, int b) -> const GenerationStats* {
+    for (const auto& g : stats)
+      if (g.function == f && g.memory_mb == m && g.batch == b) return &g;
+    return nullptr;
+  };
+
+  std::ostringstream h;
+  h << "<h2>Text generation</h2><p class=\"note\">Per function, memory size and batch (questions per "
+       "invocation): decode tokens/s and time to first token are the engine's own figures (the <code>llm</code> "
+       "handler's <code>TokensPerSecond</code> and <code>TimeToFirstTokenMs</code>), medians over warm "
+       "invocations; for a batch the time to first token is its first answer's. Cost per answer = the "
+       "configuration's whole bill (cold starts included) over the questions answered; cost per 1,000 tokens = the "
+       "same bill over the tokens generated.</p><div class=\"charts\">";
+  for (int b : batches) {
+    svg::Chart speed{"Decode tokens/s, batch " + std::to_string(b), "memory size (MB)", "tokens/s", memory_labels,
+                     {}, false};
+    svg::Chart cost{"Cost per 1,000 generated tokens, batch " + std::to_string(b), "memory size (MB)",
+                    "µ$ per 1,000 tokens", memory_labels, {}, true};
+    for (const auto& f : functions) {
+      svg::Series s{f, {}, {}}, c{f, {}, {}};
+      for (int m : memory) {
+        const GenerationStats* g = find_g(f, m, b);
+        s.values.push_back(g ? g->warm_tokens_per_second : kNaN);
+        c.values.push_back(g ? g->cost_per_1k_tokens_usd * 1e6 : kNaN);
+      }
+      speed.series.push_back(s), cost.series.push_back(c);
+    }
+    h << svg::line_chart(speed) << svg::line_chart(cost);
+  }
+  h << "</div><table><tr><th class=\"l\">function</th><th>memory MB</th><th>batch</th><th>invocations</th>"
+       "<th>answers</th><th>tokens generated</th><th>Init Duration ms (median)</th><th>time to first token ms "
+       "(warm median)</th><th>decode tokens/s (warm median)</th><th>cost per answer</th><th>cost per 1,000 tokens"
+       "</th><th>max memory MB</th></tr>";
+  for (const auto& g : stats)
+    h << "<tr><td class=\"l\">" << svg::html_escape(g.function) << "</td><td>" << g.memory_mb << "</td><td>"
+      << g.batch << "</td><td>" << g.invocations << "</td><td>" << g.answers << "</td><td>" << g.generated_tokens
+      << "</td><td>" << fmt(g.cold_init_ms, 0) << "</td><td>" << fmt(g.warm_first_token_ms, 1) << "</td><td>"
+      << fmt(g.warm_tokens_per_second, 1) << "</td><td>" << usd_readable(g.cost_per_answer_usd) << "</td><td>"
+      << usd_readable(g.cost_per_1k_tokens_usd) << "</td><td>" << g.max_memory_mb << "</td></tr>";
+  h << "</table>";
+  return h.str();
+}
 
 struct Axes {
   std::vector<std::string> functions;
@@ -277,6 +377,8 @@ std::string write_report(const std::string& run_dir) {
     }
     h << svg::bar_chart(c);
   }
+
+  h << generation_section(records);
 
   h << "<h2>All configurations</h2><table><tr><th class=\"l\">function</th><th>memory MB</th><th>max conc.</th>"
        "<th>batch</th><th>invocations</th><th>cold starts</th><th>instances</th><th>vCPUs seen</th>"

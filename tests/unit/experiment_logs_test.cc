@@ -244,6 +244,16 @@ TEST(ExperimentLogs, CsvRoundTrip) {
   EXPECT_DOUBLE_EQ(back[0].billed_ms, 18);
   EXPECT_NEAR(back[0].cost_usd, r.cost_usd, 1e-15);
   EXPECT_THROW(read_csv(write(dir / "bad.csv", "a,b\n1,2\n")), mlfaas::FormatError);
+  // Results of an earlier version (no model_init_ms, no token columns) still read, by column name.
+  auto old_rows = read_csv(write(dir / "old.csv",
+      "experiment,function,memory_mb,max_concurrency,batch_size,start,cold_start,init_ms,processing_ms,duration_ms,"
+      "billed_ms,max_memory_mb,cost_usd,instance_id,cpu_count,request_id,message_id,status\n"
+      "e,kmeans,512,1,10,2026-01-01T00:00:00.000Z,cold,21.000,7.250,9.500,31,20,2.7e-07,i,2,r1,1,ok\n"));
+  ASSERT_EQ(old_rows.size(), 1u);
+  EXPECT_EQ(old_rows[0].model_init_ms, kUnknown);
+  EXPECT_DOUBLE_EQ(old_rows[0].processing_ms, 7.25);
+  EXPECT_EQ(old_rows[0].cpu_count, 2);
+  EXPECT_EQ(old_rows[0].generated_tokens, 0);
   fs::remove_all(dir);
 }
 
