@@ -36,8 +36,8 @@ constexpr int kXBlockBytes = 16 * kBlock;  // one group's block in B-tile layout
 constexpr int kInPlaceMaxGroups = 1;       // see run_panels
 
 // Tiles: 0-1 A (16 weight rows x the 32 bytes of one block), 2-3 B (one 16-row group of X, 8 x 64 bytes in VNNI
-// order), 4-5 C (16 x 16 int32). Each role has two tiles that alternate by block, so that the next block's product
-// can be issued before the previous block's result has been read back (tile registers are not renamed).
+// order), 4-6 C (16 x 16 int32). A and B alternate by block, C rotates by three, so that the products of the next
+// two blocks can be issued before a block's result is read back (tile registers are not renamed).
 struct alignas(64) TileConfig {
   uint8_t palette_id = 1;
   uint8_t start_row = 0;
@@ -51,7 +51,7 @@ TileConfig make_tile_config() {
   TileConfig cfg;
   for (int t = 0; t < 2; ++t) cfg.colsb[t] = kBlock, cfg.rows[t] = 16;
   for (int t = 2; t < 4; ++t) cfg.colsb[t] = 64, cfg.rows[t] = kBlock / 4;
-  for (int t = 4; t < 6; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+  for (int t = 4; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
   return cfg;
 }
 
@@ -236,45 +236,61 @@ void run_panel(const PackedX& px, const PanelA& a, const float* d_w, int n_rows,
     for (int h = 0; h * 16 < n_rows; ++h) {
       __m512 acc[16];
       for (auto& v : acc) v = _mm512_setzero_ps();
-      // Software-pipelined over the blocks: block b + 1's product runs on the tile unit (A, B and C tiles
-      // alternate by parity, since tile registers are not renamed) while block b is scaled with AVX-512.
+      // Software-pipelined over the blocks, two deep: block b + 2's product is issued on the tile unit before
+      // block b is read back and scaled with AVX-512, so a TILESTORED never waits for a product issued just
+      // before it (one deep, it stalled on the product's latency: ~30% of the kernel's time in a profile). Tile
+      // registers are not renamed, so C tiles rotate by three (4, 5, 6) and A / B tiles by two (0 / 2, 1 / 3):
+      // block b + 2 reuses block b's A and B tiles, free once block b's result has been stored.
       const int8_t* a_half = a.base + h * a.half_step;
       const float* d_half = d_w + h * 16;
       const int64_t a_step = a.block_step, a_stride = a.stride;
-      _tile_loadd(0, a_half, a_stride);
-      _tile_loadd(2, xq, 64);
-      _tile_zero(4);
-      _tile_dpbssd(4, 0, 2);
-      // Unrolled by two so that the tile numbers (immediates) alternate without branches.
+      const int blocks = px.blocks;
       auto prefetch_next = [&] {
         if (next < next_end) {
           for (int64_t l = 0; l < lines_per_step; ++l) _mm_prefetch(next + l * 64, _MM_HINT_T1);
           next += lines_per_step * 64;
         }
       };
-      int b = 0;
-      for (; b + 2 <= px.blocks; b += 2) {
-        _tile_stored(4, c, 64);
-        _tile_loadd(1, a_half + (b + 1) * a_step, a_stride);
-        _tile_loadd(3, xq + static_cast<size_t>(b + 1) * kXBlockBytes, 64);
+      // Tile numbers must be literals (GCC's tile intrinsics paste them into the asm): one expansion per position
+      // in the 6-block rotation.
+#define MLFAAS_AMX_STEP(b, kStore, kC, kA, kB)                                     \
+  do {                                                                             \
+    _tile_stored(kStore, c, 64);                                                   \
+    if ((b) + 3 < blocks) {                                                        \
+      _tile_loadd(kA, a_half + ((b) + 3) * a_step, a_stride);                      \
+      _tile_loadd(kB, xq + static_cast<size_t>((b) + 3) * kXBlockBytes, 64);       \
+      _tile_zero(kC);                                                              \
+      _tile_dpbssd(kC, kA, kB);                                                    \
+    }                                                                              \
+    scale_tile(c, d_half + (b) * kPanelRows, _mm512_load_ps(xd + (b) * kGroupRows), acc); \
+    prefetch_next();                                                               \
+  } while (0)
+      _tile_loadd(0, a_half, a_stride);
+      _tile_loadd(2, xq, 64);
+      _tile_zero(4);
+      _tile_dpbssd(4, 0, 2);
+      if (blocks > 1) {
+        _tile_loadd(1, a_half + a_step, a_stride);
+        _tile_loadd(3, xq + kXBlockBytes, 64);
         _tile_zero(5);
         _tile_dpbssd(5, 1, 3);
-        scale_tile(c, d_half + b * kPanelRows, _mm512_load_ps(xd + b * kGroupRows), acc);
-        prefetch_next();
-        _tile_stored(5, c, 64);
-        if (b + 2 < px.blocks) {
-          _tile_loadd(0, a_half + (b + 2) * a_step, a_stride);
-          _tile_loadd(2, xq + static_cast<size_t>(b + 2) * kXBlockBytes, 64);
-          _tile_zero(4);
-          _tile_dpbssd(4, 0, 2);
-        }
-        scale_tile(c, d_half + (b + 1) * kPanelRows, _mm512_load_ps(xd + (b + 1) * kGroupRows), acc);
-        prefetch_next();
       }
-      if (b < px.blocks) {
-        _tile_stored(4, c, 64);
-        scale_tile(c, d_half + b * kPanelRows, _mm512_load_ps(xd + b * kGroupRows), acc);
+      if (blocks > 2) {
+        _tile_loadd(0, a_half + 2 * a_step, a_stride);
+        _tile_loadd(2, xq + 2 * kXBlockBytes, 64);
+        _tile_zero(6);
+        _tile_dpbssd(6, 0, 2);
       }
+      for (int b = 0; b < blocks; b += 4) {
+        MLFAAS_AMX_STEP(b, 4, 7, 1, 3);
+        if (b + 1 >= blocks) break;
+        MLFAAS_AMX_STEP(b + 1, 5, 4, 0, 2);
+        if (b + 2 >= blocks) break;
+        MLFAAS_AMX_STEP(b + 2, 6, 5, 1, 3);
+        if (b + 3 >= blocks) break;
+        MLFAAS_AMX_STEP(b + 3, 7, 6, 0, 2);
+      }
+#undef MLFAAS_AMX_STEP
       const int cols = std::min(16, n_rows - h * 16);
       const __mmask16 lanes = static_cast<__mmask16>(cols == 16 ? 0xffff : (1u << cols) - 1);
       __m512 out[16];
