@@ -131,12 +131,15 @@ struct LlamaSession::Impl {
     auto head_fn = [&](int h) {
       const int kvh = h / group;
       float* s = scores.data() + static_cast<size_t>(h) * context;
+      const float* head_keys = keys + kvh * head_dim;
+      const float* head_values = values + kvh * head_dim;
       for (int i = 0; i < n; ++i) {
         const float* qi = q.data() + static_cast<size_t>(i) * hidden + h * head_dim;
         const int len = p0 + i + 1;
+        row_ops.dots(qi, head_keys, kv_dim, len, head_dim, s);
         float max_score = -INFINITY;
         for (int t = 0; t < len; ++t) {
-          s[t] = row_ops.dot(qi, keys + static_cast<size_t>(t) * kv_dim + kvh * head_dim, head_dim) / scale_div;
+          s[t] /= scale_div;
           max_score = std::max(max_score, s[t]);
         }
         float sum = 0;
@@ -145,11 +148,9 @@ struct LlamaSession::Impl {
           sum += s[t];
         }
         const float inv_sum = 1.0f / sum;
-        float* out = attn.data() + static_cast<size_t>(i) * hidden + h * head_dim;
-        std::fill(out, out + head_dim, 0.0f);
-        for (int t = 0; t < len; ++t) {
-          row_ops.axpy(s[t] * inv_sum, values + static_cast<size_t>(t) * kv_dim + kvh * head_dim, out, head_dim);
-        }
+        for (int t = 0; t < len; ++t) s[t] *= inv_sum;
+        row_ops.weighted_sum(s, head_values, kv_dim, len, head_dim,
+                             attn.data() + static_cast<size_t>(i) * hidden + h * head_dim);
       }
     };
     pool.run(heads, head_fn);
