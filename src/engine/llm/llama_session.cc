@@ -167,34 +167,45 @@ struct LlamaSession::Impl {
     for (int i = 0; i < n; ++i) dequantize_row(m.embedding, ids[i], x.data() + static_cast<size_t>(i) * h);
     for (int l = 0; l < c.num_hidden_layers; ++l) {
       const LlamaLayerWeights& w = m.layers[l];
-      for (int i = 0; i < n; ++i) {
+      auto attn_norm = [&](int i) {
         rms_norm(x.data() + static_cast<size_t>(i) * h, w.attn_norm.data(), h, c.rms_norm_eps,
                  xn.data() + static_cast<size_t>(i) * h);
-      }
+      };
+      pool.run(n, attn_norm);
       linear(w.q, xn.data(), h, n, q.data(), h);
       // K and V go straight into the cache rows of their positions.
       linear(w.k, xn.data(), h, n, k_at(l, p0), kv_dim);
       linear(w.v, xn.data(), h, n, v_at(l, p0), kv_dim);
-      for (int i = 0; i < n; ++i) {
+      auto rotate = [&](int i) {
         rope(q.data() + static_cast<size_t>(i) * h, c.num_attention_heads, p0 + i);
         rope(k_at(l, p0 + i), c.num_key_value_heads, p0 + i);
-      }
+      };
+      pool.run(n, rotate);
       attention(l, n, p0);
       linear(w.o, attn.data(), h, n, xn.data(), h);
-      add_into(x.data(), xn.data(), static_cast<int64_t>(n) * h);
-      for (int i = 0; i < n; ++i) {
-        rms_norm(x.data() + static_cast<size_t>(i) * h, w.ffn_norm.data(), h, c.rms_norm_eps,
-                 xn.data() + static_cast<size_t>(i) * h);
-      }
+      auto residual_ffn_norm = [&](int i) {
+        float* xi = x.data() + static_cast<size_t>(i) * h;
+        float* xni = xn.data() + static_cast<size_t>(i) * h;
+        add_into(xi, xni, h);
+        rms_norm(xi, w.ffn_norm.data(), h, c.rms_norm_eps, xni);
+      };
+      pool.run(n, residual_ffn_norm);
       linear(w.gate, xn.data(), h, n, gate.data(), inter);
       linear(w.up, xn.data(), h, n, up.data(), inter);
-      const int64_t count = static_cast<int64_t>(n) * inter;
-      for (int64_t i = 0; i < count; ++i) {
-        const float g = gate[i];
-        gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-      }
+      auto silu_gate = [&](int i) {
+        float* g_row = gate.data() + static_cast<size_t>(i) * inter;
+        const float* u_row = up.data() + static_cast<size_t>(i) * inter;
+        for (int j = 0; j < inter; ++j) {
+          const float g = g_row[j];
+          g_row[j] = g / (1.0f + std::exp(-g)) * u_row[j];
+        }
+      };
+      pool.run(n, silu_gate);
       linear(w.down, gate.data(), inter, n, xn.data(), h);
-      add_into(x.data(), xn.data(), static_cast<int64_t>(n) * h);
+      auto residual = [&](int i) {
+        add_into(x.data() + static_cast<size_t>(i) * h, xn.data() + static_cast<size_t>(i) * h, h);
+      };
+      pool.run(n, residual);
     }
     pos = p0 + n;
     if (!want_logits) return;
