@@ -347,11 +347,23 @@ void run_panels(const QWeight& w, const PackedX& px, int m, float* y, int64_t ld
   _tile_release();
 }
 
-// Panels per chunk of work: consecutive panels let a thread prefetch the next one while computing, but there must
-// be enough chunks to keep the threads busy.
-int panels_per_chunk(int panels, int threads) {
-  return std::clamp(panels / (4 * threads), 1, 4);
-}
+// How the panels are cut into chunks of work. Consecutive panels in one chunk let a thread prefetch the next one
+// while computing, so most chunks take up to 4; but the last 2 x threads panels are chunks of one, so that when
+// the work runs out the threads finish within a panel of each other (with chunks of 4 panels the last one left
+// a thread idle for up to 4 panels' time: ~6% of a 2048-row matrix on 2 threads).
+struct PanelChunks {
+  int per_chunk, head_chunks, panels;
+  PanelChunks(int panels_in, int threads) : panels(panels_in) {
+    per_chunk = std::clamp(panels / (4 * threads), 1, 4);
+    const int head_panels = std::max(0, panels - 2 * threads) / per_chunk * per_chunk;
+    head_chunks = head_panels / per_chunk;
+  }
+  int count() const { return head_chunks + panels - head_chunks * per_chunk; }
+  int begin(int chunk) const {
+    return chunk < head_chunks ? chunk * per_chunk : head_chunks * per_chunk + (chunk - head_chunks);
+  }
+  int end(int chunk) const { return chunk < head_chunks ? begin(chunk) + per_chunk : begin(chunk) + 1; }
+};
 
 }  // namespace
 
@@ -370,11 +382,9 @@ void qmatmul_amx_kernel(const QWeight& w, const float* x, int64_t ldx, int m, fl
   if (pool && pool->threads() > 1) {
     auto quantize = [&](int g) { quantize_group(x, ldx, m, w.k, g, q, d); };
     pool->run(groups, quantize);
-    const int per_chunk = panels_per_chunk(panels, pool->threads());
-    auto chunk = [&](int i) {
-      run_panels(w, px, m, y, ldy, i * per_chunk, std::min(panels, (i + 1) * per_chunk));
-    };
-    pool->run((panels + per_chunk - 1) / per_chunk, chunk);
+    const PanelChunks chunks(panels, pool->threads());
+    auto chunk = [&](int i) { run_panels(w, px, m, y, ldy, chunks.begin(i), chunks.end(i)); };
+    pool->run(chunks.count(), chunk);
   } else {
     for (int g = 0; g < groups; ++g) quantize_group(x, ldx, m, w.k, g, q, d);
     run_panels(w, px, m, y, ldy, 0, panels);
