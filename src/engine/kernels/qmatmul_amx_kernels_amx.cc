@@ -33,7 +33,6 @@ constexpr int kBlock = 32;            // elements of a Q8_0 / Q4_0 block = the K
 constexpr int kGroupRows = 16;        // rows of X in one B tile (= columns of C)
 constexpr int kPanelRows = 32;        // weight rows per panel: two A tiles
 constexpr int kXBlockBytes = 16 * kBlock;  // one group's block in B-tile layout: 8 rows x 64 bytes
-constexpr int kInPlaceMaxGroups = 1;       // see run_panels
 
 // Tiles: 0-1 A (16 weight rows x the 32 bytes of one block), 2-3 B (one 16-row group of X, 8 x 64 bytes in VNNI
 // order), 4-6 C (16 x 16 int32). A and B alternate by block, C rotates by three, so that the products of the next
@@ -214,9 +213,14 @@ inline void scale_tile(const int32_t* c_tile, const float* d_w, __m512 d_x, __m5
 
 // Where a panel's A tiles are: half h (rows 16h .. 16h+15) of block b is 16 rows of 32 int8 at
 // base + h * half_step + b * block_step, `stride` bytes apart.
+// When `copy_to` is set, the first group of X reads the tiles from there (the file) and stores each A tile it
+// loads into copy_to in the compact layout (half h of block b at copy_to + h * 512 + b * 1024, rows 32 bytes
+// apart), which the other groups then read: the panel is copied by the tile unit while it computes, instead of in
+// a separate pass that waits on memory.
 struct PanelA {
   const int8_t* base;
   int64_t half_step, block_step, stride;
+  int8_t* copy_to = nullptr;
 };
 
 // Computes Y[:, row0 .. row0+31] (the rows of W that exist) from the unpacked panel. The caller has loaded the
@@ -236,14 +240,17 @@ void run_panel(const PackedX& px, const PanelA& a, const float* d_w, int n_rows,
     for (int h = 0; h * 16 < n_rows; ++h) {
       __m512 acc[16];
       for (auto& v : acc) v = _mm512_setzero_ps();
-      // Software-pipelined over the blocks, two deep: block b + 2's product is issued on the tile unit before
+      // Software-pipelined over the blocks, three deep: block b + 3's product is issued on the tile unit before
       // block b is read back and scaled with AVX-512, so a TILESTORED never waits for a product issued just
       // before it (one deep, it stalled on the product's latency: ~30% of the kernel's time in a profile). Tile
-      // registers are not renamed, so C tiles rotate by three (4, 5, 6) and A / B tiles by two (0 / 2, 1 / 3):
-      // block b + 2 reuses block b's A and B tiles, free once block b's result has been stored.
-      const int8_t* a_half = a.base + h * a.half_step;
+      // registers are not renamed, so C tiles rotate by four (4 .. 7) and A / B tiles by two (0 / 2, 1 / 3).
+      const bool copying = a.copy_to != nullptr && g == 0;
+      const bool compact = a.copy_to != nullptr && g > 0;
+      const int8_t* a_half = compact ? a.copy_to + h * 16 * kBlock : a.base + h * a.half_step;
+      int8_t* copy_half = copying ? a.copy_to + h * 16 * kBlock : nullptr;
       const float* d_half = d_w + h * 16;
-      const int64_t a_step = a.block_step, a_stride = a.stride;
+      const int64_t a_step = compact ? kPanelRows * kBlock : a.block_step;
+      const int64_t a_stride = compact ? kBlock : a.stride;
       const int blocks = px.blocks;
       auto prefetch_next = [&] {
         if (next < next_end) {
@@ -252,12 +259,17 @@ void run_panel(const PackedX& px, const PanelA& a, const float* d_w, int n_rows,
         }
       };
       // Tile numbers must be literals (GCC's tile intrinsics paste them into the asm): one expansion per position
-      // in the 6-block rotation.
+      // in the 4-block rotation.
+#define MLFAAS_AMX_LOAD_A(kA, blk)                                                        \
+  do {                                                                                    \
+    _tile_loadd(kA, a_half + (blk) * a_step, a_stride);                                   \
+    if (copy_half) _tile_stored(kA, copy_half + static_cast<size_t>(blk) * kPanelRows * kBlock, kBlock); \
+  } while (0)
 #define MLFAAS_AMX_STEP(b, kStore, kC, kA, kB)                                     \
   do {                                                                             \
     _tile_stored(kStore, c, 64);                                                   \
     if ((b) + 3 < blocks) {                                                        \
-      _tile_loadd(kA, a_half + ((b) + 3) * a_step, a_stride);                      \
+      MLFAAS_AMX_LOAD_A(kA, (b) + 3);                                              \
       _tile_loadd(kB, xq + static_cast<size_t>((b) + 3) * kXBlockBytes, 64);       \
       _tile_zero(kC);                                                              \
       _tile_dpbssd(kC, kA, kB);                                                    \
@@ -265,18 +277,18 @@ void run_panel(const PackedX& px, const PanelA& a, const float* d_w, int n_rows,
     scale_tile(c, d_half + (b) * kPanelRows, _mm512_load_ps(xd + (b) * kGroupRows), acc); \
     prefetch_next();                                                               \
   } while (0)
-      _tile_loadd(0, a_half, a_stride);
+      MLFAAS_AMX_LOAD_A(0, 0);
       _tile_loadd(2, xq, 64);
       _tile_zero(4);
       _tile_dpbssd(4, 0, 2);
       if (blocks > 1) {
-        _tile_loadd(1, a_half + a_step, a_stride);
+        MLFAAS_AMX_LOAD_A(1, 1);
         _tile_loadd(3, xq + kXBlockBytes, 64);
         _tile_zero(5);
         _tile_dpbssd(5, 1, 3);
       }
       if (blocks > 2) {
-        _tile_loadd(0, a_half + 2 * a_step, a_stride);
+        MLFAAS_AMX_LOAD_A(0, 2);
         _tile_loadd(2, xq + 2 * kXBlockBytes, 64);
         _tile_zero(6);
         _tile_dpbssd(6, 0, 2);
@@ -291,6 +303,7 @@ void run_panel(const PackedX& px, const PanelA& a, const float* d_w, int n_rows,
         MLFAAS_AMX_STEP(b + 3, 7, 6, 0, 2);
       }
 #undef MLFAAS_AMX_STEP
+#undef MLFAAS_AMX_LOAD_A
       const int cols = std::min(16, n_rows - h * 16);
       const __mmask16 lanes = static_cast<__mmask16>(cols == 16 ? 0xffff : (1u << cols) - 1);
       __m512 out[16];
@@ -329,17 +342,18 @@ void run_panels(const QWeight& w, const PackedX& px, int m, float* y, int64_t ld
   _tile_loadconfig(&kConfig);
   for (int p = begin; p < end; ++p) {
     const int row0 = p * kPanelRows, n_rows = std::min(kPanelRows, w.rows - row0);
-    // With one group of X (m <= 16), copying the panel costs more than it saves: full Q8_0 panels are then read in
-    // place (their quants already are rows of 32 int8 per block, row_bytes apart); measured 260 -> 330 GOP/s at
-    // m = 16. From two groups on the compact copy wins: in-place rows of 34-byte blocks split cache lines and are
-    // re-read once per group.
-    const bool in_place = w.type == QuantType::Q8_0 && n_rows == kPanelRows && px.groups <= kInPlaceMaxGroups;
+    // Full Q8_0 panels are read in place by the first group of X (their quants already are rows of 32 int8 per
+    // block, row_bytes apart), so only the scales are unpacked here. With one group that is all (measured 260 ->
+    // 330 GOP/s at m = 16 against a copy); with more, the first group stores the tiles it loaded into the compact
+    // copy for the others, as in-place rows of 34-byte blocks split cache lines and would be re-read per group.
+    const bool in_place = w.type == QuantType::Q8_0 && n_rows == kPanelRows;
     unpack_panel(w, row0, px.blocks, !in_place, a, d_w, d_half);
-    const PanelA panel_a =
-        in_place ? PanelA{reinterpret_cast<const int8_t*>(w.data + static_cast<size_t>(row0) * w.row_bytes) + 2,
-                          16 * static_cast<int64_t>(w.row_bytes), static_cast<int64_t>(sizeof(BlockQ8_0)),
-                          static_cast<int64_t>(w.row_bytes)}
-                 : PanelA{a, 16 * kBlock, kPanelRows * kBlock, kBlock};
+    PanelA panel_a{a, 16 * kBlock, kPanelRows * kBlock, kBlock};
+    if (in_place) {
+      panel_a = PanelA{reinterpret_cast<const int8_t*>(w.data + static_cast<size_t>(row0) * w.row_bytes) + 2,
+                       16 * static_cast<int64_t>(w.row_bytes), static_cast<int64_t>(sizeof(BlockQ8_0)),
+                       static_cast<int64_t>(w.row_bytes), px.groups > 1 ? a : nullptr};
+    }
     const char* next = reinterpret_cast<const char*>(w.data + static_cast<size_t>(row0 + n_rows) * w.row_bytes);
     const int next_rows = p + 1 < end ? std::min(kPanelRows, w.rows - row0 - n_rows) : 0;
     run_panel(px, panel_a, d_w, n_rows, m, y, ldy, row0, next, next + static_cast<size_t>(next_rows) * w.row_bytes);
