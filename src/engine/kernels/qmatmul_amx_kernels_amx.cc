@@ -8,7 +8,8 @@
 // blocks ahead (one block ahead, the TILESTORED waited on the product's latency: +17% on 2048 x 2048 at m = 128),
 // and unpacks each panel of weights once for all rows of X. After that, a profile shows the tile unit itself
 // (TILELOADD / TDPBSSD issue) and the read-back of stored C tiles as the stalls; reading the stored tile one block
-// later from a second buffer did not help measurably, nor did prefetching the next panel into L1 instead of L2. Tried and measured slower: loading Q8_0
+// later from a second buffer did not help measurably, nor did prefetching the next panel into L1 instead of L2, nor
+// unpacking the next panel a block at a time between the current panel's steps (double-buffered panels: 0 to -8%). Tried and measured slower: loading Q8_0
 // A tiles straight from the file for m > 16 (rows of 34-byte blocks split cache lines), K-chunked panels that stay in L1
 // (each chunk restarts the pipeline), 2 A x 2 B tiles with the accumulators in memory (their loads and stores per
 // block cost more than the shared tile loads save), and TDPBF16PS on bf16 copies (exact for these integers and no
