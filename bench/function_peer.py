@@ -132,8 +132,8 @@ def report(sentences_path, cold_path, warm_path, loadtest_path, command, load):
 
     lt = {}
     for line in open(loadtest_path):
-        fn, users, rps, p50 = line.split()
-        lt[(fn, int(users))] = (float(rps), float(p50))
+        fn, users, rps, p50, colds = line.split()
+        lt[(fn, int(users))] = (float(rps), float(p50), int(colds))
 
     def of(rows, fn, key):
         return [r[key] for r in rows if r["fn"] == fn and key in r]
@@ -179,8 +179,10 @@ def report(sentences_path, cold_path, warm_path, loadtest_path, command, load):
     a, b, r = S("mem", "%d")
     print("| Max Memory Used MB (largest REPORT) | %s | %s | **%.3f** |" % (a, b, r))
     row("Max Memory Used MB, median over the cold starts", "mem_cold", "%d")
+    cold_in_lt = []
     for users in (1, 2):
-        (ra, pa), (rb, pb) = lt[(ours, users)], lt[(peer, users)]
+        (ra, pa, ca), (rb, pb, cb) = lt[(ours, users)], lt[(peer, users)]
+        if ca or cb: cold_in_lt.append("%d user(s): %d (mlfaas), %d (peer)" % (users, ca, cb))
         v = users * VCPU
         print("| `mlfaas loadtest`, %d user(s) / instance(s): requests/s (per vCPU, %.2f vCPU) | %.1f (%.0f) | %.1f (%.0f) | %.2f |"
               % (users, v, ra, ra / v, rb, rb / v, ra / rb))
@@ -189,6 +191,7 @@ def report(sentences_path, cold_path, warm_path, loadtest_path, command, load):
     a, b, r = S("cost", "$%.3f")
     print("| Cost per million warm requests at 512 MB (billed ms × $%.10f/GB-s × 0.5 GB + $0.20) | %s | %s | %.2f |"
           % (PRICE_GB_S, a, b, r))
+    print("\nCold starts inside the measured load tests: %s." % ("; ".join(cold_in_lt) if cold_in_lt else "none"))
     print("\nAnswers: the same label on all %d sentences, max |Δp| %.1e (bar %g)." % (len(sentences), worst, TOLERANCE))
     print("init_ratio=%.3f warm_p50_ratio=%.3f max_memory_ratio=%.3f" % (
         stats[ours]["init"] / stats[peer]["init"], stats[ours]["p50"] / stats[peer]["p50"],
