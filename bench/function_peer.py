@@ -10,7 +10,9 @@ Memory Used, Init Duration) comes back with its answer, and times each request a
   function_peer.py warm URL OUT.json FN... [--rounds N] [--per-round M]
       N rounds of M sequential requests per function (alternating), keep-alive, the ten sentences in turn,
       after one unmeasured warm-up request per round; also records each function's answer to each sentence.
-  function_peer.py report SENTENCES COLD.json WARM.json LOADTEST.tsv CMD LOAD > TABLE.md
+  function_peer.py prewarm URL FN USERS
+      USERS concurrent request loops for 3 s, so that USERS instances are initialized and idle.
+  function_peer.py report SENTENCES COLD.json WARM.json LOADTEST.tsv RSS.tsv CMD LOAD > TABLE.md
       checks the answers (|dp| <= 1e-3), prints the markdown table and the ratio line (last line).
 """
 import base64
@@ -105,12 +107,27 @@ def warm(url, out, fns, sentences_path, rounds=10, per_round=20):
     json.dump({"rows": rows, "answers": answers}, open(out, "w"))
 
 
+def prewarm(url, fn, users, seconds=3.0):
+    """USERS threads send requests for SECONDS, each finishing its last one: the platform then holds USERS idle,
+    initialized instances (a load test cut short would leave a request running, or an INIT half done)."""
+    import threading
+    end = time.monotonic() + seconds
+
+    def loop():
+        c = Client(url)
+        while time.monotonic() < end:
+            c.invoke(fn, {"sentence": "warm up"})
+    threads = [threading.Thread(target=loop) for _ in range(users)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+
+
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, max(0, int(round(p / 100 * len(xs) + 0.5)) - 1))]
 
 
-def report(sentences_path, cold_path, warm_path, loadtest_path, command, load):
+def report(sentences_path, cold_path, warm_path, loadtest_path, rss_path, command, load):
     sentences = sentences_of(sentences_path)
     cold_rows, w = json.load(open(cold_path)), json.load(open(warm_path))
     warm_rows, answers = w["rows"], w["answers"]
@@ -134,6 +151,11 @@ def report(sentences_path, cold_path, warm_path, loadtest_path, command, load):
     for line in open(loadtest_path):
         fn, users, rps, p50, colds = line.split()
         lt[(fn, int(users))] = (float(rps), float(p50), int(colds))
+
+    rss = {}  # fn -> [(VmHWM, RssAnon, RssFile) kB] of its live instances after the load tests
+    for line in open(rss_path):
+        fn, hwm, anon, file_ = line.split()
+        rss.setdefault(fn, []).append((int(hwm), int(anon), int(file_)))
 
     def of(rows, fn, key):
         return [r[key] for r in rows if r["fn"] == fn and key in r]
@@ -179,6 +201,11 @@ def report(sentences_path, cold_path, warm_path, loadtest_path, command, load):
     a, b, r = S("mem", "%d")
     print("| Max Memory Used MB (largest REPORT) | %s | %s | **%.3f** |" % (a, b, r))
     row("Max Memory Used MB, median over the cold starts", "mem_cold", "%d")
+    if ours in rss and peer in rss:
+        top = {fn: max(rss[fn]) for fn in fns}
+        print("| Peak RSS of the instance process MiB (VmHWM, largest of %d / %d live instances; in brackets its anonymous + file-backed RSS at the end) | %.1f (%.1f + %.1f) | %.1f (%.1f + %.1f) | %.3f |" % (
+            len(rss[ours]), len(rss[peer]), *(x / 1024 for x in top[ours]), *(x / 1024 for x in top[peer]),
+            top[ours][0] / top[peer][0]))
     cold_in_lt = []
     for users in (1, 2):
         (ra, pa, ca), (rb, pb, cb) = lt[(ours, users)], lt[(peer, users)]
@@ -221,8 +248,10 @@ if __name__ == "__main__":
         rounds, per = opt("--rounds", 10), opt("--per-round", 20)
         sentences = opt("--sentences", "")
         warm(a[1], a[2], a[3:], sentences, rounds, per)
+    elif a[0] == "prewarm":
+        prewarm(a[1], a[2], int(a[3]))
     elif a[0] == "report":
         MEMORY_ACCOUNTING = opt("--memory-accounting", MEMORY_ACCOUNTING)
-        report(*a[1:7])
+        report(*a[1:8])
     else:
         sys.exit("function_peer.py: unknown command %s (cold, warm or report)" % a[0])

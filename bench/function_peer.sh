@@ -95,14 +95,8 @@ drive warm "$url" "$work/warm.json" MlfaasFunction PeerFunction --rounds 10 --pe
 for users in 1 2; do
   for fn in mlfaas peer; do
     echo "loadtest /$fn, $users user(s), ${seconds} s ..." >&2
-    # USERS concurrent requests first, so that USERS instances exist before the clock starts (a load test that
-    # ends leaves its last request running; the next would find that instance busy and start a cold one).
-    pids=()
-    for _ in $(seq "$users"); do
-      curl -sf -o /dev/null -X POST "$url/$fn" -d '{"sentence": "warm up"}' & pids+=($!)
-    done
-    wait "${pids[@]}"
     name=MlfaasFunction; [ "$fn" = peer ] && name=PeerFunction
+    drive prewarm "$url" "$name" "$users"  # USERS idle instances before the clock starts
     colds_before=$(grep -c 'Init Duration' "$work/logs/$name.log" || true)
     "$BUILD/mlfaas" loadtest --host "$url" --path "/$fn" --users "$users" --spawn-rate 1000 --wait 0 \
       --run-time "${seconds}s" --threads 1 --sentences "$sentences" --csv "$work/lt-$fn-$users" >/dev/null
@@ -113,10 +107,25 @@ print(sys.argv[2], sys.argv[3], r["Requests/s"], r["Median Response Time"], sys.
       $(( $(grep -c 'Init Duration' "$work/logs/$name.log" || true) - colds_before )) >>"$work/loadtest.tsv"
   done
 done
+# Accounting-independent memory: each live instance's process as the kernel sees it (VmHWM = peak RSS, anonymous
+# and file-backed pages, shared ones included, whoever was charged for them).
+/usr/bin/python3 - >"$work/rss.tsv" <<'PY'
+import os
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        env = open("/proc/%s/environ" % pid, "rb").read().split(b"\0")
+        status = dict(l.split(":", 1) for l in open("/proc/%s/status" % pid).read().splitlines() if ":" in l)
+    except OSError:
+        continue
+    fn = [e[len(b"AWS_LAMBDA_FUNCTION_NAME="):].decode() for e in env if e.startswith(b"AWS_LAMBDA_FUNCTION_NAME=")]
+    if fn and "VmHWM" in status:
+        kb = lambda k: int(status.get(k, "0 kB").split()[0])
+        print(fn[0], kb("VmHWM"), kb("RssAnon"), kb("RssFile"))
+PY
 stop_serve
 load="load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after, $(cpu_line)"
 
-drive report "$sentences" "$work/cold.json" "$work/warm.json" "$work/loadtest.tsv" \
+drive report "$sentences" "$work/cold.json" "$work/warm.json" "$work/loadtest.tsv" "$work/rss.tsv" \
   "bench/function_peer.sh $seconds" "$load" >"$work/table.md"
 {
   echo "## Whole function: mlfaas vs Node.js + ONNX Runtime on \`mlfaas serve\`"

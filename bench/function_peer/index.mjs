@@ -9,14 +9,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
+const ms = () => Number(process.hrtime.bigint()) / 1e6;
+const t0 = ms();
 const require = createRequire(import.meta.url);
 const ort = require('onnxruntime-node');
 const { Tokenizer } = require('tokenizers');
+const t1 = ms();
 
 const modelDir = process.env.MODEL_PATH || path.join(process.env.LAMBDA_TASK_ROOT || process.cwd(), 'model');
 const config = JSON.parse(fs.readFileSync(path.join(modelDir, 'config.json'), 'utf8'));
 const labels = Object.keys(config.id2label).sort((a, b) => a - b).map((k) => config.id2label[k]);
 const tokenizer = Tokenizer.fromFile(path.join(modelDir, 'tokenizer.json'));  // truncates to 128 tokens
+const t2 = ms();
 // A 512 MB Lambda has 0.29 vCPU: one thread, as our emotion function.
 const session = await ort.InferenceSession.create(path.join(modelDir, 'model.onnx'), {
   executionProviders: ['cpu'],
@@ -25,6 +29,9 @@ const session = await ort.InferenceSession.create(path.join(modelDir, 'model.onn
   intraOpNumThreads: 1,
   interOpNumThreads: 1,
 });
+// Where INIT goes, in the function's log (node's own start-up is before t0: process.uptime() covers it).
+console.log(`INIT node start ${(process.uptime() * 1000 - (ms() - t0)).toFixed(0)} ms, require onnxruntime-node + tokenizers ${(t1 - t0).toFixed(0)} ms, ` +
+  `tokenizer.json ${(t2 - t1).toFixed(0)} ms, InferenceSession.create ${(ms() - t2).toFixed(0)} ms`);
 
 const cors = {
   'Access-Control-Allow-Origin': '*',
