@@ -88,23 +88,42 @@ def cold(url, out, fns, rounds=10, idle_s=1.0):
     json.dump(rows, open(out, "w"))
 
 
+def cpu_ms(fn):
+    """CPU time (user + system, all threads) of the live processes of FN's instances, from /proc (root)."""
+    import os
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if b"AWS_LAMBDA_FUNCTION_NAME=%s\0" % fn.encode() not in open("/proc/%s/environ" % pid, "rb").read() + b"\0":
+                continue
+            fields = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) * 1000 / tick
+    return total
+
+
 def warm(url, out, fns, sentences_path, rounds=10, per_round=20):
     sentences = sentences_of(sentences_path)
     clients = {fn: Client(url) for fn in fns}
     rows, answers, i = [], {fn: {} for fn in fns}, 0
+    cpu = {fn: [0.0, 0] for fn in fns}  # CPU ms of the instance processes, requests
     for r in range(rounds):
         order = fns if r % 2 == 0 else fns[::-1]
         for fn in order:
             clients[fn].invoke(fn, {"sentence": sentences[0]})  # warm-up (and a cold start if one was due)
+            before = cpu_ms(fn)
             for k in range(per_round):
                 s = sentences[(i + k) % len(sentences)]
                 answer, rep, ms = clients[fn].invoke(fn, {"sentence": s})
                 if "init_ms" in rep: continue
                 rows.append(dict(fn=fn, client_ms=ms, **rep))
                 answers[fn][s] = answer
+            cpu[fn][0] += cpu_ms(fn) - before
+            cpu[fn][1] += per_round
         i += per_round
         print("warm round %d/%d" % (r + 1, rounds), file=sys.stderr)
-    json.dump({"rows": rows, "answers": answers}, open(out, "w"))
+    json.dump({"rows": rows, "answers": answers, "cpu": cpu}, open(out, "w"))
 
 
 def prewarm(url, fn, users, seconds=3.0):
@@ -172,6 +191,7 @@ def report(sentences_path, cold_path, warm_path, loadtest_path, rss_path, comman
             "p99": pct(of(warm_rows, fn, "duration_ms"), 99),
             "cp50": statistics.median(of(warm_rows, fn, "client_ms")),
             "cp99": pct(of(warm_rows, fn, "client_ms"), 99),
+            "cpu": w["cpu"][fn][0] / max(1, w["cpu"][fn][1]),
             "mem": max(of(cold_rows, fn, "max_memory_mb") + of(warm_rows, fn, "max_memory_mb")),
             "mem_cold": statistics.median(of(cold_rows, fn, "max_memory_mb")),
             "billed": billed,
@@ -196,6 +216,7 @@ def report(sentences_path, cold_path, warm_path, loadtest_path, rss_path, comman
     a, b, r = S("p50", "%.2f")
     print("| Warm Duration p50 ms (REPORT, %d requests each) | %s | %s | **%.3f** |" % (stats[ours]["n_warm"], a, b, r))
     row("Warm Duration p99 ms (REPORT)", "p99", "%.2f")
+    row("CPU time per warm request ms (the instance process's user + system time over the warm rounds / requests)", "cpu", "%.2f")
     row("Warm latency p50 ms at the client (Invoke API, keep-alive)", "cp50", "%.2f")
     row("Warm latency p99 ms at the client", "cp99", "%.2f")
     a, b, r = S("mem", "%d")

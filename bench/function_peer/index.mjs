@@ -19,10 +19,10 @@ const t1 = ms();
 const modelDir = process.env.MODEL_PATH || path.join(process.env.LAMBDA_TASK_ROOT || process.cwd(), 'model');
 const config = JSON.parse(fs.readFileSync(path.join(modelDir, 'config.json'), 'utf8'));
 const labels = Object.keys(config.id2label).sort((a, b) => a - b).map((k) => config.id2label[k]);
-const tokenizer = Tokenizer.fromFile(path.join(modelDir, 'tokenizer.json'));  // truncates to 128 tokens
+export const tokenizer = Tokenizer.fromFile(path.join(modelDir, 'tokenizer.json'));  // truncates to 128 tokens
 const t2 = ms();
 // A 512 MB Lambda has 0.29 vCPU: one thread, as our emotion function.
-const session = await ort.InferenceSession.create(path.join(modelDir, 'model.onnx'), {
+export const session = await ort.InferenceSession.create(path.join(modelDir, 'model.onnx'), {
   executionProviders: ['cpu'],
   graphOptimizationLevel: 'all',
   executionMode: 'sequential',
@@ -58,15 +58,18 @@ function sentenceOf(input) {
 
 const int64 = (xs) => BigInt64Array.from(xs, (x) => BigInt(x));
 
-async function classify(sentence) {
+export async function feedsOf(sentence) {
   const enc = await tokenizer.encode(sentence);
   const ids = enc.getIds(), dims = [1, ids.length];
-  const feeds = {
+  return {
     input_ids: new ort.Tensor('int64', int64(ids), dims),
     attention_mask: new ort.Tensor('int64', int64(enc.getAttentionMask()), dims),
     token_type_ids: new ort.Tensor('int64', int64(enc.getTypeIds()), dims),
   };
-  const out = await session.run(feeds);
+}
+
+async function classify(sentence) {
+  const out = await session.run(await feedsOf(sentence));
   const logits = Array.from(out[session.outputNames[0]].data);
   const top = Math.max(...logits);
   const e = logits.map((v) => Math.exp(v - top));
