@@ -246,7 +246,7 @@ def report(sentences_path, cold_path, warm_path, loadtest_path, rss_path, comman
         stats[ours]["mem"] / stats[peer]["mem"]))
 
 
-MEMORY_ACCOUNTING = "the instance cgroup's peak (page cache charged to the first reader of a file counts)"
+MEMORY_ACCOUNTING = "not stated"
 
 if __name__ == "__main__":
     a = sys.argv[1:]
