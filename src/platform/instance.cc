@@ -97,12 +97,23 @@ std::vector<std::string> Instance::environment() const {
   const auto& tpl = platform_.tpl();
   std::map<std::string, std::string> env;
   // Lambda's defined runtime environment variables; user variables cannot replace the reserved ones.
+  // An image's own Env comes first: the function's variables, then Lambda's reserved ones, replace it.
+  if (fn_.image)
+    for (const auto& kv : fn_.image->env)
+      if (auto eq = kv.find('='); eq != std::string::npos && eq > 0) env[kv.substr(0, eq)] = kv.substr(eq + 1);
   for (const auto& [k, v] : spec.environment) env[k] = v;
   std::string bootstrap_dir = fn_.bootstrap.substr(0, fn_.bootstrap.rfind('/'));
+  std::string task_root = spec.code_dir;
+  if (fn_.image) {
+    // Lambda's paths for an image; without a root of its own the instance sees them under the unpacked root.
+    const std::string root = platform_.sandbox().private_namespaces() ? "" : fn_.image->rootfs;
+    task_root = root + "/var/task";
+    bootstrap_dir = root + "/var/runtime";
+  }
   std::map<std::string, std::string> reserved = {
       {"AWS_LAMBDA_RUNTIME_API", runtime_address_},
       {"_HANDLER", spec.handler},
-      {"LAMBDA_TASK_ROOT", spec.code_dir},
+      {"LAMBDA_TASK_ROOT", task_root},
       {"LAMBDA_RUNTIME_DIR", bootstrap_dir.empty() ? "." : bootstrap_dir},
       {"AWS_LAMBDA_FUNCTION_NAME", spec.name},
       {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", std::to_string(spec.memory_mb)},
@@ -132,8 +143,10 @@ void Instance::spawn(InvocationPtr first) {
     if (auto self = weak.lock()) return self->stream_observer(header);
     return {};
   };
-  InstanceJail jail = make_jail(platform_.sandbox(), platform_.sandbox().make_endpoint(), fn_.spec.code_dir,
-                                fn_.bootstrap, fn_.spec.ephemeral_mb, fn_.spec.environment);
+  InstanceJail jail = fn_.image ? make_image_jail(platform_.sandbox(), platform_.sandbox().make_endpoint(),
+                                                  fn_.image->rootfs, fn_.image_workdir, fn_.spec.ephemeral_mb)
+                                : make_jail(platform_.sandbox(), platform_.sandbox().make_endpoint(), fn_.spec.code_dir,
+                                            fn_.bootstrap, fn_.spec.ephemeral_mb, fn_.spec.environment);
   runtime_address_ = jail.endpoint.address;
   // Closed in the parent once the child holds the namespace (or on the way out, if the spawn fails).
   struct NetnsFd {
@@ -164,14 +177,25 @@ void Instance::spawn(InvocationPtr first) {
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
   std::string exe = fn_.bootstrap;
-  std::vector<char*> argv = {exe.data(), nullptr};
+  std::vector<std::string> arg_strings = {exe};
+  std::string workdir = fn_.spec.code_dir;
+  if (fn_.image) {
+    // In its own root the entrypoint is the image's path; otherwise the same file under the unpacked root.
+    const std::string root = jail.image_root.empty() ? fn_.image->rootfs : "";
+    arg_strings = fn_.image_argv;
+    exe = root + arg_strings.front();
+    arg_strings.front() = exe;
+    workdir = fn_.image->rootfs + fn_.image_workdir;
+  }
+  std::vector<char*> argv;
+  for (auto& a : arg_strings) argv.push_back(a.data());
+  argv.push_back(nullptr);
   std::vector<const char*> procs;
   if (cgroup_)
     for (const auto& f : cgroup_->procs_files()) procs.push_back(f.c_str());
   cpu_set_t affinity;
   CPU_ZERO(&affinity);
   for (int c : cpus) CPU_SET(c, &affinity);
-  std::string workdir = fn_.spec.code_dir;
 
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
