@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs and is missing, idempotently.
 #   tools/setup.sh [core] [bench] [train] [loadtest] [fuzz]
-#     core  - compilers, libraries and test tools for `make check` / `make run` (default)
+#     core  - compilers, libraries and test tools for `make check` / `make run` (default; skopeo and umoci read
+#             the images `mlfaas package --format image` writes, and skopeo pushes them to ECR)
 #     bench - peers for benchmarks (Node.js, ONNX Runtime graph builder) - not needed by `make check`
 #     train - PyTorch, scikit-learn + OpenBLAS for tools/train_emotion.py, tools/train_classic.py - not needed by `make check`
 #     loadtest - real Locust, for bench/loadtest_locust_crosscheck.sh - not needed by `make check`
@@ -16,8 +17,9 @@ core_pkgs=(build-essential cmake ninja-build pkg-config git curl ca-certificates
            libgtest-dev libgmock-dev libbenchmark-dev python3 python3-numpy
            libcurl4-openssl-dev libssl-dev python3-aiosmtpd
            libsqlite3-dev python3-prometheus-client chromium
-           libboost-dev libyaml-cpp-dev
-           g++-aarch64-linux-gnu qemu-user-static)
+           libboost-dev libyaml-cpp-dev zlib1g-dev
+           g++-aarch64-linux-gnu qemu-user-static
+           skopeo umoci)
 bench_pkgs=(python3-onnx python3-numpy hyperfine wrk time)
 train_pkgs=(python3-torch python3-numpy libopenblas0-pthread python3-sklearn)
 loadtest_pkgs=(python3-locust)

@@ -61,7 +61,8 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--secret-access-key", opts->credentials.secret_access_key, "the matching secret key")
       ->envname("MLFAAS_SECRET_ACCESS_KEY");
   auto& mon = opts->monitoring;
-  cmd->add_option("--state-dir", mon.state_dir, "directory of the metrics database (metrics.db)")
+  cmd->add_option("--state-dir", mon.state_dir,
+                  "directory of the metrics database (metrics.db) and of unpacked PackageType: Image functions (images/)")
       ->capture_default_str();
   cmd->add_option("--web-dir", mon.web_dir, "assets of / and /dashboard (default: web/ next to mlfaas)");
   cmd->add_option("--smtp-url", mon.smtp.url, "mail server for alarm e-mails: smtp://HOST:PORT or smtps://HOST:PORT")
@@ -79,6 +80,7 @@ void register_serve(CLI::App& app) {
     if (opts->platform.bootstrap_path.empty()) opts->platform.bootstrap_path = default_bootstrap();
     opts->platform.idle_timeout = std::chrono::milliseconds(static_cast<long long>(*idle_s * 1000));
     opts->platform.async_retry_delay = std::chrono::milliseconds(*retry_ms);
+    opts->platform.image_dir = (std::filesystem::path(opts->monitoring.state_dir) / "images").string();
     try {
       int code = platform::serve(*opts);
       if (code != 0) throw CliExit(code, "");

@@ -97,12 +97,23 @@ std::vector<std::string> Instance::environment() const {
   const auto& tpl = platform_.tpl();
   std::map<std::string, std::string> env;
   // Lambda's defined runtime environment variables; user variables cannot replace the reserved ones.
+  // An image's own Env comes first: the function's variables, then Lambda's reserved ones, replace it.
+  if (fn_.image)
+    for (const auto& kv : fn_.image->env)
+      if (auto eq = kv.find('='); eq != std::string::npos && eq > 0) env[kv.substr(0, eq)] = kv.substr(eq + 1);
   for (const auto& [k, v] : spec.environment) env[k] = v;
   std::string bootstrap_dir = fn_.bootstrap.substr(0, fn_.bootstrap.rfind('/'));
+  std::string task_root = spec.code_dir;
+  if (fn_.image) {
+    // Lambda's paths for an image; without a root of its own the instance sees them under the unpacked root.
+    const std::string root = platform_.sandbox().private_namespaces() ? "" : fn_.image->rootfs;
+    task_root = root + "/var/task";
+    bootstrap_dir = root + "/var/runtime";
+  }
   std::map<std::string, std::string> reserved = {
       {"AWS_LAMBDA_RUNTIME_API", runtime_address_},
       {"_HANDLER", spec.handler},
-      {"LAMBDA_TASK_ROOT", spec.code_dir},
+      {"LAMBDA_TASK_ROOT", task_root},
       {"LAMBDA_RUNTIME_DIR", bootstrap_dir.empty() ? "." : bootstrap_dir},
       {"AWS_LAMBDA_FUNCTION_NAME", spec.name},
       {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", std::to_string(spec.memory_mb)},
@@ -132,8 +143,10 @@ void Instance::spawn(InvocationPtr first) {
     if (auto self = weak.lock()) return self->stream_observer(header);
     return {};
   };
-  InstanceJail jail = make_jail(platform_.sandbox(), platform_.sandbox().make_endpoint(), fn_.spec.code_dir,
-                                fn_.bootstrap, fn_.spec.ephemeral_mb, fn_.spec.environment);
+  InstanceJail jail = fn_.image ? make_image_jail(platform_.sandbox(), platform_.sandbox().make_endpoint(),
+                                                  fn_.image->rootfs, fn_.image_workdir, fn_.spec.ephemeral_mb)
+                                : make_jail(platform_.sandbox(), platform_.sandbox().make_endpoint(), fn_.spec.code_dir,
+                                            fn_.bootstrap, fn_.spec.ephemeral_mb, fn_.spec.environment);
   runtime_address_ = jail.endpoint.address;
   // Closed in the parent once the child holds the namespace (or on the way out, if the spawn fails).
   struct NetnsFd {
@@ -164,14 +177,25 @@ void Instance::spawn(InvocationPtr first) {
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
   std::string exe = fn_.bootstrap;
-  std::vector<char*> argv = {exe.data(), nullptr};
+  std::vector<std::string> arg_strings = {exe};
+  std::string workdir = fn_.spec.code_dir;
+  if (fn_.image) {
+    // In its own root the entrypoint is the image's path; otherwise the same file under the unpacked root.
+    const std::string root = jail.image_root.empty() ? fn_.image->rootfs : "";
+    arg_strings = fn_.image_argv;
+    exe = root + arg_strings.front();
+    arg_strings.front() = exe;
+    workdir = fn_.image->rootfs + fn_.image_workdir;
+  }
+  std::vector<char*> argv;
+  for (auto& a : arg_strings) argv.push_back(a.data());
+  argv.push_back(nullptr);
   std::vector<const char*> procs;
   if (cgroup_)
     for (const auto& f : cgroup_->procs_files()) procs.push_back(f.c_str());
   cpu_set_t affinity;
   CPU_ZERO(&affinity);
   for (int c : cpus) CPU_SET(c, &affinity);
-  std::string workdir = fn_.spec.code_dir;
 
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
@@ -432,9 +456,10 @@ void Instance::complete(InvocationResult result, const std::string& status_suffi
   // Since 2025 Lambda bills INIT too: billed = ceil(init + duration) on a cold start.
   double billed = std::ceil(duration + (inv->cold ? inv->init_ms : 0));
   emit(fmt::format("END RequestId: {}", inv->request_id));
+  const std::string memory_used = max_memory_used_mb();
   std::string report = fmt::format(
       "REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {:.0f} ms\tMemory Size: {} MB\tMax Memory Used: {} MB",
-      inv->request_id, duration, billed, fn_.spec.memory_mb, max_memory_used_mb());
+      inv->request_id, duration, billed, fn_.spec.memory_mb, memory_used);
   if (inv->cold) report += fmt::format("\tInit Duration: {:.2f} ms", inv->init_ms);
   report += status_suffix;
   emit(report);
@@ -448,7 +473,7 @@ void Instance::complete(InvocationResult result, const std::string& status_suffi
   fn_.stats.billed_ms += billed;
   result.duration_ms = duration;
   result.billed_ms = billed;
-  result.max_memory_mb = std::atoi(max_memory_used_mb().c_str());
+  result.max_memory_mb = std::atoi(memory_used.c_str());
   result.cost_usd = cost;
   if (platform_.console().terminal()) {
     std::string outcome = result.timed_out ? "TIMEOUT" : result.function_error ? "ERROR " + result.error_type : "OK";
@@ -456,7 +481,7 @@ void Instance::complete(InvocationResult result, const std::string& status_suffi
                                          lambda::iso8601_now().substr(11, 12), fn_.spec.name, inv->source, outcome,
                                          duration, inv->cold ? fmt::format("cold (init {:.1f} ms)", inv->init_ms)
                                                              : std::string("warm"),
-                                         max_memory_used_mb(), fn_.spec.memory_mb, cost));
+                                         memory_used, fn_.spec.memory_mb, cost));
   }
   platform_.finished(fn_, inv, std::move(result));
 }
@@ -537,15 +562,15 @@ void Instance::fail_init_or_queue(const std::string& error_type, const std::stri
   current_ = inv;  // so that the lines below join its log
   emit(fmt::format("START RequestId: {} Version: $LATEST", inv->request_id));
   emit(fmt::format("END RequestId: {}", inv->request_id));
+  const std::string memory_used = max_memory_used_mb();
   emit(fmt::format("REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {:.0f} ms\tMemory Size: {} MB\t"
                    "Max Memory Used: {} MB\tStatus: error\tError Type: {}",
-                   inv->request_id, init_ms_, std::ceil(init_ms_), fn_.spec.memory_mb, max_memory_used_mb(),
-                   error_type));
+                   inv->request_id, init_ms_, std::ceil(init_ms_), fn_.spec.memory_mb, memory_used, error_type));
   current_ = nullptr;
   inv->log.swap(r.log);
   r.duration_ms = init_ms_;
   r.billed_ms = std::ceil(init_ms_);
-  r.max_memory_mb = std::atoi(max_memory_used_mb().c_str());
+  r.max_memory_mb = std::atoi(memory_used.c_str());
   r.cost_usd = invocation_cost_usd(fn_.spec.memory_mb, r.billed_ms, fn_.spec.architecture);
   platform_.finished(fn_, inv, std::move(r));
 }
@@ -588,17 +613,17 @@ void Instance::on_exit(int wait_status) {
 }
 
 std::string Instance::max_memory_used_mb() {
-  long long bytes = -1;
-  if (cgroup_) {
-    if (auto peak = cgroup_->peak_bytes()) bytes = *peak;
-  }
-  if (bytes < 0 && pid_ > 0 && !reaped_) {
-    // Unenforced mode (or a kernel without memory.peak): the process's own high-water mark.
-    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
-    for (std::string line; std::getline(status, line);)
-      if (line.starts_with("VmHWM:")) bytes = std::atoll(line.c_str() + 6) * 1024;
-  }
-  if (bytes < 0) return "-";
+  // The function's own pages (anonymous + the file pages it maps), whatever cgroup the page cache is charged to;
+  // kept as a high-water mark, since a process of the instance may have exited meanwhile (cgroups.h).
+  if (pid_ > 0 && !reaped_)
+    if (auto bytes = process_tree_peak_bytes(pid_, platform_.sandbox().private_namespaces()))
+      peak_memory_bytes_ = std::max(peak_memory_bytes_, *bytes);
+  long long bytes = peak_memory_bytes_;
+  // Nothing left to read (INIT crashed before the first reading), or an OOM kill (Lambda then shows the whole
+  // size): the cgroup's charge at its peak.
+  if (cgroup_ && (bytes <= 0 || cgroup_->oom_kills() > oom_kills_at_start_))
+    if (auto peak = cgroup_->peak_bytes()) bytes = std::max(bytes, *peak);
+  if (bytes <= 0) return "-";
   return std::to_string((bytes + 1048575) / 1048576);  // whole MB, rounded up: a live process uses > 0
 }
 

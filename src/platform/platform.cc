@@ -18,9 +18,42 @@ namespace fs = std::filesystem;
 Function::Function(Platform& platform, FunctionSpec s, ResourceShape sh, const std::string& log_dir,
                    Console& console)
     : spec(std::move(s)), shape(sh), log(log_dir, spec.name, console) {
+  if (spec.package_type == "Image") {
+    load_image(platform);
+    return;
+  }
   // A CodeUri holding its own bootstrap (a packaged function) runs that; otherwise the one built with mlfaas.
   fs::path own = fs::path(spec.code_dir) / "bootstrap";
   bootstrap = ::access(own.c_str(), X_OK) == 0 ? own.string() : platform.options().bootstrap_path;
+}
+
+void Function::load_image(Platform& platform) {
+  const std::string where = "Resources." + spec.logical_id + ".Properties.ImageUri";
+  try {
+    image = unpack_image(spec.image_uri, (fs::path(platform.options().image_dir) / spec.name).string());
+  } catch (const ImageError& e) {
+    throw TemplateError(where + ": " + e.what());
+  }
+  const std::string want = spec.architecture == "arm64" ? "arm64" : "amd64";
+  if (image->architecture != want)
+    throw TemplateError(where + ": the image is for " + image->architecture + ", the function's Architectures say " +
+                        spec.architecture);
+  if (image->architecture != host_architecture())
+    throw TemplateError(where + ": the image is for " + image->architecture + "; this machine runs " +
+                        host_architecture() + " images only");
+  // As Lambda runs an image: ImageConfig's EntryPoint and Command replace the image's own; Command's first word
+  // is the handler (_HANDLER).
+  image_argv = spec.image_entrypoint.empty() ? image->entrypoint : spec.image_entrypoint;
+  const auto& command = spec.image_command.empty() ? image->cmd : spec.image_command;
+  image_argv.insert(image_argv.end(), command.begin(), command.end());
+  if (spec.handler.empty() && !command.empty()) spec.handler = command.front();
+  image_workdir = !spec.image_working_dir.empty() ? spec.image_working_dir
+                  : !image->working_dir.empty()   ? image->working_dir
+                                                  : "/";
+  if (image_argv.empty() || !image_argv.front().starts_with("/") || !image_workdir.starts_with("/"))
+    throw TemplateError(where + ": the entrypoint ('" + (image_argv.empty() ? "" : image_argv.front()) +
+                        "') and working directory ('" + image_workdir + "') must be absolute paths in the image");
+  bootstrap = image->rootfs + image_argv.front();
 }
 
 Platform::Platform(boost::asio::io_context& io, Template tpl, PlatformOptions options, Cgroups& cgroups,
@@ -39,6 +72,14 @@ Platform::Platform(boost::asio::io_context& io, Template tpl, PlatformOptions op
     throw TemplateError(fmt::format("ReservedConcurrentExecutions add up to {}, above the account limit {} "
                                     "(--account-concurrency)", reserved_total, options_.account_concurrency));
   unreserved_pool_ = options_.account_concurrency - reserved_total;
+  for (const auto& f : functions_)
+    if (f->image && !sandbox_.private_namespaces()) {
+      console_.line("mlfaas: warning: PackageType: Image functions run without a root of their own (that needs "
+                    "root): their entrypoint runs from the unpacked image under " + options_.image_dir +
+                    "/ as this server's user, with this host's files (dynamic loader, libraries) visible and "
+                    "writable where the user can write; the image's read-only root and private /tmp are not enforced");
+      break;
+    }
   memory_budget_mb_ = options_.instance_memory_mb ? options_.instance_memory_mb : host_memory_available_mb();
   wait_signal();
 }

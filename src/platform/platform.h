@@ -13,12 +13,14 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "platform/cgroups.h"
 #include "platform/sandbox.h"
 #include "platform/http_server.h"
 #include "platform/logs.h"
+#include "platform/oci_image.h"
 #include "platform/template.h"
 
 namespace mlfaas::metrics {
@@ -49,6 +51,9 @@ struct PlatformOptions {
   // smaller of MemAvailable and serve's cgroup memory limit). Beyond it, idle instances are reclaimed; failing
   // that, synchronous invocations are throttled and events wait.
   size_t instance_memory_mb = 0;
+  // PackageType: Image functions are unpacked under here, one directory per function (reused while the image's
+  // manifest is the same).
+  std::string image_dir = ".mlfaas/images";
 };
 
 struct InvocationResult {
@@ -149,6 +154,7 @@ class Instance : public std::enable_shared_from_this<Instance> {
   bool frozen_by_cgroup_ = false;
   bool frozen_by_signal_ = false;
   long long oom_kills_at_start_ = 0;
+  long long peak_memory_bytes_ = 0;  // max_memory_used_mb's high-water mark
   Clock::time_point spawned_;
   Clock::time_point last_used_;
   double init_ms_ = 0;
@@ -174,12 +180,20 @@ class Function {
   FunctionSpec spec;
   ResourceShape shape;
   LogSink log;
-  std::string bootstrap;  // executable to run
+  std::string bootstrap;  // executable to run, as this machine sees it
+  // PackageType: Image: the unpacked image, and what an instance executes: the entrypoint and its arguments and
+  // the working directory, as paths inside the image's root.
+  std::optional<ImageConfig> image;
+  std::vector<std::string> image_argv;
+  std::string image_workdir;
   std::list<std::shared_ptr<Instance>> instances;
   std::deque<InvocationPtr> async_queue;
   size_t async_queue_bytes = 0;  // payload bytes in async_queue
   int in_flight = 0;
   FunctionStats stats;
+
+ private:
+  void load_image(Platform& platform);  // throws TemplateError naming ImageUri
 };
 
 class Platform {

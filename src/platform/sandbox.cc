@@ -180,6 +180,22 @@ InstanceJail make_jail(const Sandbox& sandbox, RuntimeEndpoint endpoint, const s
   return jail;
 }
 
+namespace {
+const char* const kImageDevices[] = {"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"};
+}
+
+InstanceJail make_image_jail(const Sandbox& sandbox, RuntimeEndpoint endpoint, const std::string& rootfs,
+                             const std::string& workdir, int ephemeral_mb) {
+  InstanceJail jail = make_jail(sandbox, std::move(endpoint), rootfs, rootfs + "/bootstrap", ephemeral_mb);
+  if (!jail.private_namespaces) return jail;
+  jail.keep_under_tmp.clear();  // the host's /tmp is out of sight in the image's root anyway
+  jail.image_root = rootfs;
+  jail.image_workdir = workdir;
+  jail.image_mount_points = {rootfs + "/tmp", rootfs + "/proc"};
+  for (const char* dev : kImageDevices) jail.image_mount_points.push_back(rootfs + dev);
+  return jail;
+}
+
 RuntimeEndpoint Sandbox::make_endpoint() const {
   RuntimeEndpoint ep;
   if (network_ == InstanceNetwork::Host) {
@@ -250,6 +266,38 @@ void close_from(unsigned first, int max_fd) {
   ::_exit(128 + sig);
 }
 
+// An image function's root, after its mount namespace is made private (docs/PLATFORM.md, "Instance
+// operation"): the mounts inside the unpacked root first, then the root read-only, then pivot_root into it, so
+// that nothing of the host's file system stays reachable; privileges go last.
+int enter_image_root(const InstanceJail& jail, const char** step) {
+  auto failed = [step](const char* what) {
+    *step = what;
+    return errno;
+  };
+  const char* root = jail.image_root.c_str();
+  const auto& at = jail.image_mount_points;  // tmp, proc, dev nodes (make_image_jail's order)
+  if (::mount(root, root, nullptr, MS_BIND | MS_REC, nullptr) != 0) return failed("bind the image's root");
+  if (::mount("tmpfs", at[0].c_str(), "tmpfs", MS_NOSUID | MS_NODEV, jail.tmp_options.c_str()) != 0)
+    return failed("mount tmpfs on the image's /tmp");
+  if (::mount("proc", at[1].c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
+    return failed("mount the image's /proc");
+  for (size_t i = 0; i < sizeof kImageDevices / sizeof kImageDevices[0] && i + 2 < at.size(); ++i)
+    if (::mount(kImageDevices[i], at[i + 2].c_str(), nullptr, MS_BIND, nullptr) != 0)
+      return failed("bind a device into the image's /dev");
+  // Read-only as Lambda's is; the mounts above keep their own flags.
+  if (::mount(nullptr, root, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0)
+    return failed("remount the image's root read-only");
+  // pivot_root(".", "."): the old root ends up stacked on the new one, and is then detached.
+  if (::chdir(root) != 0) return failed("chdir into the image's root");
+  if (::syscall(SYS_pivot_root, ".", ".") != 0) return failed("pivot_root into the image's root");
+  if (::umount2(".", MNT_DETACH) != 0) return failed("detach the host's root");
+  if (::chdir(jail.image_workdir.c_str()) != 0 && ::chdir("/") != 0) return failed("chdir to the image's WorkingDir");
+  if (::setgroups(0, nullptr) != 0) return failed("setgroups");
+  if (::setresgid(jail.gid, jail.gid, jail.gid) != 0) return failed("setresgid");
+  if (::setresuid(jail.uid, jail.uid, jail.uid) != 0) return failed("setresuid");
+  return 0;
+}
+
 }  // namespace
 
 int enter_sandbox(const InstanceJail& jail, const char** step) {
@@ -269,6 +317,11 @@ int enter_sandbox(const InstanceJail& jail, const char** step) {
     if (function > 0) supervise(function, jail.max_fd);
     // Mounts made from here on stay in this namespace.
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return failed("mount / private");
+    if (!jail.image_root.empty()) {
+      if (int err = enter_image_root(jail, step); err != 0) return err;
+      close_from(3, jail.max_fd);
+      return 0;
+    }
     const char* code = jail.code_dir.c_str();
     if (::mount(code, code, nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
         ::mount(nullptr, code, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0)

@@ -61,11 +61,22 @@ struct InstanceJail {
   uid_t uid = 65534;        // nobody
   gid_t gid = 65534;
   int max_fd = 1024;        // the descriptor loop's end where close_range is missing
+  // PackageType: Image with private namespaces: the unpacked root filesystem becomes the function's root
+  // (read-only, with a tmpfs /tmp, its own /proc and the host's /dev/{null,zero,random,urandom} bound in), and
+  // the function starts in `image_workdir` inside it. Empty: the code directory's sandbox above.
+  std::string image_root;
+  std::string image_workdir;
+  std::vector<std::string> image_mount_points;  // under image_root: tmp, proc, then the dev nodes' files
 };
 constexpr size_t kMaxKeptUnderTmp = 8;
 InstanceJail make_jail(const Sandbox& sandbox, RuntimeEndpoint endpoint, const std::string& code_dir,
                        const std::string& bootstrap, int ephemeral_mb,
                        const std::map<std::string, std::string>& environment = {});
+
+// An image function's jail: `rootfs` as unpack_image left it (mount points made). Without private namespaces the
+// image's root is not enforced and the jail is the code-directory one around `rootfs`.
+InstanceJail make_image_jail(const Sandbox& sandbox, RuntimeEndpoint endpoint, const std::string& rootfs,
+                             const std::string& workdir, int ephemeral_mb);
 
 // The child's side, between fork and execve; only async-signal-safe calls (docs/PLATFORM.md, "Instance
 // operation"). With private namespaces the calling process stays outside the new PID namespace as its

@@ -27,7 +27,8 @@ std::string describe_function(const Function& f) {
                      s.name, s.handler, s.memory_mb, f.shape.vcpus, f.shape.visible_cpus,
                      f.shape.visible_cpus == 1 ? "" : "s", s.timeout_s,
                      s.reserved_concurrency ? std::to_string(*s.reserved_concurrency) : "-",
-                     routes.empty() ? "" : "  routes: " + routes, topics.empty() ? "" : "  sns: " + topics);
+                     routes.empty() ? "" : "  routes: " + routes, topics.empty() ? "" : "  sns: " + topics) +
+         (f.image ? "  image " + f.image->manifest_digest.substr(0, 19) + " (" + f.spec.image_uri + ")" : "");
 }
 
 void print_summary(Platform& platform) {

@@ -382,17 +382,53 @@ class Parser {
             fail(path + ".InvokeMode", "must be BUFFERED or RESPONSE_STREAM, got '" + mode + "'");
           f.response_stream = mode == "RESPONSE_STREAM";
         }
-      } else if (key == "PackageType" && str(node, path) != "Zip") {
-        fail(path, "only Zip packages run locally");
+      } else if (key == "PackageType") {
+        f.package_type = str(node, path);
+        if (f.package_type != "Zip" && f.package_type != "Image")
+          fail(path, "must be Zip or Image, got '" + f.package_type + "'");
+      } else if (key == "ImageUri") {
+        std::string uri = str(node, path);
+        // A local path is taken against the template's directory, as CodeUri is; skopeo's transport prefix stays.
+        std::string prefix = uri.starts_with("oci-archive:") ? "oci-archive:" : uri.starts_with("oci:") ? "oci:" : "";
+        std::string rest = uri.substr(prefix.size());
+        if (!rest.empty() && rest.front() != '/' && uri.find("://") == std::string::npos &&
+            uri.find(".dkr.ecr.") == std::string::npos)
+          rest = fs::absolute(fs::path(base_dir_) / rest).lexically_normal().string();
+        f.image_uri = prefix + rest;
+      } else if (key == "ImageConfig") {
+        if (!node.IsMap()) fail(path, "must be a map of EntryPoint, Command, WorkingDirectory");
+        for (const auto& kv : node) {
+          std::string k = kv.first.as<std::string>();
+          if (k == "EntryPoint" || k == "Command") {
+            if (!kv.second.IsSequence()) fail(path + "." + k, "must be a list of strings");
+            auto& list = k == "EntryPoint" ? f.image_entrypoint : f.image_command;
+            for (size_t i = 0; i < kv.second.size(); ++i)
+              list.push_back(str(kv.second[i], path + "." + k + "[" + std::to_string(i) + "]"));
+          } else if (k == "WorkingDirectory") {
+            f.image_working_dir = str(kv.second, path + "." + k);
+          } else {
+            warn(path + "." + k, "unsupported, ignored");
+          }
+        }
       } else if (ignored_locally.count(key)) {
         if (key == "Layers" || key == "VpcConfig") warn(path, "ignored locally");
       } else {
         warn(path, "unsupported property, ignored");
       }
     }
-    if (f.handler.empty()) fail(where + ".Properties.Handler", "missing");
-    if (f.runtime.empty()) fail(where + ".Properties.Runtime", "missing");
-    if (f.code_dir.empty()) fail(where + ".Properties.CodeUri", "missing");
+    if (f.package_type == "Image") {
+      // An image brings its own runtime and names its handler in its Cmd (or ImageConfig.Command); SAM leaves
+      // Runtime, Handler and CodeUri unused for it.
+      if (f.image_uri.empty()) fail(where + ".Properties.ImageUri", "missing (PackageType: Image needs the image)");
+      if (!f.image_command.empty()) f.handler = f.image_command.front();
+      f.runtime.clear();
+      f.code_dir.clear();
+    } else {
+      if (f.handler.empty()) fail(where + ".Properties.Handler", "missing");
+      if (f.runtime.empty()) fail(where + ".Properties.Runtime", "missing");
+      if (f.code_dir.empty()) fail(where + ".Properties.CodeUri", "missing");
+      if (!f.image_uri.empty()) warn(where + ".Properties.ImageUri", "ignored for PackageType: Zip");
+    }
     if (props.count("Events")) read_events(props["Events"].first, props["Events"].second, f);
     t_.functions.push_back(std::move(f));
   }

@@ -24,8 +24,8 @@ struct FunctionSpec {
   std::string logical_id;
   std::string name;        // FunctionName, else the logical id
   std::string arn;
-  std::string code_dir;    // CodeUri resolved against the template's directory
-  std::string handler;
+  std::string code_dir;    // CodeUri resolved against the template's directory (Zip packages)
+  std::string handler;     // Zip: Handler; Image: ImageConfig.Command[0], else the image's own Cmd (set at start)
   std::string runtime;
   std::string architecture = "x86_64";
   int memory_mb = 128;
@@ -41,6 +41,14 @@ struct FunctionSpec {
   // The resource's Metadata says `OpenAICompatible: true`: an `llm` function that serve's /v1/completions and
   // /v1/chat/completions reach (docs/LLM.md, "OpenAI-compatible routes"). SAM ignores the key on AWS.
   bool openai_compatible = false;
+  // PackageType: Image. `image_uri` is ImageUri as oci_image.h's parse_image_reference takes it (oci:DIR[:TAG],
+  // oci-archive:FILE[:TAG] or a path), relative paths resolved against the template's directory; ImageConfig's
+  // EntryPoint, Command and WorkingDirectory replace the image's own when given.
+  std::string package_type = "Zip";
+  std::string image_uri;
+  std::vector<std::string> image_entrypoint;
+  std::vector<std::string> image_command;
+  std::string image_working_dir;
 };
 
 struct Subscription {

@@ -82,11 +82,12 @@ int list_handlers() {
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "--list-handlers") == 0) return list_handlers();
-  if (argc > 1) {
+  // A container image passes its Cmd (the handler, as in AWS's base images) as the entrypoint's argument.
+  if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
     std::fprintf(stderr,
-                 "usage: bootstrap [--list-handlers]\n"
-                 "A Lambda custom runtime: configured by AWS_LAMBDA_RUNTIME_API, _HANDLER, MODEL_PATH and "
-                 "LAMBDA_TASK_ROOT.\n");
+                 "usage: bootstrap [--list-handlers | HANDLER]\n"
+                 "A Lambda custom runtime: configured by AWS_LAMBDA_RUNTIME_API, _HANDLER (or HANDLER, as an "
+                 "image's Cmd gives it), MODEL_PATH and LAMBDA_TASK_ROOT.\n");
     return 2;
   }
   auto init_t0 = std::chrono::steady_clock::now();
@@ -101,7 +102,7 @@ int main(int argc, char** argv) {
   ctx.function_name = env("AWS_LAMBDA_FUNCTION_NAME", "local");
   ctx.memory_mb = std::atoi(env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "0").c_str());
   ctx.function_instance_id = mlfaas::lambda::random_uuid();
-  std::string handler_name = env("_HANDLER");
+  std::string handler_name = argc == 2 ? argv[1] : env("_HANDLER");
 
   ctx.cold_start = true;  // INIT only ever happens on a cold start
   try {

@@ -253,3 +253,58 @@ TEST(RuntimeEvents, SnsAndDirect) {
   run("not json", &status);
   EXPECT_EQ(status, 400);
 }
+
+namespace {
+
+TEST(SamTemplate, ImageFunctionsTakeImageUriAndImageConfig) {
+  auto t = parse_template(R"(
+Globals:
+  Function:
+    Runtime: provided.al2023
+Resources:
+  Img:
+    Type: AWS::Serverless::Function
+    Metadata: {DockerTag: latest, DockerContext: ., Dockerfile: Dockerfile}
+    Properties:
+      PackageType: Image
+      ImageUri: oci:images/emotion:v1
+      ImageConfig:
+        Command: [emotion]
+        EntryPoint: [/var/runtime/bootstrap]
+        WorkingDirectory: /var/task
+  Archive:
+    Type: AWS::Serverless::Function
+    Properties:
+      PackageType: Image
+      ImageUri: oci-archive:/srv/emotion.tar
+)", "t.yaml", "/base");
+  ASSERT_EQ(t.functions.size(), 2u);
+  const auto& img = t.functions[0];
+  EXPECT_EQ(img.package_type, "Image");
+  EXPECT_EQ(img.image_uri, "oci:/base/images/emotion:v1");  // relative to the template, as CodeUri
+  EXPECT_EQ(img.handler, "emotion");                        // Command's first word
+  EXPECT_EQ(img.image_entrypoint, std::vector<std::string>{"/var/runtime/bootstrap"});
+  EXPECT_EQ(img.image_working_dir, "/var/task");
+  EXPECT_TRUE(img.code_dir.empty());
+  EXPECT_EQ(t.functions[1].image_uri, "oci-archive:/srv/emotion.tar");
+  EXPECT_TRUE(t.functions[1].handler.empty());  // the image's own Cmd decides, at start
+  EXPECT_TRUE(t.warnings.empty()) << t.warnings.front();
+
+  const std::string head = "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n";
+  try {
+    parse_template(head + "      PackageType: Image\n", "t.yaml", "/base");
+    ADD_FAILURE() << "an Image function without ImageUri was accepted";
+  } catch (const TemplateError& e) {
+    EXPECT_NE(std::string(e.what()).find("Resources.F.Properties.ImageUri: missing (PackageType: Image needs the image)"),
+              std::string::npos) << e.what();
+  }
+  try {
+    parse_template(head + "      PackageType: Jar\n      ImageUri: x\n", "t.yaml", "/base");
+    ADD_FAILURE() << "PackageType: Jar was accepted";
+  } catch (const TemplateError& e) {
+    EXPECT_NE(std::string(e.what()).find("Resources.F.Properties.PackageType: must be Zip or Image, got 'Jar'"),
+              std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
