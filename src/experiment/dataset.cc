@@ -44,15 +44,13 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& data) {
   return rows;
 }
 
-}  // namespace
-
-std::vector<std::string> load_texts(const Dataset& dataset) {
+std::vector<nlohmann::json> load(const Dataset& dataset, bool objects_too) {
   std::ifstream in(dataset.path, std::ios::binary);
   if (!in) throw FormatError(dataset.path, "dataset not found (dataset.path in the spec)");
   std::stringstream buffer;
   buffer << in.rdbuf();
   std::string data = buffer.str();
-  std::vector<std::string> texts;
+  std::vector<nlohmann::json> texts;
   if (!dataset.column.empty()) {
     auto rows = parse_csv(data);
     if (rows.empty()) throw FormatError(dataset.path, "empty CSV file");
@@ -73,13 +71,29 @@ std::vector<std::string> load_texts(const Dataset& dataset) {
       if (j.is_discarded() || !j.is_object())
         throw FormatError(dataset.path, "line " + std::to_string(number) + " is not a JSON object");
       auto it = j.find(dataset.field);
+      if (objects_too && it != j.end() && it->is_object() && !it->empty()) {
+        texts.push_back(*it);
+        continue;
+      }
       if (it == j.end() || !it->is_string())
-        throw FormatError(dataset.path, "line " + std::to_string(number) + " has no string field '" + dataset.field + "'");
+        throw FormatError(dataset.path, "line " + std::to_string(number) + " has no " +
+                                            (objects_too ? "string or object" : "string") + " field '" +
+                                            dataset.field + "'");
       if (!it->get_ref<const std::string&>().empty()) texts.push_back(*it);
     }
   }
   if (texts.empty()) throw FormatError(dataset.path, "the dataset holds no texts");
   return texts;
 }
+
+}  // namespace
+
+std::vector<std::string> load_texts(const Dataset& dataset) {
+  std::vector<std::string> texts;
+  for (auto& item : load(dataset, false)) texts.push_back(item.get<std::string>());
+  return texts;
+}
+
+std::vector<nlohmann::json> load_items(const Dataset& dataset) { return load(dataset, true); }
 
 }  // namespace mlfaas::experiment

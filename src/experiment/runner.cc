@@ -209,7 +209,8 @@ std::string self_executable() {
 
 }  // namespace
 
-std::string configuration_template(const Configuration& config, const std::string& model_dir, int timeout_s) {
+std::string configuration_template(const Configuration& config, const std::string& model_dir, int timeout_s,
+                                   const FunctionSpec* custom) {
   std::ostringstream t;
   t << "AWSTemplateFormatVersion: \"2010-09-09\"\n"
        "Transform: AWS::Serverless-2016-10-31\n"
@@ -227,11 +228,13 @@ std::string configuration_template(const Configuration& config, const std::strin
        "    Type: AWS::Serverless::Function\n"
        "    Properties:\n"
        "      FunctionName: "
-    << config.function << "\n      CodeUri: .\n      Handler: " << config.function
+    << config.function << "\n      CodeUri: .\n      Handler: " << (custom ? custom->handler : config.function)
     << "\n      Runtime: provided.al2023\n      Architectures: [x86_64]\n      MemorySize: " << config.memory_mb
     << "\n      Timeout: " << timeout_s << "\n      ReservedConcurrentExecutions: " << config.max_concurrency
-    << "\n      Environment:\n        Variables:\n          MODEL_PATH: " << json(model_dir).dump()
-    << "\n      Events:\n        Batch:\n          Type: SNS\n          Properties:\n            Topic: !Ref Batches\n";
+    << "\n      Environment:\n        Variables:\n          MODEL_PATH: " << json(model_dir).dump();
+  if (custom)
+    for (const auto& [name, value] : custom->environment) t << "\n          " << name << ": " << json(value).dump();
+  t << "\n      Events:\n        Batch:\n          Type: SNS\n          Properties:\n            Topic: !Ref Batches\n";
   return t.str();
 }
 
@@ -257,14 +260,21 @@ RunSummary run_experiment(const RunOptions& options) {
   std::string run_dir = options.run_dir.empty() ? "runs/" + spec.name : options.run_dir;
 
   // Every model must be there before anything starts: a run of 20 minutes should not fail in its last config.
-  std::set<std::string> functions(spec.functions.begin(), spec.functions.end());
-  for (const auto& f : functions) {
-    fs::path model = fs::path(spec.models_dir) / f / "model.json";
+  std::map<std::string, std::vector<json>> items_of;  // dataset path + column/field -> its items
+  auto dataset_key = [](const Dataset& d) { return d.path + "\n" + d.column + "\n" + d.field; };
+  for (const auto& config : configs) {
+    const FunctionSpec* custom = custom_function(spec, config);
+    fs::path model = custom ? fs::path(custom->model) : fs::path(model_path(spec, config)) / "model.json";
     if (!fs::exists(model))
-      throw std::runtime_error(model.string() + ": model missing; build the models with `tools/setup.sh train && "
-                               "/usr/bin/python3 tools/train_classic.py` (or set models_dir in the spec)");
+      throw std::runtime_error(model.string() + ": model missing; " +
+                               (custom ? (custom->build.empty() ? std::string("see the spec's model")
+                                                                : "write it with `" + custom->build + "`")
+                                       : std::string("build the models with `tools/setup.sh train && "
+                                                     "/usr/bin/python3 tools/train_classic.py` (or set models_dir "
+                                                     "in the spec)")));
+    const Dataset& d = dataset_of(spec, config);
+    if (!items_of.count(dataset_key(d))) items_of[dataset_key(d)] = load_items(d);
   }
-  std::vector<std::string> texts = load_texts(spec.dataset);
 
   fs::create_directories(fs::path(run_dir) / "results");
   fs::copy_file(options.spec_path, fs::path(run_dir) / "spec.yaml", fs::copy_options::overwrite_existing);
@@ -285,8 +295,10 @@ RunSummary run_experiment(const RunOptions& options) {
     fs::path dir = fs::path(run_dir) / "configs" / config.id();
     fs::remove_all(dir);
     fs::create_directories(dir);
-    std::string model_dir = fs::absolute(fs::path(spec.models_dir) / config.function).string();
-    write_file_atomically(dir / "template.yaml", configuration_template(config, model_dir, spec.timeout_s));
+    std::string model_dir = fs::absolute(model_path(spec, config)).string();
+    write_file_atomically(dir / "template.yaml", configuration_template(config, model_dir, spec.timeout_s,
+                                                                        custom_function(spec, config)));
+    const std::vector<json>& texts = items_of.at(dataset_key(dataset_of(spec, config)));
 
     std::string experiment_id = spec.name + "-" + config.id();
     ServeProcess serve(binary, fs::absolute(dir));
@@ -345,7 +357,7 @@ RunSummary run_experiment(const RunOptions& options) {
       if (r.experiment != experiment_id) continue;
       r.function = config.function;
       r.max_concurrency = config.max_concurrency;
-      if (r.batch_size == 0) r.batch_size = config.batch;
+      if (r.batch_size < 0) r.batch_size = config.batch;
       write_csv_row(csv, r);
       ++rows;
     }

@@ -29,7 +29,9 @@ struct RunSummary {
 RunSummary run_experiment(const RunOptions& options);
 
 // The SAM template of one configuration (exposed for tests).
-std::string configuration_template(const Configuration& config, const std::string& model_dir, int timeout_s);
+// `custom` (the configuration's custom function, if it is one) gives the handler and extra environment.
+std::string configuration_template(const Configuration& config, const std::string& model_dir, int timeout_s,
+                                   const FunctionSpec* custom = nullptr);
 
 // Concatenates RUN_DIR/results/*.csv into RUN_DIR/invocations.csv; returns the number of rows.
 int merge_results(const std::string& run_dir);

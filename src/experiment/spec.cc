@@ -43,8 +43,57 @@ struct Reader {
     return node.Scalar();
   }
 
-  std::vector<int> integers(const YAML::Node& root, const std::string& key, int lo, int hi) const {
-    const YAML::Node node = root[key];
+  Dataset dataset(const YAML::Node& ds, const std::string& key) const {
+    if (!ds || !ds.IsMap()) fail(key, "is required: a mapping with path and column (CSV) or field (JSONL)");
+    for (const auto& kv : ds)
+      if (std::string k = kv.first.as<std::string>(); k != "path" && k != "column" && k != "field")
+        fail(key + "." + k, "unknown key (allowed: path, column, field)");
+    Dataset d;
+    if (!ds["path"]) fail(key + ".path", "is required");
+    d.path = text(ds["path"], key + ".path");
+    if (ds["column"]) d.column = text(ds["column"], key + ".column");
+    if (ds["field"]) d.field = text(ds["field"], key + ".field");
+    if (d.column.empty() == d.field.empty()) fail(key, "needs exactly one of column (CSV) or field (JSONL)");
+    return d;
+  }
+
+  void check_name(const std::string& name, const std::string& key) const {
+    for (char c : name)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')
+        fail(key, "may hold only letters, digits, '-' and '_'");
+  }
+
+  // `{name, handler, model, build?, memory_mb?, environment?, dataset?}`: any handler over any model.
+  FunctionSpec custom_function(const YAML::Node& node, const std::string& key) const {
+    static const std::set<std::string> allowed = {"name", "handler", "model", "build", "memory_mb", "environment", "dataset"};
+    for (const auto& kv : node)
+      if (!allowed.count(kv.first.as<std::string>()))
+        fail(key + "." + kv.first.as<std::string>(),
+             "unknown key (allowed: name, handler, model, build, memory_mb, environment, dataset)");
+    FunctionSpec f;
+    for (const char* required : {"name", "handler", "model"})
+      if (!node[required]) fail(key + "." + required, "is required");
+    f.name = text(node["name"], key + ".name");
+    check_name(f.name, key + ".name");
+    f.handler = text(node["handler"], key + ".handler");
+    f.model = text(node["model"], key + ".model");
+    if (node["build"]) f.build = text(node["build"], key + ".build");
+    if (node["memory_mb"]) f.memory_mb = integers(node, "memory_mb", 128, 10240, key + ".");
+    if (const YAML::Node env = node["environment"]) {
+      if (!env.IsMap()) fail(key + ".environment", "must be a mapping of variable names to values");
+      for (const auto& kv : env) {
+        std::string var = kv.first.as<std::string>();
+        f.environment[var] = text(kv.second, key + ".environment." + var);
+      }
+    }
+    if (node["dataset"]) f.dataset = dataset(node["dataset"], key + ".dataset");
+    return f;
+  }
+
+  std::vector<int> integers(const YAML::Node& root, const std::string& name, int lo, int hi,
+                            const std::string& prefix = "") const {
+    const std::string key = prefix + name;
+    const YAML::Node node = root[name];
     if (!node) fail(key, "is required");
     std::vector<int> out;
     if (node.IsScalar()) out.push_back(integer(node, key, lo, hi));
@@ -81,17 +130,9 @@ Spec load_spec(const std::string& path) {
   Spec spec;
   if (!root["name"]) r.fail("name", "is required");
   spec.name = r.text(root["name"], "name");
-  for (char c : spec.name)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') r.fail("name", "may hold only letters, digits, '-' and '_'");
+  r.check_name(spec.name, "name");
 
-  const YAML::Node ds = root["dataset"];
-  if (!ds || !ds.IsMap()) r.fail("dataset", "is required: a mapping with path and column (CSV) or field (JSONL)");
-  if (!ds["path"]) r.fail("dataset.path", "is required");
-  spec.dataset.path = r.text(ds["path"], "dataset.path");
-  if (ds["column"]) spec.dataset.column = r.text(ds["column"], "dataset.column");
-  if (ds["field"]) spec.dataset.field = r.text(ds["field"], "dataset.field");
-  if (spec.dataset.column.empty() == spec.dataset.field.empty())
-    r.fail("dataset", "needs exactly one of column (CSV) or field (JSONL)");
+  spec.dataset = r.dataset(root["dataset"], "dataset");
 
   if (root["models_dir"]) spec.models_dir = r.text(root["models_dir"], "models_dir");
   const YAML::Node fns = root["functions"];
@@ -100,17 +141,29 @@ Spec load_spec(const std::string& path) {
   else if (fns.IsSequence()) {
     for (size_t i = 0; i < fns.size(); ++i) {
       std::string key = "functions[" + std::to_string(i) + "]";
+      if (fns[i].IsMap()) {
+        spec.custom_functions.push_back(r.custom_function(fns[i], key));
+        continue;
+      }
       std::string f = r.text(fns[i], key);
       if (std::find(known_functions().begin(), known_functions().end(), f) == known_functions().end())
-        r.fail(key, "unknown function '" + f + "' (known: kmeans, gmm, pca, logreg, svm, random-forest)");
+        r.fail(key, "unknown function '" + f + "' (known: kmeans, gmm, pca, logreg, svm, random-forest; or a "
+                   "mapping {name, handler, model})");
       spec.functions.push_back(f);
     }
   } else {
     r.fail("functions", "must be a list of function names or 'all'");
   }
-  if (spec.functions.empty()) r.fail("functions", "must not be empty");
+  if (spec.functions.empty() && spec.custom_functions.empty()) r.fail("functions", "must not be empty");
 
-  spec.memory_mb = r.integers(root, "memory_mb", 128, 10240);
+  std::set<std::string> names(spec.functions.begin(), spec.functions.end());
+  bool every_function_has_memory = spec.functions.empty();
+  for (size_t i = 0; i < spec.custom_functions.size(); ++i) {
+    const FunctionSpec& f = spec.custom_functions[i];
+    if (!names.insert(f.name).second) r.fail("functions", "the name '" + f.name + "' is used twice");
+    every_function_has_memory = every_function_has_memory && !f.memory_mb.empty();
+  }
+  if (root["memory_mb"] || !every_function_has_memory) spec.memory_mb = r.integers(root, "memory_mb", 128, 10240);
   spec.max_concurrency = r.integers(root, "max_concurrency", 1, 1000);
   spec.batch_sizes = r.integers(root, "batch_sizes", 1, 10000);
   if (root["messages"]) spec.messages = r.integer(root["messages"], "messages", 1, 100000);
@@ -125,7 +178,28 @@ std::vector<Configuration> configurations(const Spec& spec) {
     for (int m : spec.memory_mb)
       for (int c : spec.max_concurrency)
         for (int b : spec.batch_sizes) out.push_back({f, m, c, b});
+  for (size_t i = 0; i < spec.custom_functions.size(); ++i) {
+    const FunctionSpec& f = spec.custom_functions[i];
+    for (int m : f.memory_mb.empty() ? spec.memory_mb : f.memory_mb)
+      for (int c : spec.max_concurrency)
+        for (int b : spec.batch_sizes) out.push_back({f.name, m, c, b, int(i)});
+  }
   return out;
+}
+
+const FunctionSpec* custom_function(const Spec& spec, const Configuration& config) {
+  return config.custom >= 0 && size_t(config.custom) < spec.custom_functions.size() ? &spec.custom_functions[config.custom]
+                                                                                   : nullptr;
+}
+
+std::string model_path(const Spec& spec, const Configuration& config) {
+  const FunctionSpec* f = custom_function(spec, config);
+  return f ? f->model : spec.models_dir + "/" + config.function;
+}
+
+const Dataset& dataset_of(const Spec& spec, const Configuration& config) {
+  const FunctionSpec* f = custom_function(spec, config);
+  return f && f->dataset ? *f->dataset : spec.dataset;
 }
 
 }  // namespace mlfaas::experiment

@@ -86,7 +86,16 @@ check_error "streamed prompt over the context" /v1/completions "{\"prompt\": \"$
 check_error "messages not a list" /v1/chat/completions '{"messages": "Hi"}' 400 messages
 check_error "message without content" /v1/chat/completions '{"messages": [{"role": "user"}]}' 400
 check_error "unknown model" /v1/completions '{"model": "gpt-4", "prompt": "Hi"}' 404 model
-echo "errors: 14 bad requests answered in OpenAI's error shape"
+check_error "body a list" /v1/completions '[{"prompt": "Hi"}]' 400
+check_error "max_tokens zero" /v1/completions '{"prompt": "Hi", "max_tokens": 0}' 400
+check_error "top_p over 1" /v1/completions '{"prompt": "Hi", "top_p": 1.5}' 400
+check_error "empty conversation" /v1/chat/completions '{"messages": []}' 400 messages
+check_error "content a number" /v1/chat/completions '{"messages": [{"role": "user", "content": 5}]}' 400
+check_error "unknown chat field" /v1/chat/completions '{"messages": [{"role": "user", "content": "Hi"}], "colour": 1}' \
+  400 colour
+check_error "streamed chat over the context" /v1/chat/completions \
+  "{\"messages\": [{\"role\": \"user\", \"content\": \"$long_prompt\"}], \"stream\": true}" 400
+echo "errors: 21 bad requests answered in OpenAI's error shape"
 
 # --- a client that goes away mid-stream stops generation, and the function answers the next request
 post /v1/completions '{"prompt": "Once upon a time", "temperature": 0, "max_tokens": 480}' >"$WORK/full.out"
