@@ -10,6 +10,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "platform/aws/lambda_api.h"
+#include "platform/aws/logs_api.h"
+#include "platform/aws/s3_api.h"
+#include "platform/aws/sns_api.h"
+#include "platform/aws/protocol.h"
 #include "platform/event_stream.h"
 #include "platform/metrics/metrics_store.h"
 #include "platform/monitoring.h"
@@ -23,25 +28,23 @@ namespace mlfaas::platform {
 namespace asio = boost::asio;
 using nlohmann::json;
 
+using aws::dump;
+using aws::parse_form;
+using aws::sns_error;
+using aws::xml_escape;
+
 namespace {
 
 constexpr size_t kSyncPayloadLimit = 6 * 1024 * 1024;   // Lambda: 6 MB request for RequestResponse
 constexpr size_t kAsyncPayloadLimit = 1024 * 1024;      // Lambda: 1 MB for Event invocations
+// CreateFunction / UpdateFunctionCode requests: Lambda refuses bodies over this many bytes (a 50 MB zip in base64
+// and JSON); a smaller body whose zip is over 50 MB gets the same exception from the Lambda API.
+constexpr size_t kCodeUploadLimit = 70'167'211;
+// One S3 PutObject or UploadPart here (AWS allows 5 GB; the AWS CLI sends 8 MB parts above 8 MB).
+constexpr size_t kS3BodyLimit = 128u << 20;
 constexpr const char* kInvokePrefix = "/2015-03-31/functions/";
 constexpr const char* kStreamInvokePrefix = "/2021-11-15/functions/";
 constexpr const char* kStreamInvokeSuffix = "/response-streaming-invocations";
-
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-Response aws_error(http::status status, const std::string& type, const std::string& message,
-                   json extra = json::object()) {
-  json body = {{"Type", "User"}, {"message", message}};
-  body.update(extra);
-  Response res = make_response(status, dump(body));
-  res.set("x-amzn-ErrorType", type);
-  res.set("x-amzn-RequestId", lambda::random_uuid());
-  return res;
-}
 
 Response gateway_message(http::status status, const std::string& message) {
   Response res = make_response(status, dump(json{{"message", message}}));
@@ -55,40 +58,12 @@ void add_cors(Response& res) {
   res.set("Access-Control-Allow-Methods", "OPTIONS,POST");
 }
 
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  return out;
-}
-
-Response sns_error(http::status status, const std::string& code, const std::string& message) {
-  std::string body = fmt::format(
-      "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>Sender</Type><Code>{}</Code>"
-      "<Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
-      code, xml_escape(message), lambda::random_uuid());
-  return make_response(status, body, "text/xml");
-}
-
-std::map<std::string, std::string> parse_form(const std::string& body) {
-  std::map<std::string, std::string> out;
-  size_t start = 0;
-  while (start <= body.size()) {
-    size_t amp = body.find('&', start);
-    std::string pair = body.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
-    if (!pair.empty()) {
-      auto eq = pair.find('=');
-      out[url_decode(pair.substr(0, eq), true)] = eq == std::string::npos ? "" : url_decode(pair.substr(eq + 1), true);
-    }
-    if (amp == std::string::npos) break;
-    start = amp + 1;
-  }
-  return out;
+bool is_code_upload(const Request& header) {
+  std::string target(header.target());
+  std::string path = target.substr(0, target.find('?'));
+  if (path.size() > 1 && path.back() == '/') path.pop_back();
+  return (header.method() == http::verb::post && path == "/2015-03-31/functions") ||
+         (header.method() == http::verb::put && path.starts_with("/2015-03-31/functions/") && path.ends_with("/code"));
 }
 
 std::string http_date_clf() {
@@ -204,10 +179,16 @@ bool match_route_path(const std::string& pattern, const std::string& path, std::
 }
 
 Front::Front(Platform& platform, const std::string& host, unsigned short port, Credentials credentials,
-             Monitoring* monitoring)
-    : platform_(platform), credentials_(std::move(credentials)), monitoring_(monitoring) {
+             Monitoring* monitoring, AwsApis apis)
+    : platform_(platform), credentials_(std::move(credentials)), monitoring_(monitoring), apis_(apis) {
   HttpServerOptions opts;
-  opts.body_limit = kSyncPayloadLimit;
+  opts.body_limit = std::max({kSyncPayloadLimit, kCodeUploadLimit, kS3BodyLimit});
+  opts.body_limit_for = [this](const Request& header) {
+    std::string target(header.target());
+    if (apis_.lambda && is_code_upload(header)) return kCodeUploadLimit;
+    if (apis_.s3 && aws::S3Api::handles(header)) return kS3BodyLimit;
+    return kSyncPayloadLimit;
+  };
   auto address = resolve_host(host);
   server_ = std::make_unique<HttpServer>(
       platform.io(), asio::ip::tcp::endpoint(address, port), opts,
@@ -220,8 +201,19 @@ Front::~Front() { queries_.join(); }
 
 Response Front::on_too_large(const Request& header) {
   std::string target(header.target());
+  if (apis_.lambda && is_code_upload(header))
+    return aws::rest_json_error(http::status::payload_too_large, "RequestEntityTooLargeException",
+                                fmt::format("Request must be smaller than {} bytes for the {} operation",
+                                            kCodeUploadLimit,
+                                            header.method() == http::verb::post ? "CreateFunction"
+                                                                                : "UpdateFunctionCode"));
+  if (apis_.s3 && aws::S3Api::handles(header))
+    return make_response(http::status::payload_too_large,
+                         fmt::format("<Error><Code>EntityTooLarge</Code><Message>Your proposed upload exceeds the "
+                                     "maximum allowed size ({} bytes here)</Message></Error>", kS3BodyLimit),
+                         "application/xml");
   if (target.starts_with(kInvokePrefix))
-    return aws_error(http::status::payload_too_large, "RequestTooLargeException",
+    return aws::rest_json_error(http::status::payload_too_large, "RequestTooLargeException",
                      fmt::format("Request must be smaller than {} bytes for the InvokeFunction operation",
                                  kSyncPayloadLimit));
   Response res = make_response(http::status::bad_request,
@@ -238,25 +230,57 @@ void Front::on_request(Request&& req, ExchangePtr ex) {
   if (platform_.shutting_down())
     return ex->respond(gateway_message(http::status::service_unavailable, "Service Unavailable"));
 
+  if (apis_.s3 && aws::S3Api::handles(req)) {
+    if (std::string why = signature_problem(req); !why.empty())
+      return ex->respond(make_response(http::status::forbidden,
+                                       "<Error><Code>SignatureDoesNotMatch</Code><Message>" + xml_escape(why) +
+                                           "</Message></Error>", "application/xml"));
+    return ex->respond(apis_.s3->handle(std::move(req)));
+  }
   const bool stream_invoke = path.starts_with(kStreamInvokePrefix) && path.ends_with(kStreamInvokeSuffix);
   if ((path.starts_with(kInvokePrefix) && path.ends_with("/invocations")) || stream_invoke) {
     if (req.method() != http::verb::post)
-      return ex->respond(aws_error(http::status::method_not_allowed, "MethodNotAllowed", "use POST"));
+      return ex->respond(aws::rest_json_error(http::status::method_not_allowed, "MethodNotAllowed", "use POST"));
     const size_t prefix = std::strlen(stream_invoke ? kStreamInvokePrefix : kInvokePrefix);
     const size_t suffix = std::strlen(stream_invoke ? kStreamInvokeSuffix : "/invocations");
     std::string name = url_decode(path.substr(prefix, path.size() - prefix - suffix), false);
     if (!credentials_.empty()) {
       std::string why = verify_sigv4(req, credentials_);
       if (why == "unknown access key id")
-        return ex->respond(aws_error(http::status::forbidden, "UnrecognizedClientException",
+        return ex->respond(aws::rest_json_error(http::status::forbidden, "UnrecognizedClientException",
                                      "The security token included in the request is invalid."));
       if (!why.empty())
-        return ex->respond(aws_error(http::status::forbidden, "InvalidSignatureException",
+        return ex->respond(aws::rest_json_error(http::status::forbidden, "InvalidSignatureException",
                                      "The request signature we calculated does not match the signature you "
                                      "provided (" + why + ")."));
     }
     if (stream_invoke) return invoke_stream_api(name, std::move(req), std::move(ex));
     return invoke_api(name, std::move(req), std::move(ex));
+  }
+  if (apis_.lambda && aws::LambdaApi::handles(path)) {
+    if (std::string why = signature_problem(req); !why.empty())
+      return ex->respond(why == "unknown access key id"
+                             ? aws::rest_json_error(http::status::forbidden, "UnrecognizedClientException",
+                                                    "The security token included in the request is invalid.")
+                             : aws::rest_json_error(http::status::forbidden, "InvalidSignatureException",
+                                                    "The request signature we calculated does not match the "
+                                                    "signature you provided (" + why + ")."));
+    return apis_.lambda->handle(std::move(req), std::move(ex));
+  }
+  if (apis_.logs && path == "/" && aws::LogsApi::handles(req)) {
+    if (std::string why = signature_problem(req); !why.empty())
+      return ex->respond(aws::json11_error(http::status::bad_request,
+                                           why == "unknown access key id" ? "UnrecognizedClientException"
+                                                                          : "InvalidSignatureException",
+                                           "The request signature does not match (" + why + ")"));
+    // Reading log files may take a while: off the event loop, like the metrics queries.
+    auto& io = platform_.io();
+    auto* logs = apis_.logs;
+    boost::asio::post(queries_, [&io, logs, ex, req = std::move(req)] {
+      Response res = logs->handle(req);
+      boost::asio::post(io, [ex, res = std::move(res)]() mutable { ex->respond(std::move(res)); });
+    });
+    return;
   }
   if (path == "/_mlfaas/health" && req.method() == http::verb::get) {
     return ex->respond(make_response(http::status::ok,
@@ -271,7 +295,7 @@ void Front::on_request(Request&& req, ExchangePtr ex) {
                                      why == "unknown access key id" ? "InvalidClientTokenId" : "SignatureDoesNotMatch",
                                      "The request signature does not match (" + why + ")"));
     }
-    return sns_api(std::move(req), std::move(ex));
+    if (apis_.sns) return apis_.sns->handle(std::move(req), std::move(ex));
   }
   if (path == "/v1/completions" || path == "/v1/chat/completions") {
     bool served = false;
@@ -295,6 +319,10 @@ void Front::on_request(Request&& req, ExchangePtr ex) {
     if (monitoring_route(copy, path, query, ex)) return;
   }
   ex->respond(gateway_message(http::status::not_found, "Not Found"));
+}
+
+std::string Front::signature_problem(const Request& req) const {
+  return credentials_.empty() ? "" : verify_sigv4(req, credentials_);
 }
 
 // ------------------------------------------------------------------ metrics, dashboard API, web page
@@ -394,7 +422,7 @@ void Front::invoke_api(const std::string& ref_text, Request&& req, ExchangePtr e
   const auto& tpl = platform_.tpl();
   FunctionRef ref = parse_function_ref(ref_text);
   if (!ref.well_formed)
-    return ex->respond(aws_error(http::status::bad_request, "ValidationException",
+    return ex->respond(aws::rest_json_error(http::status::bad_request, "ValidationException",
                                  "1 validation error detected: Value '" + ref_text +
                                      "' at 'functionName' failed to satisfy constraint: Member must satisfy "
                                      "regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?"
@@ -406,7 +434,7 @@ void Front::invoke_api(const std::string& ref_text, Request&& req, ExchangePtr e
     for (const auto& [k, v] : parse_form(target.substr(q + 1)))
       if (k == "Qualifier") query_qualifier = v;
   if (!ref.qualifier.empty() && !query_qualifier.empty() && ref.qualifier != query_qualifier)
-    return ex->respond(aws_error(http::status::bad_request, "InvalidParameterValueException",
+    return ex->respond(aws::rest_json_error(http::status::bad_request, "InvalidParameterValueException",
                                  "The derived qualifier from the function name does not match the specified "
                                  "qualifier."));
   std::string qualifier = ref.qualifier.empty() ? query_qualifier : ref.qualifier;
@@ -418,19 +446,19 @@ void Front::invoke_api(const std::string& ref_text, Request&& req, ExchangePtr e
   Function* fn = platform_.function(ref.name);
   if (!fn || (!ref.region.empty() && ref.region != tpl.region) ||
       (!ref.account.empty() && ref.account != tpl.account_id) || (!qualifier.empty() && qualifier != "$LATEST"))
-    return ex->respond(aws_error(http::status::not_found, "ResourceNotFoundException", "Function not found: " + arn));
+    return ex->respond(aws::rest_json_error(http::status::not_found, "ResourceNotFoundException", "Function not found: " + arn));
   std::string type(req["X-Amz-Invocation-Type"]);
   if (type.empty()) type = "RequestResponse";
   if (type != "RequestResponse" && type != "Event" && type != "DryRun")
-    return ex->respond(aws_error(http::status::bad_request, "InvalidParameterValueException",
+    return ex->respond(aws::rest_json_error(http::status::bad_request, "InvalidParameterValueException",
                                  "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun"));
   std::string payload = std::move(req.body());
   if (payload.empty()) payload = "{}";
   if (!lambda::is_valid_utf8(payload) || !json::accept(payload))
-    return ex->respond(aws_error(http::status::bad_request, "InvalidRequestContentException",
+    return ex->respond(aws::rest_json_error(http::status::bad_request, "InvalidRequestContentException",
                                  "Could not parse request body into json: the payload is not valid JSON"));
   if (common::json_nesting_depth(payload) > common::kMaxJsonDepth)
-    return ex->respond(aws_error(http::status::bad_request, "InvalidRequestContentException",
+    return ex->respond(aws::rest_json_error(http::status::bad_request, "InvalidRequestContentException",
                                  fmt::format("Could not parse request body into json: nesting deeper than {} levels",
                                              common::kMaxJsonDepth)));
   if (type == "DryRun") {
@@ -452,13 +480,13 @@ void Front::invoke_api(const std::string& ref_text, Request&& req, ExchangePtr e
 
   if (type == "Event") {
     if (inv->payload.size() > kAsyncPayloadLimit)
-      return ex->respond(aws_error(http::status::payload_too_large, "RequestTooLargeException",
+      return ex->respond(aws::rest_json_error(http::status::payload_too_large, "RequestTooLargeException",
                                    fmt::format("Request must be smaller than {} bytes for an Event invocation",
                                                kAsyncPayloadLimit)));
     inv->async = true;
     std::string id = inv->request_id;
     if (platform_.invoke(*fn, inv) == Platform::Admission::Throttled)
-      return ex->respond(aws_error(http::status::too_many_requests, "TooManyRequestsException", "Rate Exceeded.",
+      return ex->respond(aws::rest_json_error(http::status::too_many_requests, "TooManyRequestsException", "Rate Exceeded.",
                                    {{"Reason", "EventQueueFull"}}));
     Response res = make_response(http::status::accepted, "", "");
     res.set("x-amzn-RequestId", id);
@@ -480,7 +508,7 @@ void Front::invoke_api(const std::string& ref_text, Request&& req, ExchangePtr e
     ex->respond(std::move(res));
   };
   if (platform_.invoke(*fn, inv) == Platform::Admission::Throttled)
-    ex->respond(aws_error(http::status::too_many_requests, "TooManyRequestsException", "Rate Exceeded.",
+    ex->respond(aws::rest_json_error(http::status::too_many_requests, "TooManyRequestsException", "Rate Exceeded.",
                           {{"Reason", platform_.throttle_reason(*fn)}}));
 }
 
@@ -499,17 +527,17 @@ class GoneWriter final : public ResponseWriter {
 void Front::invoke_stream_api(const std::string& name, Request&& req, ExchangePtr ex) {
   Function* fn = platform_.function(name);
   if (!fn)
-    return ex->respond(aws_error(http::status::not_found, "ResourceNotFoundException",
+    return ex->respond(aws::rest_json_error(http::status::not_found, "ResourceNotFoundException",
                                  fmt::format("Function not found: arn:aws:lambda:{}:{}:function:{}",
                                              platform_.tpl().region, platform_.tpl().account_id, name)));
   std::string type(req["X-Amz-Invocation-Type"]);
   if (!type.empty() && type != "RequestResponse" && type != "DryRun")
-    return ex->respond(aws_error(http::status::bad_request, "InvalidParameterValueException",
+    return ex->respond(aws::rest_json_error(http::status::bad_request, "InvalidParameterValueException",
                                  "X-Amz-Invocation-Type must be RequestResponse or DryRun"));
   std::string payload = std::move(req.body());
   if (payload.empty()) payload = "{}";
   if (!lambda::is_valid_utf8(payload) || !json::accept(payload))
-    return ex->respond(aws_error(http::status::bad_request, "InvalidRequestContentException",
+    return ex->respond(aws::rest_json_error(http::status::bad_request, "InvalidRequestContentException",
                                  "Could not parse request body into json: the payload is not valid JSON"));
   auto inv = std::make_shared<Invocation>();
   inv->request_id = lambda::random_uuid();
@@ -564,90 +592,8 @@ void Front::invoke_stream_api(const std::string& name, Request&& req, ExchangePt
     w.end();
   };
   if (platform_.invoke(*fn, inv) == Platform::Admission::Throttled && !stream->writer)
-    ex->respond(aws_error(http::status::too_many_requests, "TooManyRequestsException", "Rate Exceeded.",
+    ex->respond(aws::rest_json_error(http::status::too_many_requests, "TooManyRequestsException", "Rate Exceeded.",
                           {{"Reason", platform_.throttle_reason(*fn)}}));
-}
-
-// ------------------------------------------------------------------ SNS
-
-void Front::sns_api(Request&& req, ExchangePtr ex) {
-  auto form = parse_form(req.body());
-  const std::string& action = form["Action"];
-  const auto& tpl = platform_.tpl();
-  if (action == "ListTopics") {
-    std::string members;
-    for (const auto& t : tpl.topics) members += "<member><TopicArn>" + xml_escape(t.arn) + "</TopicArn></member>";
-    return ex->respond(make_response(
-        http::status::ok,
-        fmt::format("<ListTopicsResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><ListTopicsResult>"
-                    "<Topics>{}</Topics></ListTopicsResult><ResponseMetadata><RequestId>{}</RequestId>"
-                    "</ResponseMetadata></ListTopicsResponse>",
-                    members, lambda::random_uuid()),
-        "text/xml"));
-  }
-  if (action != "Publish")
-    return ex->respond(sns_error(http::status::bad_request, "InvalidAction",
-                                 "mlfaas serves the SNS actions Publish and ListTopics, not '" + action + "'"));
-  std::string arn = form.count("TopicArn") ? form["TopicArn"] : form["TargetArn"];
-  const TopicSpec* topic = tpl.topic_by_arn(arn);
-  if (!topic) return ex->respond(sns_error(http::status::not_found, "NotFound", "Topic does not exist"));
-  if (!form.count("Message") || form["Message"].empty())
-    return ex->respond(sns_error(http::status::bad_request, "InvalidParameter",
-                                 "Invalid parameter: Empty message"));
-  const std::string& message = form["Message"];
-  if (message.size() > 256 * 1024)
-    return ex->respond(sns_error(http::status::bad_request, "InvalidParameter",
-                                 "Invalid parameter: Message too long"));
-
-  std::string message_id = lambda::random_uuid();
-  json record = {
-      {"EventSource", "aws:sns"},
-      {"EventVersion", "1.0"},
-      {"EventSubscriptionArn", topic->arn + ":" + lambda::random_uuid()},
-      {"Sns",
-       {{"Type", "Notification"},
-        {"MessageId", message_id},
-        {"TopicArn", topic->arn},
-        {"Subject", form.count("Subject") ? json(form["Subject"]) : json(nullptr)},
-        {"Message", message},
-        {"Timestamp", lambda::iso8601_now()},
-        {"SignatureVersion", "1"},
-        {"Signature", ""},
-        {"SigningCertUrl", ""},
-        {"UnsubscribeUrl", ""},
-        {"MessageAttributes", json::object()}}}};
-  std::string event = dump(json{{"Records", json::array({record})}});
-  for (Function* fn : platform_.subscribers(topic->arn)) {
-    auto inv = std::make_shared<Invocation>();
-    inv->request_id = lambda::random_uuid();
-    inv->payload = event;
-    inv->async = true;
-    inv->source = "sns:" + topic->name;
-    if (platform_.invoke(*fn, inv) == Platform::Admission::Throttled)
-      platform_.console().line(fmt::format("mlfaas: {}: event queue full, SNS message {} dropped", fn->spec.name,
-                                           message_id));
-  }
-  if (monitoring_) {
-    // E-mail and HTTP(S) subscribers get the message through the notifier (queued: Publish never waits on them).
-    for (const auto& sub : topic->subscriptions) {
-      notify::Delivery d;
-      if (sub.protocol == "email" || sub.protocol == "email-json") d.protocol = notify::Protocol::Email;
-      else if (sub.protocol == "http" || sub.protocol == "https") d.protocol = notify::Protocol::Http;
-      else continue;
-      d.endpoint = sub.endpoint;
-      d.topic_arn = topic->arn;
-      d.subject = form.count("Subject") && !form["Subject"].empty() ? form["Subject"] : "AWS Notification Message";
-      d.message = message;
-      monitoring_->notifier().enqueue(std::move(d));
-    }
-  }
-  ex->respond(make_response(
-      http::status::ok,
-      fmt::format("<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult><MessageId>{}"
-                  "</MessageId></PublishResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata>"
-                  "</PublishResponse>",
-                  message_id, lambda::random_uuid()),
-      "text/xml"));
 }
 
 // ------------------------------------------------------------------ API Gateway routes

@@ -1,6 +1,7 @@
 #pragma once
-// The public port: the Lambda Invoke API (2015-03-31), the SNS query API's Publish, and the template's API
-// Gateway routes (HTTP API payload 2.0 and REST API payload 1.0), answering with API Gateway's shapes.
+// The public port: the Lambda Invoke API (2015-03-31), the template's API Gateway routes (HTTP API payload 2.0
+// and REST API payload 1.0, answering with API Gateway's shapes), and dispatch to the AWS control-plane APIs of
+// src/platform/aws (Lambda, CloudWatch Logs, SNS, S3).
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -13,6 +14,20 @@
 namespace mlfaas::platform {
 
 class Monitoring;
+namespace aws {
+class LambdaApi;
+class LogsApi;
+class SnsApi;
+class S3Api;
+}  // namespace aws
+
+// The AWS control-plane APIs serve answers besides the Invoke API (src/platform/aws); null ones are not served.
+struct AwsApis {
+  aws::LambdaApi* lambda = nullptr;
+  aws::LogsApi* logs = nullptr;
+  aws::SnsApi* sns = nullptr;
+  aws::S3Api* s3 = nullptr;
+};
 
 class Front {
  public:
@@ -20,18 +35,19 @@ class Front {
   // With `monitoring`, GET /metrics, /api/info, /api/dashboard, / and /dashboard are served where no template
   // route claims the path, and SNS Publish also reaches e-mail and HTTP(S) subscribers.
   Front(Platform& platform, const std::string& host, unsigned short port, Credentials credentials = {},
-        Monitoring* monitoring = nullptr);
+        Monitoring* monitoring = nullptr, AwsApis apis = {});
   ~Front();
   unsigned short port() const { return server_->port(); }
   void close() { server_->close(); }
 
  private:
   void on_request(Request&& req, ExchangePtr ex);
+  // "" when the request may go on (no credentials configured, or a valid signature); else why not.
+  std::string signature_problem(const Request& req) const;
   Response on_too_large(const Request& header);
   void invoke_api(const std::string& function_name, Request&& req, ExchangePtr ex);
   void invoke_stream_api(const std::string& function_name, Request&& req, ExchangePtr ex);
   void stream_route_answer(Invocation& inv, ExchangePtr ex);
-  void sns_api(Request&& req, ExchangePtr ex);
   void openai_api(bool chat, Request&& req, ExchangePtr ex);
   bool api_route(Request&& req, ExchangePtr ex);
   bool monitoring_route(const Request& req, const std::string& path, const std::string& query, ExchangePtr ex);
@@ -41,6 +57,7 @@ class Front {
   Credentials credentials_;
   std::unique_ptr<HttpServer> server_;
   Monitoring* monitoring_ = nullptr;
+  AwsApis apis_;
   // SQLite queries of /metrics and /api/dashboard run here, so the event loop keeps serving invocations.
   boost::asio::thread_pool queries_{1};
 };

@@ -94,10 +94,11 @@ class Session : public std::enable_shared_from_this<Session> {
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
 
-  void write(Response res, bool keep_alive, unsigned version) {
+  void write(Response res, bool keep_alive, unsigned version, bool head = false) {
     res.version(version);
     res.keep_alive(keep_alive && !server_->closed);
-    res.prepare_payload();
+    // A HEAD answer may state the length of the body a GET would have (S3's HeadObject): keep it.
+    if (!(head && res.body().empty() && res.count(http::field::content_length))) res.prepare_payload();
     auto msg = std::make_shared<Response>(std::move(res));
     stream_.expires_after(std::chrono::seconds(30));
     http::async_write(stream_, *msg, [self = shared_from_this(), msg](beast::error_code ec, size_t) {
@@ -110,13 +111,13 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   class SessionExchange final : public Exchange {
    public:
-    SessionExchange(std::shared_ptr<Session> s, bool keep_alive, unsigned version)
-        : session_(std::move(s)), keep_alive_(keep_alive), version_(version) {}
+    SessionExchange(std::shared_ptr<Session> s, bool keep_alive, unsigned version, bool head)
+        : session_(std::move(s)), keep_alive_(keep_alive), version_(version), head_(head) {}
     void respond(Response res) override {
       if (answered_) return;
       answered_ = true;
       auto s = std::move(session_);
-      s->write(std::move(res), keep_alive_, version_);
+      s->write(std::move(res), keep_alive_, version_, head_);
     }
     bool answered() const override { return answered_; }
     std::shared_ptr<ResponseWriter> respond_streaming(Response head) override {
@@ -130,6 +131,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::shared_ptr<Session> session_;
     bool keep_alive_;
     unsigned version_;
+    bool head_;
     bool answered_ = false;
   };
 
@@ -208,6 +210,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return on_read(ec);
     auto& req = parser_->get();
     if (parser_->is_done()) return on_read(ec);
+    if (server_->options.body_limit_for) {
+      size_t limit = server_->options.body_limit_for(req);
+      if (parser_->content_length() && *parser_->content_length() > limit) return on_read(http::error::body_limit);
+      parser_->body_limit(limit);
+    }
     if (server_->options.body_observer) observe_body();
     // A client that waits for `100 Continue` before sending its body (curl does for large ones) gets it once
     // the header has passed the checks above (a too-large Content-Length was already refused).
@@ -275,7 +282,8 @@ class Session : public std::enable_shared_from_this<Session> {
     // The answer may take as long as the function runs: no read deadline while it is pending.
     stream_.expires_never();
     auto& req = parser_->get();
-    auto exchange = std::make_shared<SessionExchange>(shared_from_this(), req.keep_alive(), req.version());
+    auto exchange = std::make_shared<SessionExchange>(shared_from_this(), req.keep_alive(), req.version(),
+                                                      req.method() == http::verb::head);
     server_->on_request(parser_->release(), exchange);
   }
 

@@ -50,6 +50,9 @@ struct HttpServerOptions {
   // they arrive (the Request handed on then has an empty body, and the chunked body's trailers in its fields);
   // it returns false to drop the request and its connection. None = the body is read whole as usual.
   std::function<std::function<bool(std::string_view)>(const Request& header)> body_observer;
+  // Where set, the body limit of each request, chosen from its header (body_limit is then the largest any request
+  // may get, as the parser checks it while reading the header).
+  std::function<size_t(const Request& header)> body_limit_for;
   // The body limit for observed bodies (Lambda's streamed responses may reach 20 MB).
   size_t observed_body_limit = 20 * 1024 * 1024;
 };

@@ -502,9 +502,15 @@ void Instance::on_timeout() {
   complete(std::move(r), "\tStatus: timeout");
 }
 
+void Instance::retire() {
+  retiring_ = true;
+  if (state_ == State::Idle) stop("configuration changed");
+}
+
 void Instance::become_idle() {
   last_used_ = Clock::now();
   if (platform_.shutting_down()) return stop("shutdown");
+  if (retiring_) return stop("configuration changed");
   std::weak_ptr<Instance> weak = weak_from_this();
   if (platform_.options().freeze_delay.count() == 0) {
     freeze();

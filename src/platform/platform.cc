@@ -140,11 +140,69 @@ void Platform::sample_concurrency() {
 }
 
 Function* Platform::function(const std::string& name_or_arn) {
-  const FunctionSpec* spec = tpl_.function_by_name(name_or_arn);
-  if (!spec) return nullptr;
+  std::string name = name_or_arn;
+  if (auto pos = name.find("function:"); pos != std::string::npos) name = name.substr(pos + 9);
+  if (auto colon = name.find(':'); colon != std::string::npos) name = name.substr(0, colon);
   for (auto& f : functions_)
-    if (f->spec.name == spec->name) return f.get();
+    if (f->spec.name == name) return f.get();
   return nullptr;
+}
+
+Function& Platform::add_function(FunctionSpec spec) {
+  if (function(spec.name)) throw std::invalid_argument("Function already exist: " + spec.name);
+  std::optional<int> reserved = std::exchange(spec.reserved_concurrency, std::nullopt);
+  int host_cpus = int(cgroups_.host_cpus().size());
+  ResourceShape shape = lambda_shape(spec.memory_mb, host_cpus);
+  functions_.push_back(std::make_unique<Function>(*this, std::move(spec), shape, options_.log_dir, console_));
+  Function& fn = *functions_.back();
+  if (reserved) {
+    try {
+      set_reserved_concurrency(fn, reserved);
+    } catch (...) {
+      functions_.pop_back();
+      throw;
+    }
+  }
+  return fn;
+}
+
+void Platform::remove_function(Function& fn) {
+  for (auto& inst : std::list<std::shared_ptr<Instance>>(fn.instances)) inst->retire();
+  if (!fn.async_queue.empty())
+    console_.line(fmt::format("mlfaas: {}: deleted; {} queued event(s) dropped", fn.spec.name, fn.async_queue.size()));
+  fn.async_queue.clear();
+  fn.async_queue_bytes = 0;
+  if (fn.spec.reserved_concurrency) unreserved_pool_ += *fn.spec.reserved_concurrency;
+  for (auto it = functions_.begin(); it != functions_.end(); ++it)
+    if (it->get() == &fn) {
+      removed_functions_.push_back(std::move(*it));
+      functions_.erase(it);
+      break;
+    }
+  pump_queues();
+}
+
+void Platform::reconfigure(Function& fn, FunctionSpec spec) {
+  spec.reserved_concurrency = fn.spec.reserved_concurrency;  // changed only by set_reserved_concurrency
+  fn.spec = std::move(spec);
+  fn.shape = lambda_shape(fn.spec.memory_mb, int(cgroups_.host_cpus().size()));
+  if (fn.spec.package_type != "Image") {  // an image's entrypoint stays what load_image made it
+    fs::path own = fs::path(fn.spec.code_dir) / "bootstrap";
+    fn.bootstrap = ::access(own.c_str(), X_OK) == 0 ? own.string() : options_.bootstrap_path;
+  }
+  for (auto& inst : std::list<std::shared_ptr<Instance>>(fn.instances)) inst->retire();
+}
+
+void Platform::set_reserved_concurrency(Function& fn, std::optional<int> reserved) {
+  int old = fn.spec.reserved_concurrency.value_or(0);
+  int pool = unreserved_pool_ + old - reserved.value_or(0);
+  if (reserved && pool < min_unreserved())
+    throw std::invalid_argument(fmt::format(
+        "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below "
+        "its minimum value of [{}].", min_unreserved()));
+  unreserved_pool_ = pool;
+  fn.spec.reserved_concurrency = reserved;
+  pump_queues();
 }
 
 std::vector<Function*> Platform::subscribers(const std::string& topic_arn) {
@@ -167,8 +225,8 @@ std::string Platform::throttle_reason(const Function& fn) const {
 
 bool Platform::memory_allows(Function& fn) {
   for (auto& inst : fn.instances)  // a warm instance costs no more memory
-    if (inst->state() == Instance::State::Idle ||
-        (inst->state() == Instance::State::Draining && !inst->has_queued()))
+    if (!inst->retiring() && (inst->state() == Instance::State::Idle ||
+                              (inst->state() == Instance::State::Draining && !inst->has_queued())))
       return true;
   if (memory_budget_mb_ == 0) return true;  // unknown: nothing to enforce
   auto in_use = [this] {
@@ -239,7 +297,8 @@ Platform::Admission Platform::invoke(Function& fn, InvocationPtr inv) {
 void Platform::start(Function& fn, InvocationPtr inv) {
   ++fn.in_flight;
   ++account_in_flight_;
-  if (!fn.spec.reserved_concurrency) ++unreserved_in_flight_;
+  inv->unreserved = !fn.spec.reserved_concurrency;
+  if (inv->unreserved) ++unreserved_in_flight_;
   ++fn.stats.invocations;
   record_concurrency(fn);
 
@@ -247,10 +306,12 @@ void Platform::start(Function& fn, InvocationPtr inv) {
   // and is about to ask for more work, else a cold start.
   std::shared_ptr<Instance> pick;
   for (auto& inst : fn.instances)
-    if (inst->state() == Instance::State::Idle && (!pick || inst->last_used() > pick->last_used())) pick = inst;
+    if (inst->state() == Instance::State::Idle && !inst->retiring() &&
+        (!pick || inst->last_used() > pick->last_used()))
+      pick = inst;
   if (!pick)
     for (auto& inst : fn.instances)
-      if (inst->state() == Instance::State::Draining && !inst->has_queued()) {
+      if (inst->state() == Instance::State::Draining && !inst->has_queued() && !inst->retiring()) {
         pick = inst;
         break;
       }
@@ -276,7 +337,7 @@ void Platform::start(Function& fn, InvocationPtr inv) {
 void Platform::finished(Function& fn, InvocationPtr inv, InvocationResult result) {
   --fn.in_flight;
   --account_in_flight_;
-  if (!fn.spec.reserved_concurrency) --unreserved_in_flight_;
+  if (inv->unreserved) --unreserved_in_flight_;
   if (result.function_error) ++fn.stats.errors;
   if (metrics_) {
     metrics::InvocationRecord r;
@@ -317,7 +378,7 @@ void Platform::requeue(Function& fn, InvocationPtr inv) {
   // It never started: undo its admission and run it like a new one, first in line.
   --fn.in_flight;
   --account_in_flight_;
-  if (!fn.spec.reserved_concurrency) --unreserved_in_flight_;
+  if (inv->unreserved) --unreserved_in_flight_;
   --fn.stats.invocations;
   if (inv->async) {
     enqueue_async(fn, std::move(inv), true);
@@ -383,7 +444,8 @@ void Platform::reap_children() {
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return;
-    for (auto& f : functions_)
+    for (auto* list : {&functions_, &removed_functions_})
+      for (auto& f : *list)
       for (auto& inst : f->instances)
         if (inst->pid() == pid) {
           auto keep = inst;  // on_exit may remove it from the list
@@ -407,11 +469,13 @@ void Platform::shutdown(std::function<void()> done) {
   if (dropped) console_.line(fmt::format("mlfaas: dropping {} queued asynchronous event(s)", dropped));
   // In-flight invocations end by themselves or at their timeout; this is only a backstop.
   int longest = 1;
-  for (auto& f : functions_) longest = std::max(longest, f->spec.timeout_s);
+  for (auto* list : {&functions_, &removed_functions_})
+    for (auto& f : *list) longest = std::max(longest, f->spec.timeout_s);
   shutdown_timer_ = std::make_unique<boost::asio::steady_timer>(io_, std::chrono::seconds(longest + 2));
   shutdown_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
-    for (auto& f : functions_)
+    for (auto* list : {&functions_, &removed_functions_})
+      for (auto& f : *list)
       for (auto& inst : std::list<std::shared_ptr<Instance>>(f->instances)) inst->stop("shutdown");
     if (shutdown_done_) std::exchange(shutdown_done_, nullptr)();
   });
@@ -422,7 +486,8 @@ void Platform::maybe_finish_shutdown() {
   if (!shutting_down_ || !shutdown_done_) return;
   if (account_in_flight_ > 0) return;
   bool stopping = false;
-  for (auto& f : functions_)
+  for (auto* list : {&functions_, &removed_functions_})
+    for (auto& f : *list)
     for (auto& inst : std::list<std::shared_ptr<Instance>>(f->instances)) {
       if (inst->state() != Instance::State::Dead) inst->stop("shutdown");
       stopping = true;

@@ -86,6 +86,9 @@ struct Invocation {
   // before any of its bytes.
   std::function<void(const std::string& prelude)> on_stream_head;
 
+  // Whether admission counted it against the unreserved pool: a function's reservation may change while it runs.
+  bool unreserved = false;
+
   Clock::time_point delivered;
   std::string log;
   bool cold = false;
@@ -110,6 +113,10 @@ class Instance : public std::enable_shared_from_this<Instance> {
   // Hands `inv` over now (Idle) or when the runtime next asks for work (Draining).
   void assign(InvocationPtr inv);
   void stop(const std::string& why);  // kills the process; state becomes Dead
+  // The function's configuration or code changed: stop now if idle, else once the current invocation is done;
+  // never picked for new work meanwhile.
+  void retire();
+  bool retiring() const { return retiring_; }
   void on_exit(int wait_status);
 
   State state() const { return state_; }
@@ -166,6 +173,7 @@ class Instance : public std::enable_shared_from_this<Instance> {
   std::array<char, 16384> output_buf_{};
   std::string partial_line_;
   std::string kill_reason_;
+  bool retiring_ = false;
 };
 
 struct FunctionStats {
@@ -204,7 +212,20 @@ class Platform {
   enum class Admission { Started, Queued, Throttled };
   // Synchronous invocations run now or are throttled; asynchronous ones are queued when over the limits.
   Admission invoke(Function& fn, InvocationPtr inv);
+  // By name, `name:qualifier`, or a full or partial ARN.
   Function* function(const std::string& name_or_arn);
+  // Functions made through the Lambda API (src/platform/aws). add_function throws std::invalid_argument when the
+  // name is taken or a reservation does not fit the account; remove_function stops its instances and drops its
+  // queued events (the object lives on until serve stops, as instances and timers may still point at it).
+  Function& add_function(FunctionSpec spec);
+  void remove_function(Function& fn);
+  // New configuration or code: instances started before it finish what they run, then stop.
+  void reconfigure(Function& fn, FunctionSpec spec);
+  // PutFunctionConcurrency / DeleteFunctionConcurrency (nullopt). Throws std::invalid_argument when the account's
+  // unreserved pool would fall below min_unreserved().
+  void set_reserved_concurrency(Function& fn, std::optional<int> reserved);
+  int min_unreserved() const { return std::min(100, options_.account_concurrency / 10); }
+  int unreserved_pool() const { return unreserved_pool_; }
   std::vector<Function*> subscribers(const std::string& topic_arn);
   const Template& tpl() const { return tpl_; }
   const PlatformOptions& options() const { return options_; }
@@ -251,6 +272,7 @@ class Platform {
   Sandbox sandbox_;
   Console& console_;
   std::vector<std::unique_ptr<Function>> functions_;
+  std::vector<std::unique_ptr<Function>> removed_functions_;  // kept alive for instances and timers still on them
   int account_in_flight_ = 0;
   int unreserved_in_flight_ = 0;
   int unreserved_pool_ = 0;

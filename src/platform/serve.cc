@@ -9,6 +9,11 @@
 
 #include <fmt/format.h>
 
+#include "platform/aws/function_store.h"
+#include "platform/aws/lambda_api.h"
+#include "platform/aws/logs_api.h"
+#include "platform/aws/s3_api.h"
+#include "platform/aws/sns_api.h"
 #include "platform/front.h"
 
 namespace mlfaas::platform {
@@ -71,14 +76,32 @@ int serve(const ServeOptions& options) {
   Monitoring monitoring(tpl, options.monitoring, console);
   Platform platform(io, std::move(tpl), options.platform, *cgroups, console);
   platform.set_metrics(&monitoring.store());
-  Front front(platform, options.host, static_cast<unsigned short>(options.port), options.credentials, &monitoring);
+  // Functions, topics and objects made through the AWS APIs live under the state directory, beside metrics.db.
+  const std::string aws_state = options.monitoring.state_dir + "/aws";
+  aws::FunctionStore function_store(aws_state + "/lambda");
+  aws::LambdaApi lambda_api(platform, function_store);
+  AwsApis apis;
+  apis.lambda = &lambda_api;
+  aws::LogsApi logs_api(options.platform.log_dir, platform.tpl().region, platform.tpl().account_id);
+  apis.logs = &logs_api;
+  aws::SnsApi sns_api(platform, aws_state + "/sns.json", &monitoring);
+  apis.sns = &sns_api;
+  aws::S3Api s3_api(aws_state + "/s3", options.host, platform.tpl().region);
+  apis.s3 = &s3_api;
+  lambda_api.s3_reader = [&s3_api](const std::string& bucket, const std::string& key) {
+    return s3_api.read_for_lambda(bucket, key);
+  };
+  Front front(platform, options.host, static_cast<unsigned short>(options.port), options.credentials, &monitoring,
+              apis);
 
   std::string url = fmt::format("http://{}:{}", options.host, front.port());
+  lambda_api.public_base_url = url;
   console.line(fmt::format("mlfaas serve: listening on {}", url));
   if (!options.credentials.empty())
     console.line("  auth       Invoke API and SNS require AWS SigV4 signatures with access key " +
                  options.credentials.access_key_id + " (API routes stay public, as on API Gateway)");
   console.line(fmt::format("  template   {}", options.template_path));
+  console.line(fmt::format("  aws apis   Lambda, CloudWatch Logs, SNS, S3 (what they make is kept in {}/)", aws_state));
   console.line(fmt::format("  resources  {}", cgroups->describe()));
   if (cgroups->mode() == CgroupMode::None)
     console.line("mlfaas: warning: running unenforced (no CPU quota, memory limit or freezer): " + cgroups->warning());
