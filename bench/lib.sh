@@ -27,6 +27,18 @@ setup_ort_peer() {
   fi
 }
 
+# Hugging Face tokenizers (npm `tokenizers`, the version the peer's package.json pins), installed once under
+# build/peer-tok (the peer has no lockfile, hence npm install).
+setup_tokenizers_peer() {
+  require_shared
+  if [ ! -d "$BUILD/peer-tok/node_modules/tokenizers" ]; then
+    mkdir -p "$BUILD/peer-tok"
+    cp -r "$SHARED/peers/hf-tokenizers/." "$BUILD/peer-tok/"
+    chmod -R u+w "$BUILD/peer-tok"
+    (cd "$BUILD/peer-tok" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+}
+
 # The 24-layer random-weight MobileBERT of emo-mobilebert's shape, and its ONNX graphs.
 setup_mobilebert_24l() {
   local dir="$BUILD/bench-models"

@@ -276,6 +276,16 @@ def _depth(nodes):
 def sklearn_predict(meta, vectorizer, est, texts):
     """One dict per text: {"label"|"cluster"|"component"+"score"|"projection": ...}."""
     X = vectorizer.transform(texts)
+    if meta["vectorizer"]["dense_input"] and X.shape[0] > 1000:
+        # Dense rows a thousand at a time: the PCA's full vocabulary makes one dense matrix of every row 10 GB.
+        out = []
+        for i in range(0, X.shape[0], 1000):
+            out += _sklearn_predict_rows(meta, est, X[i:i + 1000])
+        return out
+    return _sklearn_predict_rows(meta, est, X)
+
+
+def _sklearn_predict_rows(meta, est, X):
     kind = meta["kind"]
     if meta["vectorizer"]["dense_input"]:
         X = X.toarray().astype(np.float64)

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "common/error.h"
 #include "experiment/log_parser.h"
 #include "experiment/report.h"
 #include "experiment/runner.h"
@@ -17,6 +18,7 @@ namespace mlfaas::cli {
 namespace {
 
 struct ParseLogsOptions {
+  std::vector<std::string> files;  // format detected
   std::vector<std::string> cloudwatch;
   std::vector<std::string> serve_logs;
   std::string out;
@@ -24,21 +26,12 @@ struct ParseLogsOptions {
 
 void parse_logs(const ParseLogsOptions& opt) {
   experiment::LogParser parser;
-  for (const auto& path : opt.cloudwatch) {
-    std::ifstream in(path);
-    if (!in) throw CliExit(2, path + ": cannot read");
-    std::stringstream s;
-    s << in.rdbuf();
-    try {
-      parser.add_cloudwatch_json(s.str());
-    } catch (const std::runtime_error& e) {
-      throw CliExit(2, path + ": " + e.what());
-    }
-  }
-  for (const auto& path : opt.serve_logs) {
-    std::ifstream in(path);
-    if (!in) throw CliExit(2, path + ": cannot read");
-    parser.add_serve_log(in);
+  try {
+    for (const auto& path : opt.files) parser.add_file(path);
+    for (const auto& path : opt.cloudwatch) parser.add_file(path, experiment::LogFormat::kCloudWatchJson);
+    for (const auto& path : opt.serve_logs) parser.add_file(path, experiment::LogFormat::kServe);
+  } catch (const FormatError& e) {
+    throw CliExit(2, e.what());
   }
   std::ofstream file;
   if (!opt.out.empty()) {
@@ -101,12 +94,15 @@ void register_experiment(CLI::App& app) {
 
   auto logs_opt = std::make_shared<ParseLogsOptions>();
   auto* logs = cmd->add_subcommand("parse-logs", "REPORT + ML_ON_FAAS log lines to one CSV row per invocation");
+  logs->add_option("files", logs_opt->files,
+                   "log files, format detected: `mlfaas serve` logs, `aws logs filter-log-events` JSON, or its "
+                   "`--query 'events[].message' --output text` (seed B's 5_get_logs.sh files)");
   logs->add_option("--cloudwatch", logs_opt->cloudwatch, "JSON printed by `aws logs filter-log-events` (repeatable)");
   logs->add_option("--serve-log", logs_opt->serve_logs, "a log file of `mlfaas serve` (<log-dir>/<function>.log)");
   logs->add_option("--out", logs_opt->out, "CSV file (default: stdout)");
   logs->callback([logs_opt] {
-    if (logs_opt->cloudwatch.empty() && logs_opt->serve_logs.empty())
-      throw CliExit(2, "experiment parse-logs: give --cloudwatch FILE or --serve-log FILE");
+    if (logs_opt->files.empty() && logs_opt->cloudwatch.empty() && logs_opt->serve_logs.empty())
+      throw CliExit(2, "experiment parse-logs: give log FILEs");
     parse_logs(*logs_opt);
   });
 }

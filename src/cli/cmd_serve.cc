@@ -62,7 +62,8 @@ void register_serve(CLI::App& app) {
       ->envname("MLFAAS_SECRET_ACCESS_KEY");
   auto& mon = opts->monitoring;
   cmd->add_option("--state-dir", mon.state_dir,
-                  "directory of the metrics database (metrics.db) and of unpacked PackageType: Image functions (images/)")
+                  "directory of the metrics database (metrics.db), unpacked PackageType: Image functions (images/) and "
+                  "what the AWS APIs make: functions, topics, S3 objects (aws/)")
       ->capture_default_str();
   cmd->add_option("--web-dir", mon.web_dir, "assets of / and /dashboard (default: web/ next to mlfaas)");
   cmd->add_option("--smtp-url", mon.smtp.url, "mail server for alarm e-mails: smtp://HOST:PORT or smtps://HOST:PORT")

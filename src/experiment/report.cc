@@ -51,28 +51,35 @@ std::vector<ConfigurationStats> summarise(const std::vector<InvocationRecord>& r
   for (const auto& [key, rows] : groups) {
     ConfigurationStats s;
     std::tie(s.function, s.memory_mb, s.max_concurrency, s.batch) = key;
-    std::vector<double> warm_proc, warm_billed, cold_total;
+    std::vector<double> warm_proc, warm_billed, cold_total, model_init;
     std::set<std::string> instances;
     std::map<int, int> cpu_votes;
-    double billed = 0, cost = 0;
+    double billed = 0, cost = 0, compute_cost = 0;
     for (const auto* r : rows) {
       ++s.invocations;
       instances.insert(r->instance_id);
-      ++cpu_votes[r->cpu_count];
+      if (r->cpu_count > 0) ++cpu_votes[r->cpu_count];
       billed += r->billed_ms;
       cost += r->cost_usd;
+      compute_cost += compute_cost_usd(r->memory_mb, r->billed_ms);
       s.max_memory_mb = std::max(s.max_memory_mb, r->max_memory_mb);
       if (r->cold_start) ++s.cold_starts, cold_total.push_back(r->init_ms + r->duration_ms);
-      else warm_proc.push_back(r->processing_ms), warm_billed.push_back(r->billed_ms);
+      if (r->cold_start && r->model_init_ms >= 0) model_init.push_back(r->model_init_ms);
+      else warm_billed.push_back(r->billed_ms);
+      if (!r->cold_start && r->processing_ms >= 0) warm_proc.push_back(r->processing_ms);
     }
     s.instances = int(instances.size());
-    s.cpu_count = std::max_element(cpu_votes.begin(), cpu_votes.end(),
-                                   [](auto& a, auto& b) { return a.second < b.second; })->first;
+    if (!cpu_votes.empty())
+      s.cpu_count = std::max_element(cpu_votes.begin(), cpu_votes.end(),
+                                     [](auto& a, auto& b) { return a.second < b.second; })->first;
     s.warm_processing_ms = median(warm_proc);
     s.warm_billed_ms = median(warm_billed);
+    s.warm_billed = warm_billed;
+    s.cold_model_init_ms = median(model_init);
     s.cold_total_ms = median(cold_total);
     s.mean_billed_ms = billed / s.invocations;
     s.mean_cost_usd = cost / s.invocations;
+    s.mean_compute_cost_usd = compute_cost / s.invocations;
     out.push_back(s);
   }
   return out;
@@ -228,6 +235,32 @@ std::vector<std::string> memory_labels(const Axes& a) {
   return out;
 }
 
+// Seed B's figures: the billed duration of every warm invocation per memory size, as box and violin plots
+// (its scripts/plot.py, box.py and violin.py), one pair per function and batch size.
+void write_distributions(std::ostream& h, const std::vector<ConfigurationStats>& stats, const Axes& a, int reference_c) {
+  h << "<h2>Billed duration per memory size: distributions</h2><p class=\"note\">Every warm invocation's billed "
+       "duration at maximum concurrency " << reference_c << ", per memory size, as seed B plotted them. Box: "
+       "quartiles and median, whiskers to the furthest value within 1.5 IQR, circles beyond. Violin: kernel density "
+       "(Scott's bandwidth) cut at the smallest and largest value, with the quartiles and the median (white dot).</p>";
+  for (int b : a.batches) {
+    h << "<div class=\"charts\">";
+    for (const auto& f : a.functions) {
+      svg::DistributionChart d{f + ", batch " + std::to_string(b), "memory size (MB)", "billed ms", {}, {}};
+      svg::DistributionChart v = d;
+      d.title += " (box)";
+      v.title += " (violin)";
+      for (int m : a.memory) {
+        const auto* st = find(stats, f, m, reference_c, b);
+        d.categories.push_back(std::to_string(m));
+        d.values.push_back(st ? st->warm_billed : std::vector<double>{});
+      }
+      v.categories = d.categories, v.values = d.values;
+      h << svg::box_plot(d) << svg::violin_plot(v);
+    }
+    h << "</div>";
+  }
+}
+
 }  // namespace
 
 std::string write_report(const std::string& run_dir) {
@@ -259,7 +292,8 @@ std::string write_report(const std::string& run_dir) {
     << "</code>: " << records.size() << " invocations, " << stats.size() << " configurations, functions ";
   for (size_t i = 0; i < a.functions.size(); ++i) h << (i ? ", " : "") << svg::html_escape(a.functions[i]);
   h << ". Durations are the platform's REPORT values; cost is AWS's x86_64 price ($0.0000166667 per GB-s of "
-       "billed duration + $0.20 per million requests). Figures over memory use maximum concurrency "
+       "billed duration + $0.20 per million requests; seed B plotted the first part alone, billed ms × price). "
+       "Figures over memory use maximum concurrency "
     << reference_c << ".</p>";
 
   h << "<h2>Recommended memory size</h2><p class=\"note\">As AWS Lambda Power Tuning: cheapest = lowest mean cost per "
@@ -290,11 +324,20 @@ std::string write_report(const std::string& run_dir) {
   for (int b : a.batches)
     h << per_memory_chart("Warm billed duration, batch " + std::to_string(b), "ms per invocation", true, b,
                           [](const ConfigurationStats& s) { return s.warm_billed_ms; });
-  h << "</div><h2>Cost per request vs memory</h2><p class=\"note\">Mean cost of one invocation (one SNS message), "
-       "cold starts included, in micro-dollars.</p><div class=\"charts\">";
-  for (int b : a.batches)
-    h << per_memory_chart("Cost per invocation, batch " + std::to_string(b), "µ$ per invocation", true, b,
-                          [](const ConfigurationStats& s) { return s.mean_cost_usd * 1e6; });
+  h << "</div>";
+  write_distributions(h, stats, a, reference_c);
+
+  h << "<h2>Cost per request vs memory</h2><p class=\"note\">Mean cost of one invocation (one SNS message), "
+       "cold starts included, in micro-dollars: with the request fee ($0.20 per million) as the bill has it, and "
+       "without it (billed ms × price per ms, as seed B plotted), which shows the memory sizes' own difference "
+       "when invocations are short.</p><div class=\"charts\">";
+  for (int b : a.batches) {
+    h << per_memory_chart("Cost per invocation incl. request fee, batch " + std::to_string(b), "µ$ per invocation",
+                          true, b, [](const ConfigurationStats& s) { return s.mean_cost_usd * 1e6; });
+    h << per_memory_chart("Compute cost per invocation (billed ms × price), batch " + std::to_string(b),
+                          "µ$ per invocation", true, b,
+                          [](const ConfigurationStats& s) { return s.mean_compute_cost_usd * 1e6; });
+  }
   h << "</div>";
 
   int big_batch = a.batches.back();
@@ -340,13 +383,15 @@ std::string write_report(const std::string& run_dir) {
   h << "<h2>All configurations</h2><table><tr><th class=\"l\">function</th><th>memory MB</th><th>max conc.</th>"
        "<th>batch</th><th>invocations</th><th>cold starts</th><th>instances</th><th>vCPUs seen</th>"
        "<th>warm processing ms (median)</th><th>warm billed ms (median)</th><th>cold init+duration ms (median)</th>"
-       "<th>mean billed ms</th><th>mean cost</th><th>max memory MB</th></tr>";
+       "<th>model init ms (median, cold)</th><th>mean billed ms</th><th>mean cost</th><th>mean cost without request "
+       "fee</th><th>max memory MB</th></tr>";
   for (const auto& s : stats)
     h << "<tr><td class=\"l\">" << svg::html_escape(s.function) << "</td><td>" << s.memory_mb << "</td><td>"
       << s.max_concurrency << "</td><td>" << s.batch << "</td><td>" << s.invocations << "</td><td>" << s.cold_starts
-      << "</td><td>" << s.instances << "</td><td>" << s.cpu_count << "</td><td>" << fmt(s.warm_processing_ms, 2)
+      << "</td><td>" << s.instances << "</td><td>" << (s.cpu_count > 0 ? std::to_string(s.cpu_count) : "–") << "</td><td>" << fmt(s.warm_processing_ms, 2)
       << "</td><td>" << fmt(s.warm_billed_ms, 0) << "</td><td>" << fmt(s.cold_total_ms, 1) << "</td><td>"
-      << fmt(s.mean_billed_ms, 1) << "</td><td>" << usd(s.mean_cost_usd) << "</td><td>" << s.max_memory_mb
+      << fmt(s.cold_model_init_ms, 1) << "</td><td>" << fmt(s.mean_billed_ms, 1) << "</td><td>"
+      << usd(s.mean_cost_usd) << "</td><td>" << usd(s.mean_compute_cost_usd) << "</td><td>" << s.max_memory_mb
       << "</td></tr>";
   h << "</table><p class=\"note\">Experiment " << svg::html_escape(experiment)
     << "; generated by <code>mlfaas experiment report</code>.</p></body></html>\n";

@@ -15,8 +15,11 @@ struct ConfigurationStats {
   double warm_processing_ms = 0;  // median over warm invocations (NaN when none)
   double warm_billed_ms = 0;      // median
   double cold_total_ms = 0;       // median of init + duration over cold starts (NaN when none)
+  double cold_model_init_ms = 0;  // median of the function's own initialisation over cold starts (NaN: unknown)
   double mean_billed_ms = 0;      // over all invocations, cold included
   double mean_cost_usd = 0;       // per invocation, cold included
+  double mean_compute_cost_usd = 0;  // the same without the request fee: billed ms x price, as seed B plotted
+  std::vector<double> warm_billed;   // every warm invocation's billed ms (the box and violin plots)
 };
 
 std::vector<ConfigurationStats> summarise(const std::vector<InvocationRecord>& records);

@@ -701,7 +701,7 @@ RunSummary run_experiment(const RunOptions& options) {
       if (r.experiment != experiment_id) continue;
       r.function = config.function;
       r.max_concurrency = config.max_concurrency;
-      if (r.batch_size == 0) r.batch_size = config.batch;
+      if (r.batch_size < 0) r.batch_size = config.batch;
       write_csv_row(csv, r);
       ++rows;
     }

@@ -451,4 +451,55 @@ std::unique_ptr<Cgroups> Cgroups::detect() {
   return result;
 }
 
+// ---------------------------------------------------------------- process memory
+
+namespace {
+
+// ppid from /proc/<pid>/stat: the field after the command, which may itself hold spaces and parentheses.
+std::optional<pid_t> parent_of(const std::string& pid) {
+  std::ifstream in("/proc/" + pid + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return std::nullopt;
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(stat.substr(close + 1));
+  std::string state;
+  long long ppid = 0;
+  if (!(rest >> state >> ppid)) return std::nullopt;
+  return pid_t(ppid);
+}
+
+std::optional<long long> peak_rss_bytes(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.starts_with("VmHWM:")) return std::atoll(line.c_str() + 6) * 1024;
+  return std::nullopt;  // gone, or a zombie (no mm)
+}
+
+}  // namespace
+
+std::optional<long long> process_tree_peak_bytes(pid_t root, bool exclude_root) {
+  if (root <= 0) return std::nullopt;
+  std::map<pid_t, std::vector<pid_t>> children;
+  if (DIR* proc = ::opendir("/proc")) {
+    while (dirent* e = ::readdir(proc)) {
+      if (!std::isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
+      if (auto ppid = parent_of(e->d_name)) children[*ppid].push_back(pid_t(std::atoll(e->d_name)));
+    }
+    ::closedir(proc);
+  }
+  std::optional<long long> total;
+  std::vector<pid_t> todo = {root};
+  std::set<pid_t> seen;
+  while (!todo.empty()) {
+    pid_t pid = todo.back();
+    todo.pop_back();
+    if (!seen.insert(pid).second) continue;
+    if (pid != root || !exclude_root)
+      if (auto bytes = peak_rss_bytes(pid)) total = total.value_or(0) + *bytes;
+    if (auto it = children.find(pid); it != children.end()) todo.insert(todo.end(), it->second.begin(), it->second.end());
+  }
+  return total;
+}
+
 }  // namespace mlfaas::platform

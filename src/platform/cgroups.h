@@ -3,6 +3,8 @@
 // cpu, memory, cpuset and freezer controllers) with a CPU quota proportional to its memory size, Lambda's
 // visible CPU count, a memory limit, and a freezer. Cgroups are created below the server's own cgroup, so the
 // platform never escapes the place it was started in. Without usable cgroups the platform runs unenforced.
+#include <sys/types.h>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +23,14 @@ struct ResourceShape {
 };
 ResourceShape lambda_shape(int memory_mb, int host_cpus);
 
+// An instance's own memory at its peak: the sum of VmHWM (peak resident set: anonymous pages and the file pages
+// it maps, wherever they are charged) over `root` and its descendants, without `root` itself when it is the
+// sandbox's supervisor (`exclude_root`: a forked copy of the platform, not the function). Works with cgroup v1,
+// v2 and none. A cgroup's own usage is no measure of this: page cache is charged to whichever cgroup read a
+// file first, so a second instance that maps the same 144 MB model would show 2-3 MB. nullopt when no process
+// of the tree is left.
+std::optional<long long> process_tree_peak_bytes(pid_t root, bool exclude_root);
+
 class InstanceCgroup {
  public:
   virtual ~InstanceCgroup() = default;
@@ -28,7 +38,7 @@ class InstanceCgroup {
   virtual const std::vector<std::string>& procs_files() const = 0;
   virtual bool freeze() = 0;  // false: the caller falls back to SIGSTOP
   virtual bool thaw() = 0;
-  virtual std::optional<long long> peak_bytes() const = 0;
+  virtual std::optional<long long> peak_bytes() const = 0;  // the charge's peak, page cache included
   virtual long long oom_kills() const = 0;
   // Removes the (empty) cgroup directories; called after the instance's processes are reaped.
   virtual void remove() = 0;

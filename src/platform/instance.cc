@@ -456,9 +456,10 @@ void Instance::complete(InvocationResult result, const std::string& status_suffi
   // Since 2025 Lambda bills INIT too: billed = ceil(init + duration) on a cold start.
   double billed = std::ceil(duration + (inv->cold ? inv->init_ms : 0));
   emit(fmt::format("END RequestId: {}", inv->request_id));
+  const std::string memory_used = max_memory_used_mb();
   std::string report = fmt::format(
       "REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {:.0f} ms\tMemory Size: {} MB\tMax Memory Used: {} MB",
-      inv->request_id, duration, billed, fn_.spec.memory_mb, max_memory_used_mb());
+      inv->request_id, duration, billed, fn_.spec.memory_mb, memory_used);
   if (inv->cold) report += fmt::format("\tInit Duration: {:.2f} ms", inv->init_ms);
   report += status_suffix;
   emit(report);
@@ -472,7 +473,7 @@ void Instance::complete(InvocationResult result, const std::string& status_suffi
   fn_.stats.billed_ms += billed;
   result.duration_ms = duration;
   result.billed_ms = billed;
-  result.max_memory_mb = std::atoi(max_memory_used_mb().c_str());
+  result.max_memory_mb = std::atoi(memory_used.c_str());
   result.cost_usd = cost;
   if (platform_.console().terminal()) {
     std::string outcome = result.timed_out ? "TIMEOUT" : result.function_error ? "ERROR " + result.error_type : "OK";
@@ -480,7 +481,7 @@ void Instance::complete(InvocationResult result, const std::string& status_suffi
                                          lambda::iso8601_now().substr(11, 12), fn_.spec.name, inv->source, outcome,
                                          duration, inv->cold ? fmt::format("cold (init {:.1f} ms)", inv->init_ms)
                                                              : std::string("warm"),
-                                         max_memory_used_mb(), fn_.spec.memory_mb, cost));
+                                         memory_used, fn_.spec.memory_mb, cost));
   }
   platform_.finished(fn_, inv, std::move(result));
 }
@@ -567,15 +568,15 @@ void Instance::fail_init_or_queue(const std::string& error_type, const std::stri
   current_ = inv;  // so that the lines below join its log
   emit(fmt::format("START RequestId: {} Version: $LATEST", inv->request_id));
   emit(fmt::format("END RequestId: {}", inv->request_id));
+  const std::string memory_used = max_memory_used_mb();
   emit(fmt::format("REPORT RequestId: {}\tDuration: {:.2f} ms\tBilled Duration: {:.0f} ms\tMemory Size: {} MB\t"
                    "Max Memory Used: {} MB\tStatus: error\tError Type: {}",
-                   inv->request_id, init_ms_, std::ceil(init_ms_), fn_.spec.memory_mb, max_memory_used_mb(),
-                   error_type));
+                   inv->request_id, init_ms_, std::ceil(init_ms_), fn_.spec.memory_mb, memory_used, error_type));
   current_ = nullptr;
   inv->log.swap(r.log);
   r.duration_ms = init_ms_;
   r.billed_ms = std::ceil(init_ms_);
-  r.max_memory_mb = std::atoi(max_memory_used_mb().c_str());
+  r.max_memory_mb = std::atoi(memory_used.c_str());
   r.cost_usd = invocation_cost_usd(fn_.spec.memory_mb, r.billed_ms, fn_.spec.architecture);
   platform_.finished(fn_, inv, std::move(r));
 }
@@ -618,17 +619,17 @@ void Instance::on_exit(int wait_status) {
 }
 
 std::string Instance::max_memory_used_mb() {
-  long long bytes = -1;
-  if (cgroup_) {
-    if (auto peak = cgroup_->peak_bytes()) bytes = *peak;
-  }
-  if (bytes < 0 && pid_ > 0 && !reaped_) {
-    // Unenforced mode (or a kernel without memory.peak): the process's own high-water mark.
-    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
-    for (std::string line; std::getline(status, line);)
-      if (line.starts_with("VmHWM:")) bytes = std::atoll(line.c_str() + 6) * 1024;
-  }
-  if (bytes < 0) return "-";
+  // The function's own pages (anonymous + the file pages it maps), whatever cgroup the page cache is charged to;
+  // kept as a high-water mark, since a process of the instance may have exited meanwhile (cgroups.h).
+  if (pid_ > 0 && !reaped_)
+    if (auto bytes = process_tree_peak_bytes(pid_, platform_.sandbox().private_namespaces()))
+      peak_memory_bytes_ = std::max(peak_memory_bytes_, *bytes);
+  long long bytes = peak_memory_bytes_;
+  // Nothing left to read (INIT crashed before the first reading), or an OOM kill (Lambda then shows the whole
+  // size): the cgroup's charge at its peak.
+  if (cgroup_ && (bytes <= 0 || cgroup_->oom_kills() > oom_kills_at_start_))
+    if (auto peak = cgroup_->peak_bytes()) bytes = std::max(bytes, *peak);
+  if (bytes <= 0) return "-";
   return std::to_string((bytes + 1048575) / 1048576);  // whole MB, rounded up: a live process uses > 0
 }
 

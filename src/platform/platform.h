@@ -161,6 +161,7 @@ class Instance : public std::enable_shared_from_this<Instance> {
   bool frozen_by_cgroup_ = false;
   bool frozen_by_signal_ = false;
   long long oom_kills_at_start_ = 0;
+  long long peak_memory_bytes_ = 0;  // max_memory_used_mb's high-water mark
   Clock::time_point spawned_;
   Clock::time_point last_used_;
   double init_ms_ = 0;

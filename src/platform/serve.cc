@@ -101,8 +101,7 @@ int serve(const ServeOptions& options) {
     console.line("  auth       Invoke API and SNS require AWS SigV4 signatures with access key " +
                  options.credentials.access_key_id + " (API routes stay public, as on API Gateway)");
   console.line(fmt::format("  template   {}", options.template_path));
-  console.line(fmt::format("  aws apis   Lambda (functions made through it are kept in {}/), CloudWatch Logs, SNS, S3 (in {}/s3/)",
-                           function_store.dir(), aws_state));
+  console.line(fmt::format("  aws apis   Lambda, CloudWatch Logs, SNS, S3 (what they make is kept in {}/)", aws_state));
   console.line(fmt::format("  resources  {}", cgroups->describe()));
   if (cgroups->mode() == CgroupMode::None)
     console.line("mlfaas: warning: running unenforced (no CPU quota, memory limit or freezer): " + cgroups->warning());

@@ -3,7 +3,11 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <fstream>
+#include <sstream>
 
 #include "common/codec.h"
 
@@ -80,6 +84,47 @@ int visible_cpu_count() {
   if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? int(n) : 1;
+}
+
+namespace {
+
+// The quota of the cgroup named in /proc/self/cgroup, in CPUs; 0 when there is none or it cannot be read.
+double cgroup_cpu_quota() {
+  std::ifstream cgroups("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(cgroups, line)) {
+    // "hierarchy-id:controllers:path"; v2 has "0::path".
+    const size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    double quota = 0, period = 0;
+    if (controllers.empty()) {
+      std::ifstream max("/sys/fs/cgroup" + path + "/cpu.max");
+      std::string q;
+      if (max >> q >> period && q != "max") quota = std::atof(q.c_str());
+    } else {
+      std::stringstream names(controllers);
+      bool cpu = false;
+      for (std::string n; std::getline(names, n, ',');) cpu = cpu || n == "cpu";
+      if (!cpu) continue;
+      for (const char* mount : {"/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpu"}) {
+        std::ifstream q(std::string(mount) + path + "/cpu.cfs_quota_us"), p(std::string(mount) + path + "/cpu.cfs_period_us");
+        if (q >> quota && p >> period) break;
+        quota = period = 0;
+      }
+    }
+    if (quota > 0 && period > 0) return quota / period;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int usable_cpu_count() {
+  const int visible = visible_cpu_count();
+  const double quota = cgroup_cpu_quota();
+  if (quota <= 0) return visible;
+  return std::max(1, std::min(visible, static_cast<int>(std::ceil(quota - 1e-6))));
 }
 
 }  // namespace mlfaas::runtime

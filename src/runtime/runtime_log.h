@@ -33,4 +33,10 @@ void log_ml_on_faas(const Context& ctx, size_t batch_size, const std::string& lo
 // CPUs this process may run on (what `nproc` prints): the affinity mask, else the online count.
 int visible_cpu_count();
 
+// CPUs' worth of time this process may use: visible_cpu_count() capped by its cgroup's CPU quota rounded up
+// (cgroup v2 cpu.max, v1 cpu.cfs_quota_us / cpu.cfs_period_us), as Lambda caps a 1024 MB function at 0.58 vCPU
+// while it still sees every core. A thread pool sized to the visible cores under a smaller quota only gets its
+// threads throttled in turn. Without a readable quota it is visible_cpu_count().
+int usable_cpu_count();
+
 }  // namespace mlfaas::runtime

@@ -73,6 +73,8 @@ expect("ResourceNotFoundException", c.get_function, 404, FunctionName="NoSuch")
 expect("ResourceNotFoundException", c.delete_function, 404, FunctionName="NoSuch")
 expect("ValidationException", c.create_function, 400, FunctionName="Big", MemorySize=99999, **base_args)
 expect("ValidationException", c.update_function_configuration, 400, FunctionName="ApiEcho", Timeout=901)
+expect("InvalidParameterValueException", c.update_function_configuration, 400, FunctionName="ApiEcho",
+       MemorySize=20000)
 expect("InvalidParameterValueException", c.create_function, 400, FunctionName="Bad",
        Runtime="provided.al2023", Role=role, Handler="echo", Code={"ZipFile": b"not a zip"})
 expect("InvalidParameterValueException", c.create_function, 400, FunctionName="Img", Role=role,

@@ -2,7 +2,7 @@
 # The whole experiment pipeline on experiments/smoke.yaml (committed test models, 500-row subset): errors for a
 # bad spec / missing dataset / missing model, `mlfaas experiment run` (SAM template per configuration, child
 # `mlfaas serve`, SNS Publish, REPORT + ML_ON_FAAS parsing), one CSV row per invocation, a resumed run that skips
-# finished configurations, `mlfaas experiment report`, `parse-logs` on CloudWatch JSON, and a headless-Chromium
+# finished configurations, `mlfaas experiment report`, `parse-logs` on CloudWatch JSON and seed B's text files, and a headless-Chromium
 # screenshot of the report (build/experiment_report.png; skipped with a message when chromium is missing).
 set -euo pipefail
 : "${MLFAAS_BIN:?run through ctest (MLFAAS_BIN unset)}"
@@ -55,6 +55,8 @@ for r in rows:
     assert float(r["cost_usd"]) > 0.2e-6, r
     if r["cold_start"] == "cold":
         assert float(r["init_ms"]) > 0, r
+        # The bootstrap's own INIT (model load), a part of Init Duration.
+        assert 0 < float(r["model_init_ms"]) <= float(r["init_ms"]), r
     else:
         assert r["cold_start"] == "warm" and float(r["init_ms"]) == 0, r
 for key in configs:
@@ -84,8 +86,20 @@ if grep -qiE '<script|src="http|href="http' "$html"; then fail "report is not se
 timeout 30 "$MLFAAS_BIN" experiment parse-logs --cloudwatch "$MLFAAS_TEST_DATA/experiment/cloudwatch_filter_log_events.json" \
   --out "$WORK/cw.csv" || fail "parse-logs failed"
 [ "$(wc -l <"$WORK/cw.csv")" = 4 ] || fail "parse-logs rows: $(cat "$WORK/cw.csv")"
-grep -q ',1769,0,1000,2024-03-11T10:00:02.411Z,cold,2398.770,187.000,189.420,190,212,' "$WORK/cw.csv" \
+grep -q ',1769,,1000,2024-03-11T10:00:02.411Z,cold,2398.770,2395.000,187.000,189.420,190,212,' "$WORK/cw.csv" \
   || fail "parse-logs row: $(cat "$WORK/cw.csv")"
+# Seed B's own text files (5_get_logs.sh), format detected, next to the JSON.
+timeout 30 "$MLFAAS_BIN" experiment parse-logs "$MLFAAS_TEST_DATA/experiment/seed_b_get_logs_text.log" \
+  "$MLFAAS_TEST_DATA/experiment/cloudwatch_filter_log_events.json" --out "$WORK/both.csv" || fail "parse-logs (detected)"
+[ "$(wc -l <"$WORK/both.csv")" = 7 ] || fail "parse-logs rows: $(cat "$WORK/both.csv")"
+grep -q ',logistic-regression,1024,,100,2024-05-15T19:04:11.338Z,cold,735.100,1236.000,33.000,1275.430,2011,187,' \
+  "$WORK/both.csv" || fail "seed B row: $(cat "$WORK/both.csv")"
+printf 'ML_ON_FAAS - {"lambdaRequestId": "r", "batchSize": "ten", "logMessage": "x"}\n' >"$WORK/bad.log"
+set +e
+out=$("$MLFAAS_BIN" experiment parse-logs "$WORK/bad.log" 2>&1); rc=$?
+set -e
+[ "$rc" = 2 ] && echo "$out" | grep -q 'bad.log: line 1: ML_ON_FAAS batchSize "ten" is not a whole number' \
+  || fail "unreadable value not an error (rc $rc): $out"
 
 # Screenshot in headless Chromium (a rendering check a person or the next step looks at).
 browser=$(command -v chromium || command -v chromium-browser || true)

@@ -19,6 +19,12 @@ host=$(nproc)
 expected=$(( host < 2 ? host : 2 ))
 seen=$(invoke_json Nproc '{}' | json_get 'j["nproc"]')
 assert_eq "$seen" "$expected" "nproc inside a 3008 MB instance"
+# The CPUs' worth a thread pool should use (the llm handler's default LLM_THREADS): the quota rounded up, so a
+# 1024 MB instance (0.58 vCPU) runs one thread although it sees every core.
+usable=$(invoke_json Nproc '{}' | json_get 'j["usable_cpus"]')
+assert_eq "$usable" "$expected" "usable CPUs of a 3008 MB instance (1.7 vCPU)"
+usable=$(invoke_json NprocSmall '{}' | json_get 'j["usable_cpus"]')
+assert_eq "$usable" "1" "usable CPUs of a 1024 MB instance (0.58 vCPU)"
 
 # The quota written for the instance: 512 MB -> 512/1769 of a 100 ms period (v1 cpu.cfs_quota_us, v2 cpu.max).
 invoke_json Nproc '{}' >/dev/null

@@ -13,6 +13,7 @@
 #include "experiment/report.h"
 #include "experiment/runner.h"
 #include "experiment/spec.h"
+#include "experiment/svg_chart.h"
 
 namespace fs = std::filesystem;
 using namespace mlfaas::experiment;
@@ -64,12 +65,14 @@ TEST(ExperimentLogs, ReadsCloudWatchFilterLogEvents) {
   EXPECT_EQ(cold.start, "2024-03-11T10:00:02.411Z");
   EXPECT_NEAR(cold.cost_usd, 0.190 * (1769 / 1024.0) * 0.0000166667 + 0.2e-6, 1e-15);
   EXPECT_EQ(cold.status, "ok");
+  EXPECT_DOUBLE_EQ(cold.model_init_ms, 2395);  // INIT lines without a request id: the instance's cold start
 
   // Python's logging prefix "[INFO]\t<time>\t<request id>\t" in front of the marker.
   const auto& warm = records[1];
   EXPECT_FALSE(warm.cold_start);
   EXPECT_EQ(warm.message_id, "msg-2");
   EXPECT_DOUBLE_EQ(warm.init_ms, 0);
+  EXPECT_EQ(warm.model_init_ms, kUnknown);
   EXPECT_DOUBLE_EQ(warm.processing_ms, 122);
   EXPECT_EQ(records[2].instance_id, "i-2");
   EXPECT_EQ(records[2].batch_size, 100);
@@ -92,7 +95,7 @@ TEST(ExperimentLogs, ReadsServeLogWithEmfAndFailedInvocation) {
       "\"functionName\": \"kmeans\", \"functionInstanceId\": \"inst-a\", \"experimentId\": \"e\", \"messageId\": \"1\", "
       "\"batchSize\": 10, \"isColdStart\": true, \"lambdaRequestId\": \"r1\", \"lambdaMemorySize\": 512, \"cpuCount\": 2, "
       "\"logMessage\": \"Processing completed\"}\n"
-      "2026-01-01T00:00:00.009Z\t2026/01/01/[$LATEST]a\t{\"_aws\": {}, \"ProcessingMs\": 7.25, \"RequestId\": \"r1\", \"StatusCode\": 200}\n"
+      "2026-01-01T00:00:00.009Z\t2026/01/01/[$LATEST]a\t{\"_aws\": {}, \"ProcessingMs\": 7.25, \"InitMs\": 15.5, \"RequestId\": \"r1\", \"StatusCode\": 200}\n"
       "2026-01-01T00:00:00.010Z\t2026/01/01/[$LATEST]a\tREPORT RequestId: r1\tDuration: 9.50 ms\tBilled Duration: 31 ms\t"
       "Memory Size: 512 MB\tMax Memory Used: 20 MB\tInit Duration: 21.00 ms\n"
       "2026-01-01T00:00:01.000Z\t2026/01/01/[$LATEST]a\tML_ON_FAAS - {\"timeStamp\": \"2026-01-01T00:00:01.000Z\", "
@@ -107,11 +110,118 @@ TEST(ExperimentLogs, ReadsServeLogWithEmfAndFailedInvocation) {
   auto r = parser.records();
   ASSERT_EQ(r.size(), 3u);
   EXPECT_DOUBLE_EQ(r[0].processing_ms, 7.25);  // the EMF value wins over timestamps
+  EXPECT_DOUBLE_EQ(r[0].model_init_ms, 15.5);  // EMF InitMs: the bootstrap's own INIT (model load)
   EXPECT_EQ(r[0].batch_size, 10);
   EXPECT_EQ(r[0].status, "ok");
   EXPECT_EQ(r[1].status, "error");  // started, never completed
   EXPECT_EQ(r[2].status, "timeout");
   EXPECT_EQ(r[2].instance_id, "2026/01/01/[$LATEST]a");  // no ML_ON_FAAS line: the log stream names the instance
+}
+
+// Seed B's own files: its wrapper.py writes every value as a string and "YYYY-MM-DD HH:MM:SS.mmm" times, loads the
+// model lazily inside the first invocation ("Initialization started/completed" with that request's id), and its
+// 5_get_logs.sh stores `filter-log-events --query 'events[].message' --output text` with leading tabs removed.
+TEST(ExperimentLogs, ReadsSeedBTextFiles) {
+  const std::string path = MLFAAS_TEST_DATA "/experiment/seed_b_get_logs_text.log";
+  EXPECT_EQ(detect_log_format(read(path)), LogFormat::kMessageText);
+  LogParser parser;
+  parser.add_file(path);
+  auto r = parser.records();
+  ASSERT_EQ(r.size(), 3u);
+
+  EXPECT_EQ(r[0].request_id, "8f3c2a1e-5b7d-4c9e-a1f2-3b4c5d6e7f80");
+  EXPECT_EQ(r[0].function, "logistic-regression");
+  EXPECT_EQ(r[0].experiment, "3f9a1c5e");
+  EXPECT_EQ(r[0].message_id, "1");
+  EXPECT_EQ(r[0].batch_size, 100);
+  EXPECT_EQ(r[0].cpu_count, 2);
+  EXPECT_TRUE(r[0].cold_start);
+  EXPECT_EQ(r[0].start, "2024-05-15T19:04:11.338Z");
+  EXPECT_DOUBLE_EQ(r[0].init_ms, 735.10);         // the platform's INIT (Python imports)
+  EXPECT_DOUBLE_EQ(r[0].model_init_ms, 1236);     // the wrapper's lazy model load in the first invocation
+  EXPECT_DOUBLE_EQ(r[0].processing_ms, 33);       // "Processing started" -> "completed", model load excluded
+  EXPECT_DOUBLE_EQ(r[0].duration_ms, 1275.43);
+  EXPECT_DOUBLE_EQ(r[0].billed_ms, 2011);
+  EXPECT_EQ(r[0].memory_mb, 1024);
+  EXPECT_EQ(r[0].max_memory_mb, 187);
+  EXPECT_EQ(r[0].instance_id, "6f1d2c3b-4a59-4e8f-9d21-0c7b8e5a4f10");
+  EXPECT_EQ(r[0].status, "ok");
+
+  EXPECT_FALSE(r[1].cold_start);  // isColdStart "False"
+  EXPECT_DOUBLE_EQ(r[1].init_ms, 0);
+  EXPECT_EQ(r[1].model_init_ms, kUnknown);
+  EXPECT_DOUBLE_EQ(r[1].processing_ms, 28);
+  EXPECT_EQ(r[1].instance_id, r[0].instance_id);
+
+  EXPECT_TRUE(r[2].cold_start);
+  EXPECT_DOUBLE_EQ(r[2].model_init_ms, 1292);
+  EXPECT_DOUBLE_EQ(r[2].processing_ms, 41);
+  EXPECT_EQ(r[2].message_id, "3");
+  EXPECT_NE(r[2].instance_id, r[0].instance_id);
+
+  // The CSV marks what the logs lack with empty fields, never zeros.
+  std::ostringstream csv;
+  write_csv_row(csv, r[1]);
+  EXPECT_NE(csv.str().find(",warm,0.000,,28.000,30.120,31,188,"), std::string::npos) << csv.str();
+}
+
+TEST(ExperimentLogs, UnreadableValuesAreErrorsAbsentOnesUnknown) {
+  fs::path dir = temp_dir("seedb");
+  const std::string head = "ML_ON_FAAS - {\"timeStamp\": \"2024-05-15 19:04:11.338\", \"functionInstanceId\": \"i\", "
+                           "\"lambdaRequestId\": \"r1\", ";
+  const std::string report = "REPORT RequestId: r1\tDuration: 3.00 ms\tBilled Duration: 3 ms\tMemory Size: 128 MB\t"
+                             "Max Memory Used: 40 MB\t\n";
+  auto error_of = [&](const std::string& text) -> std::string {
+    LogParser parser;
+    try {
+      parser.add_file(write(dir / "bad.log", text));
+    } catch (const mlfaas::FormatError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(error_of(head + "\"batchSize\": \"ten\", \"logMessage\": \"Processing started\"}\n" + report)
+                .find("bad.log: line 1: ML_ON_FAAS batchSize \"ten\" is not a whole number"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + "\"isColdStart\": \"maybe\", \"logMessage\": \"x\"}\n").find("isColdStart"),
+            std::string::npos);
+  EXPECT_NE(error_of("ML_ON_FAAS - {\"timeStamp\": \"15/05/2024\", \"lambdaRequestId\": \"r1\", \"logMessage\": "
+                     "\"Processing started\"}\n").find("timeStamp \"15/05/2024\" is not a time"),
+            std::string::npos);
+  EXPECT_NE(error_of("START RequestId: r1\n" + std::string("REPORT RequestId: r1\tDuration: fast ms\n"))
+                .find("line 2: REPORT Duration \"fast ms\" is not a number of ms"),
+            std::string::npos);
+  EXPECT_NE(error_of("hello\nworld\n").find("no REPORT or ML_ON_FAAS line"), std::string::npos);
+  EXPECT_NE(error_of("{\"logGroups\": []}").find("without an \"events\" array"), std::string::npos);
+
+  // cpuCount "None" (os.cpu_count() can say so), no batchSize, a logMessage with quotes (not JSON), and two
+  // messages sharing a line (the text output joins messages that lack a newline with a tab).
+  LogParser parser;
+  parser.add_file(write(dir / "ok.log", head + "\"cpuCount\": \"None\", \"logMessage\": \"Received event: "
+                                               "{\"Records\": []}\"}\n" +
+                                            head + "\"logMessage\": \"Processing started\"}\t" + report));
+  auto r = parser.records();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].cpu_count, kUnknown);
+  EXPECT_EQ(r[0].batch_size, kUnknown);
+  EXPECT_EQ(r[0].status, "error");  // started, never completed
+  EXPECT_EQ(r[0].memory_mb, 128);
+  std::ostringstream csv;
+  write_csv_row(csv, r[0]);
+  EXPECT_NE(csv.str().find(",128,,,2024-05-15T19:04:11.338Z,warm,0.000,,,3.000,3,40,"), std::string::npos)
+      << csv.str();
+  fs::remove_all(dir);
+}
+
+TEST(ExperimentLogs, DetectsEachFormat) {
+  EXPECT_EQ(detect_log_format(read(MLFAAS_TEST_DATA "/experiment/cloudwatch_filter_log_events.json")),
+            LogFormat::kCloudWatchJson);
+  EXPECT_EQ(detect_log_format("2026-01-01T00:00:00.000Z\t2026/01/01/[$LATEST]a\tSTART RequestId: r1\n"),
+            LogFormat::kServe);
+  EXPECT_EQ(detect_log_format("START RequestId: r1 Version: $LATEST\nREPORT RequestId: r1\tDuration: 1 ms\n"),
+            LogFormat::kMessageText);
+  EXPECT_DOUBLE_EQ(parse_iso8601_ms("2024-05-15 19:04:11.338"), parse_iso8601_ms("2024-05-15T19:04:11.338Z"));
+  EXPECT_LT(parse_iso8601_ms("2024-05-15 19:04"), 0);
 }
 
 TEST(ExperimentLogs, CsvRoundTrip) {
@@ -134,6 +244,16 @@ TEST(ExperimentLogs, CsvRoundTrip) {
   EXPECT_DOUBLE_EQ(back[0].billed_ms, 18);
   EXPECT_NEAR(back[0].cost_usd, r.cost_usd, 1e-15);
   EXPECT_THROW(read_csv(write(dir / "bad.csv", "a,b\n1,2\n")), mlfaas::FormatError);
+  // Results of an earlier version (no model_init_ms, no token columns) still read, by column name.
+  auto old_rows = read_csv(write(dir / "old.csv",
+      "experiment,function,memory_mb,max_concurrency,batch_size,start,cold_start,init_ms,processing_ms,duration_ms,"
+      "billed_ms,max_memory_mb,cost_usd,instance_id,cpu_count,request_id,message_id,status\n"
+      "e,kmeans,512,1,10,2026-01-01T00:00:00.000Z,cold,21.000,7.250,9.500,31,20,2.7e-07,i,2,r1,1,ok\n"));
+  ASSERT_EQ(old_rows.size(), 1u);
+  EXPECT_EQ(old_rows[0].model_init_ms, kUnknown);
+  EXPECT_DOUBLE_EQ(old_rows[0].processing_ms, 7.25);
+  EXPECT_EQ(old_rows[0].cpu_count, 2);
+  EXPECT_EQ(old_rows[0].generated_tokens, 0);
   fs::remove_all(dir);
 }
 
@@ -207,4 +327,23 @@ TEST(ExperimentTemplate, ConfigurationTemplateHasTheResourceModel) {
   EXPECT_NE(t.find("Handler: random-forest"), std::string::npos);
   EXPECT_NE(t.find("Type: SNS"), std::string::npos);
   EXPECT_NE(t.find("MODEL_PATH: \"/models/random-forest\""), std::string::npos);
+}
+
+TEST(ExperimentReport, DistributionsAndLogFloor) {
+  namespace svg = mlfaas::experiment::svg;
+  EXPECT_DOUBLE_EQ(svg::quantile({1, 2, 3, 4}, 0.25), 1.75);  // numpy.percentile(..., 25)
+  EXPECT_DOUBLE_EQ(svg::quantile({1, 2, 3, 4}, 0.5), 2.5);
+  EXPECT_DOUBLE_EQ(svg::quantile({7}, 0.75), 7);
+
+  // A log-scale floor at least 2x below the smallest value: 1.05 over a floor of 1 would be an empty bar.
+  svg::Chart bars{"t", "x", "y", {"a", "b"}, {{"s", {1.05, 50}, {}}}, true};
+  std::string chart = svg::bar_chart(bars);
+  EXPECT_NE(chart.find(">0.10</text>"), std::string::npos);
+
+  svg::DistributionChart d{"billed", "memory", "ms", {"128", "256"}, {{10, 11, 12, 13, 90}, {5, 5, 5}}};
+  std::string box = svg::box_plot(d), violin = svg::violin_plot(d);
+  EXPECT_NE(box.find("128: n=5, median 12, quartiles 11-13, range 10-90"), std::string::npos) << box;
+  EXPECT_NE(box.find("<circle"), std::string::npos);  // 90 is beyond 1.5 IQR: drawn as an outlier
+  EXPECT_NE(violin.find("<path"), std::string::npos);
+  EXPECT_NE(violin.find("256: n=3, median 5.00"), std::string::npos);
 }

@@ -266,7 +266,7 @@ void check_against_reference(QuantType type) {
   std::mt19937 rng(type == QuantType::Q8_0 ? 8 : 4);
   auto pool1 = std::make_unique<ThreadPool>(1);
   auto pool2 = std::make_unique<ThreadPool>(2);
-  for (int k : {32, 64, 2048, 5632}) {
+  for (int k : {32, 64, 96, 160, 224, 2048, 5632}) {  // 1 to 7 blocks: every entry into the pipelined block loop
     for (int rows : {16, 48, 100, 256}) {
       const std::vector<std::byte> data = random_weight(type, rows, k, rng);
       const QWeight w = make_weight(type, rows, k, data);

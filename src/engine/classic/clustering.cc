@@ -133,19 +133,22 @@ class PCA final : public Estimator {
   }
   Kind kind() const override { return Kind::PCA; }
 
-  // (x - mean_) . components_^T over every feature, as sklearn's dense transform computes it.
+  // (x - mean_) . components_^T over every feature, as sklearn's dense transform computes it, summed from the
+  // first feature up without building the centred row (36,736 doubles per text with the full vocabulary): the
+  // features between two of the row's terms contribute -mean * component.
   Prediction predict_row(const SparseRow& row) const override {
-    std::vector<double> centered(mean_.data(), mean_.data() + d_);
-    for (double& v : centered) v = -v;
-    for (size_t e = 0; e < row.columns.size(); ++e) {
-      centered[row.columns[e]] = row.counts[e] - mean_[row.columns[e]];
-    }
     Prediction p;
     p.projection.resize(n_components_);
+    const double* mean = mean_.data();
     for (size_t c = 0; c < n_components_; ++c) {
       const double* comp = components_.data() + c * d_;
       double acc = 0.0;
-      for (size_t i = 0; i < d_; ++i) acc += centered[i] * comp[i];
+      size_t i = 0;
+      for (size_t e = 0; e <= row.columns.size(); ++e) {
+        size_t next = e < row.columns.size() ? static_cast<size_t>(row.columns[e]) : d_;
+        for (; i < next; ++i) acc += -mean[i] * comp[i];
+        if (e < row.columns.size()) acc += (row.counts[e] - mean[i]) * comp[i], ++i;
+      }
       if (whiten_) acc /= std::sqrt(explained_variance_[c]);
       p.projection[c] = acc;
     }

@@ -8,7 +8,7 @@
 // a copy or a nibble split, never a transpose) and the quantized activations are the B operand, packed once per
 // call into the VNNI tile layout (16 rows of X per tile). A thread takes a panel of 32 weight rows at a time,
 // unpacks all its blocks once, and runs every 16-row group of X over it; each 16 x 16 block of outputs stays in
-// AVX-512 registers across the whole k, and the tile unit works one block ahead of the scaling. While it computes a
+// AVX-512 registers across the whole k, and the tile unit works three blocks ahead of the scaling. While it computes a
 // panel it prefetches the next one, so the weights stream from memory once per call.
 //
 // Threads and state: AMX tile registers are per thread; each chunk of work loads its own tile configuration and

@@ -4,8 +4,12 @@
 // What bounds it (measured on Sapphire Rapids): per 16 x 16 x 32 tile product, TDPBSSD and the tile loads overlap
 // with other work, but TILESTORED (needed once per block, since every block has its own pair of scales) and the
 // AVX-512 scaling of the 16 rows it stored (convert, multiply the two scales, fma: 48 instructions) do not. So the
-// loop keeps the fp32 accumulators in registers (no loads or stores of them per block), lets the tile unit run one
-// block ahead, and unpacks each panel of weights once for all rows of X. Tried and measured slower: loading Q8_0
+// loop keeps the fp32 accumulators in registers (no loads or stores of them per block), lets the tile unit run three
+// blocks ahead (one block ahead, the TILESTORED waited on the product's latency: +17% on 2048 x 2048 at m = 128),
+// and unpacks each panel of weights once for all rows of X. After that, a profile shows the tile unit itself
+// (TILELOADD / TDPBSSD issue) and the read-back of stored C tiles as the stalls; reading the stored tile one block
+// later from a second buffer did not help measurably, nor did prefetching the next panel into L1 instead of L2, nor
+// unpacking the next panel a block at a time between the current panel's steps (double-buffered panels: 0 to -8%). Tried and measured slower: loading Q8_0
 // A tiles straight from the file for m > 16 (rows of 34-byte blocks split cache lines), K-chunked panels that stay in L1
 // (each chunk restarts the pipeline), 2 A x 2 B tiles with the accumulators in memory (their loads and stores per
 // block cost more than the shared tile loads save), and TDPBF16PS on bf16 copies (exact for these integers and no
@@ -33,11 +37,10 @@ constexpr int kBlock = 32;            // elements of a Q8_0 / Q4_0 block = the K
 constexpr int kGroupRows = 16;        // rows of X in one B tile (= columns of C)
 constexpr int kPanelRows = 32;        // weight rows per panel: two A tiles
 constexpr int kXBlockBytes = 16 * kBlock;  // one group's block in B-tile layout: 8 rows x 64 bytes
-constexpr int kInPlaceMaxGroups = 1;       // see run_panels
 
 // Tiles: 0-1 A (16 weight rows x the 32 bytes of one block), 2-3 B (one 16-row group of X, 8 x 64 bytes in VNNI
-// order), 4-5 C (16 x 16 int32). Each role has two tiles that alternate by block, so that the next block's product
-// can be issued before the previous block's result has been read back (tile registers are not renamed).
+// order), 4-6 C (16 x 16 int32). A and B alternate by block, C rotates by three, so that the products of the next
+// two blocks can be issued before a block's result is read back (tile registers are not renamed).
 struct alignas(64) TileConfig {
   uint8_t palette_id = 1;
   uint8_t start_row = 0;
@@ -51,7 +54,7 @@ TileConfig make_tile_config() {
   TileConfig cfg;
   for (int t = 0; t < 2; ++t) cfg.colsb[t] = kBlock, cfg.rows[t] = 16;
   for (int t = 2; t < 4; ++t) cfg.colsb[t] = 64, cfg.rows[t] = kBlock / 4;
-  for (int t = 4; t < 6; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+  for (int t = 4; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
   return cfg;
 }
 
@@ -214,9 +217,14 @@ inline void scale_tile(const int32_t* c_tile, const float* d_w, __m512 d_x, __m5
 
 // Where a panel's A tiles are: half h (rows 16h .. 16h+15) of block b is 16 rows of 32 int8 at
 // base + h * half_step + b * block_step, `stride` bytes apart.
+// When `copy_to` is set, the first group of X reads the tiles from there (the file) and stores each A tile it
+// loads into copy_to in the compact layout (half h of block b at copy_to + h * 512 + b * 1024, rows 32 bytes
+// apart), which the other groups then read: the panel is copied by the tile unit while it computes, instead of in
+// a separate pass that waits on memory.
 struct PanelA {
   const int8_t* base;
   int64_t half_step, block_step, stride;
+  int8_t* copy_to = nullptr;
 };
 
 // Computes Y[:, row0 .. row0+31] (the rows of W that exist) from the unpacked panel. The caller has loaded the
@@ -236,45 +244,70 @@ void run_panel(const PackedX& px, const PanelA& a, const float* d_w, int n_rows,
     for (int h = 0; h * 16 < n_rows; ++h) {
       __m512 acc[16];
       for (auto& v : acc) v = _mm512_setzero_ps();
-      // Software-pipelined over the blocks: block b + 1's product runs on the tile unit (A, B and C tiles
-      // alternate by parity, since tile registers are not renamed) while block b is scaled with AVX-512.
-      const int8_t* a_half = a.base + h * a.half_step;
+      // Software-pipelined over the blocks, three deep: block b + 3's product is issued on the tile unit before
+      // block b is read back and scaled with AVX-512, so a TILESTORED never waits for a product issued just
+      // before it (one deep, it stalled on the product's latency: ~30% of the kernel's time in a profile). Tile
+      // registers are not renamed, so C tiles rotate by four (4 .. 7) and A / B tiles by two (0 / 2, 1 / 3).
+      const bool copying = a.copy_to != nullptr && g == 0;
+      const bool compact = a.copy_to != nullptr && g > 0;
+      const int8_t* a_half = compact ? a.copy_to + h * 16 * kBlock : a.base + h * a.half_step;
+      int8_t* copy_half = copying ? a.copy_to + h * 16 * kBlock : nullptr;
       const float* d_half = d_w + h * 16;
-      const int64_t a_step = a.block_step, a_stride = a.stride;
-      _tile_loadd(0, a_half, a_stride);
-      _tile_loadd(2, xq, 64);
-      _tile_zero(4);
-      _tile_dpbssd(4, 0, 2);
-      // Unrolled by two so that the tile numbers (immediates) alternate without branches.
+      const int64_t a_step = compact ? kPanelRows * kBlock : a.block_step;
+      const int64_t a_stride = compact ? kBlock : a.stride;
+      const int blocks = px.blocks;
       auto prefetch_next = [&] {
         if (next < next_end) {
           for (int64_t l = 0; l < lines_per_step; ++l) _mm_prefetch(next + l * 64, _MM_HINT_T1);
           next += lines_per_step * 64;
         }
       };
-      int b = 0;
-      for (; b + 2 <= px.blocks; b += 2) {
-        _tile_stored(4, c, 64);
-        _tile_loadd(1, a_half + (b + 1) * a_step, a_stride);
-        _tile_loadd(3, xq + static_cast<size_t>(b + 1) * kXBlockBytes, 64);
+      // Tile numbers must be literals (GCC's tile intrinsics paste them into the asm): one expansion per position
+      // in the 4-block rotation.
+#define MLFAAS_AMX_LOAD_A(kA, blk)                                                        \
+  do {                                                                                    \
+    _tile_loadd(kA, a_half + (blk) * a_step, a_stride);                                   \
+    if (copy_half) _tile_stored(kA, copy_half + static_cast<size_t>(blk) * kPanelRows * kBlock, kBlock); \
+  } while (0)
+#define MLFAAS_AMX_STEP(b, kStore, kC, kA, kB)                                     \
+  do {                                                                             \
+    _tile_stored(kStore, c, 64);                                                   \
+    if ((b) + 3 < blocks) {                                                        \
+      MLFAAS_AMX_LOAD_A(kA, (b) + 3);                                              \
+      _tile_loadd(kB, xq + static_cast<size_t>((b) + 3) * kXBlockBytes, 64);       \
+      _tile_zero(kC);                                                              \
+      _tile_dpbssd(kC, kA, kB);                                                    \
+    }                                                                              \
+    scale_tile(c, d_half + (b) * kPanelRows, _mm512_load_ps(xd + (b) * kGroupRows), acc); \
+    prefetch_next();                                                               \
+  } while (0)
+      MLFAAS_AMX_LOAD_A(0, 0);
+      _tile_loadd(2, xq, 64);
+      _tile_zero(4);
+      _tile_dpbssd(4, 0, 2);
+      if (blocks > 1) {
+        MLFAAS_AMX_LOAD_A(1, 1);
+        _tile_loadd(3, xq + kXBlockBytes, 64);
         _tile_zero(5);
         _tile_dpbssd(5, 1, 3);
-        scale_tile(c, d_half + b * kPanelRows, _mm512_load_ps(xd + b * kGroupRows), acc);
-        prefetch_next();
-        _tile_stored(5, c, 64);
-        if (b + 2 < px.blocks) {
-          _tile_loadd(0, a_half + (b + 2) * a_step, a_stride);
-          _tile_loadd(2, xq + static_cast<size_t>(b + 2) * kXBlockBytes, 64);
-          _tile_zero(4);
-          _tile_dpbssd(4, 0, 2);
-        }
-        scale_tile(c, d_half + (b + 1) * kPanelRows, _mm512_load_ps(xd + (b + 1) * kGroupRows), acc);
-        prefetch_next();
       }
-      if (b < px.blocks) {
-        _tile_stored(4, c, 64);
-        scale_tile(c, d_half + b * kPanelRows, _mm512_load_ps(xd + b * kGroupRows), acc);
+      if (blocks > 2) {
+        MLFAAS_AMX_LOAD_A(0, 2);
+        _tile_loadd(2, xq + 2 * kXBlockBytes, 64);
+        _tile_zero(6);
+        _tile_dpbssd(6, 0, 2);
       }
+      for (int b = 0; b < blocks; b += 4) {
+        MLFAAS_AMX_STEP(b, 4, 7, 1, 3);
+        if (b + 1 >= blocks) break;
+        MLFAAS_AMX_STEP(b + 1, 5, 4, 0, 2);
+        if (b + 2 >= blocks) break;
+        MLFAAS_AMX_STEP(b + 2, 6, 5, 1, 3);
+        if (b + 3 >= blocks) break;
+        MLFAAS_AMX_STEP(b + 3, 7, 6, 0, 2);
+      }
+#undef MLFAAS_AMX_STEP
+#undef MLFAAS_AMX_LOAD_A
       const int cols = std::min(16, n_rows - h * 16);
       const __mmask16 lanes = static_cast<__mmask16>(cols == 16 ? 0xffff : (1u << cols) - 1);
       __m512 out[16];
@@ -313,17 +346,18 @@ void run_panels(const QWeight& w, const PackedX& px, int m, float* y, int64_t ld
   _tile_loadconfig(&kConfig);
   for (int p = begin; p < end; ++p) {
     const int row0 = p * kPanelRows, n_rows = std::min(kPanelRows, w.rows - row0);
-    // With one group of X (m <= 16), copying the panel costs more than it saves: full Q8_0 panels are then read in
-    // place (their quants already are rows of 32 int8 per block, row_bytes apart); measured 260 -> 330 GOP/s at
-    // m = 16. From two groups on the compact copy wins: in-place rows of 34-byte blocks split cache lines and are
-    // re-read once per group.
-    const bool in_place = w.type == QuantType::Q8_0 && n_rows == kPanelRows && px.groups <= kInPlaceMaxGroups;
+    // Full Q8_0 panels are read in place by the first group of X (their quants already are rows of 32 int8 per
+    // block, row_bytes apart), so only the scales are unpacked here. With one group that is all (measured 260 ->
+    // 330 GOP/s at m = 16 against a copy); with more, the first group stores the tiles it loaded into the compact
+    // copy for the others, as in-place rows of 34-byte blocks split cache lines and would be re-read per group.
+    const bool in_place = w.type == QuantType::Q8_0 && n_rows == kPanelRows;
     unpack_panel(w, row0, px.blocks, !in_place, a, d_w, d_half);
-    const PanelA panel_a =
-        in_place ? PanelA{reinterpret_cast<const int8_t*>(w.data + static_cast<size_t>(row0) * w.row_bytes) + 2,
-                          16 * static_cast<int64_t>(w.row_bytes), static_cast<int64_t>(sizeof(BlockQ8_0)),
-                          static_cast<int64_t>(w.row_bytes)}
-                 : PanelA{a, 16 * kBlock, kPanelRows * kBlock, kBlock};
+    PanelA panel_a{a, 16 * kBlock, kPanelRows * kBlock, kBlock};
+    if (in_place) {
+      panel_a = PanelA{reinterpret_cast<const int8_t*>(w.data + static_cast<size_t>(row0) * w.row_bytes) + 2,
+                       16 * static_cast<int64_t>(w.row_bytes), static_cast<int64_t>(sizeof(BlockQ8_0)),
+                       static_cast<int64_t>(w.row_bytes), px.groups > 1 ? a : nullptr};
+    }
     const char* next = reinterpret_cast<const char*>(w.data + static_cast<size_t>(row0 + n_rows) * w.row_bytes);
     const int next_rows = p + 1 < end ? std::min(kPanelRows, w.rows - row0 - n_rows) : 0;
     run_panel(px, panel_a, d_w, n_rows, m, y, ldy, row0, next, next + static_cast<size_t>(next_rows) * w.row_bytes);
@@ -331,11 +365,23 @@ void run_panels(const QWeight& w, const PackedX& px, int m, float* y, int64_t ld
   _tile_release();
 }
 
-// Panels per chunk of work: consecutive panels let a thread prefetch the next one while computing, but there must
-// be enough chunks to keep the threads busy.
-int panels_per_chunk(int panels, int threads) {
-  return std::clamp(panels / (4 * threads), 1, 4);
-}
+// How the panels are cut into chunks of work. Consecutive panels in one chunk let a thread prefetch the next one
+// while computing, so most chunks take up to 4; but the last 2 x threads panels are chunks of one, so that when
+// the work runs out the threads finish within a panel of each other (with chunks of 4 panels the last one left
+// a thread idle for up to 4 panels' time: ~6% of a 2048-row matrix on 2 threads).
+struct PanelChunks {
+  int per_chunk, head_chunks, panels;
+  PanelChunks(int panels_in, int threads) : panels(panels_in) {
+    per_chunk = std::clamp(panels / (4 * threads), 1, 4);
+    const int head_panels = std::max(0, panels - 2 * threads) / per_chunk * per_chunk;
+    head_chunks = head_panels / per_chunk;
+  }
+  int count() const { return head_chunks + panels - head_chunks * per_chunk; }
+  int begin(int chunk) const {
+    return chunk < head_chunks ? chunk * per_chunk : head_chunks * per_chunk + (chunk - head_chunks);
+  }
+  int end(int chunk) const { return chunk < head_chunks ? begin(chunk) + per_chunk : begin(chunk) + 1; }
+};
 
 }  // namespace
 
@@ -354,11 +400,9 @@ void qmatmul_amx_kernel(const QWeight& w, const float* x, int64_t ldx, int m, fl
   if (pool && pool->threads() > 1) {
     auto quantize = [&](int g) { quantize_group(x, ldx, m, w.k, g, q, d); };
     pool->run(groups, quantize);
-    const int per_chunk = panels_per_chunk(panels, pool->threads());
-    auto chunk = [&](int i) {
-      run_panels(w, px, m, y, ldy, i * per_chunk, std::min(panels, (i + 1) * per_chunk));
-    };
-    pool->run((panels + per_chunk - 1) / per_chunk, chunk);
+    const PanelChunks chunks(panels, pool->threads());
+    auto chunk = [&](int i) { run_panels(w, px, m, y, ldy, chunks.begin(i), chunks.end(i)); };
+    pool->run(chunks.count(), chunk);
   } else {
     for (int g = 0; g < groups; ++g) quantize_group(x, ldx, m, w.k, g, q, d);
     run_panels(w, px, m, y, ldy, 0, panels);

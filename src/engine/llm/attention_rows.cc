@@ -3,20 +3,28 @@
 namespace mlfaas {
 
 #if defined(__x86_64__)
-float attention_dot_avx2(const float* a, const float* b, int n);
-void attention_axpy_avx2(float a, const float* x, float* y, int n);
+void attention_dots_avx2(const float* q, const float* rows, int64_t stride, int len, int n, float* out);
+void attention_weighted_sum_avx2(const float* p, const float* rows, int64_t stride, int len, int n, float* out);
 #endif
 
 namespace {
 
-float dot_portable(const float* a, const float* b, int n) {
-  float sum = 0;
-  for (int i = 0; i < n; ++i) sum += a[i] * b[i];
-  return sum;
+void dots_portable(const float* q, const float* rows, int64_t stride, int len, int n, float* out) {
+  for (int t = 0; t < len; ++t) {
+    const float* k = rows + t * stride;
+    float sum = 0;
+    for (int i = 0; i < n; ++i) sum += q[i] * k[i];
+    out[t] = sum;
+  }
 }
 
-void axpy_portable(float a, const float* x, float* y, int n) {
-  for (int i = 0; i < n; ++i) y[i] += a * x[i];
+void weighted_sum_portable(const float* p, const float* rows, int64_t stride, int len, int n, float* out) {
+  for (int i = 0; i < n; ++i) out[i] = 0.0f;
+  for (int t = 0; t < len; ++t) {
+    const float a = p[t];
+    const float* v = rows + t * stride;
+    for (int i = 0; i < n; ++i) out[i] += a * v[i];
+  }
 }
 
 }  // namespace
@@ -24,11 +32,11 @@ void axpy_portable(float a, const float* x, float* y, int n) {
 AttentionRowOps attention_row_ops(Isa isa) {
 #if defined(__x86_64__)
   if (isa == Isa::Avx2 || isa == Isa::AvxVnni || isa == Isa::Avx512 || isa == Isa::Avx512Vnni) {
-    return {attention_dot_avx2, attention_axpy_avx2};
+    return {attention_dots_avx2, attention_weighted_sum_avx2};
   }
 #endif
   (void)isa;
-  return {dot_portable, axpy_portable};
+  return {dots_portable, weighted_sum_portable};
 }
 
 }  // namespace mlfaas

@@ -1,6 +1,7 @@
 // The Llama forward pass over one sequence's KV cache, as HF's modeling_llama computes it (fp32 activations,
 // RMSNorm and softmax in fp32, RoPE from float32 tables) with the linears in the weights' own encoding.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -21,6 +22,27 @@ void rms_norm(const float* x, const float* w, int n, float eps, float* out) {
   for (int i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
   const float inv = 1.0f / std::sqrt(static_cast<float>(sum / n) + eps);
   for (int i = 0; i < n; ++i) out[i] = w[i] * (x[i] * inv);
+}
+
+// e^x to within 1 ulp (measured on every 64th float of [-87, 88]) on the range SiLU needs (Cephes' expf: x = n ln2 + r, |r| <= ln2 / 2, a
+// degree-6 polynomial for e^r, 2^n put into the exponent bits), written without calls or branches so the compiler
+// vectorizes a loop of it: libm's expf, a call per element, was ~7% of prefill (SiLU and softmax). Inputs are clamped to
+// [-87.3, 88.3], so the result is a normal float (never inf or a denormal); NaN stays NaN.
+inline float exp_approx(float x) {
+  const float clamped = std::min(std::max(x, -87.3f), 88.3f);
+  x = x != x ? x : clamped;
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer
+  const float n = (x * 1.44269504088896341f + kRound) - kRound;
+  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;  // ln 2 split in two so that n * ln2_hi is exact
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  const int32_t biased = static_cast<int32_t>(n) + 127;
+  return p * std::bit_cast<float>(static_cast<uint32_t>(biased) << 23);
 }
 
 void add_into(float* x, const float* y, int64_t n) {
@@ -131,25 +153,24 @@ struct LlamaSession::Impl {
     auto head_fn = [&](int h) {
       const int kvh = h / group;
       float* s = scores.data() + static_cast<size_t>(h) * context;
+      const float* head_keys = keys + kvh * head_dim;
+      const float* head_values = values + kvh * head_dim;
       for (int i = 0; i < n; ++i) {
         const float* qi = q.data() + static_cast<size_t>(i) * hidden + h * head_dim;
         const int len = p0 + i + 1;
+        row_ops.dots(qi, head_keys, kv_dim, len, head_dim, s);
         float max_score = -INFINITY;
         for (int t = 0; t < len; ++t) {
-          s[t] = row_ops.dot(qi, keys + static_cast<size_t>(t) * kv_dim + kvh * head_dim, head_dim) / scale_div;
+          s[t] /= scale_div;
           max_score = std::max(max_score, s[t]);
         }
+        for (int t = 0; t < len; ++t) s[t] = exp_approx(s[t] - max_score);  // a loop of its own: vectorized
         float sum = 0;
-        for (int t = 0; t < len; ++t) {
-          s[t] = std::exp(s[t] - max_score);
-          sum += s[t];
-        }
+        for (int t = 0; t < len; ++t) sum += s[t];
         const float inv_sum = 1.0f / sum;
-        float* out = attn.data() + static_cast<size_t>(i) * hidden + h * head_dim;
-        std::fill(out, out + head_dim, 0.0f);
-        for (int t = 0; t < len; ++t) {
-          row_ops.axpy(s[t] * inv_sum, values + static_cast<size_t>(t) * kv_dim + kvh * head_dim, out, head_dim);
-        }
+        for (int t = 0; t < len; ++t) s[t] *= inv_sum;
+        row_ops.weighted_sum(s, head_values, kv_dim, len, head_dim,
+                             attn.data() + static_cast<size_t>(i) * hidden + h * head_dim);
       }
     };
     pool.run(heads, head_fn);
@@ -166,34 +187,45 @@ struct LlamaSession::Impl {
     for (int i = 0; i < n; ++i) dequantize_row(m.embedding, ids[i], x.data() + static_cast<size_t>(i) * h);
     for (int l = 0; l < c.num_hidden_layers; ++l) {
       const LlamaLayerWeights& w = m.layers[l];
-      for (int i = 0; i < n; ++i) {
+      auto attn_norm = [&](int i) {
         rms_norm(x.data() + static_cast<size_t>(i) * h, w.attn_norm.data(), h, c.rms_norm_eps,
                  xn.data() + static_cast<size_t>(i) * h);
-      }
+      };
+      pool.run(n, attn_norm);
       linear(w.q, xn.data(), h, n, q.data(), h);
       // K and V go straight into the cache rows of their positions.
       linear(w.k, xn.data(), h, n, k_at(l, p0), kv_dim);
       linear(w.v, xn.data(), h, n, v_at(l, p0), kv_dim);
-      for (int i = 0; i < n; ++i) {
+      auto rotate = [&](int i) {
         rope(q.data() + static_cast<size_t>(i) * h, c.num_attention_heads, p0 + i);
         rope(k_at(l, p0 + i), c.num_key_value_heads, p0 + i);
-      }
+      };
+      pool.run(n, rotate);
       attention(l, n, p0);
       linear(w.o, attn.data(), h, n, xn.data(), h);
-      add_into(x.data(), xn.data(), static_cast<int64_t>(n) * h);
-      for (int i = 0; i < n; ++i) {
-        rms_norm(x.data() + static_cast<size_t>(i) * h, w.ffn_norm.data(), h, c.rms_norm_eps,
-                 xn.data() + static_cast<size_t>(i) * h);
-      }
+      auto residual_ffn_norm = [&](int i) {
+        float* xi = x.data() + static_cast<size_t>(i) * h;
+        float* xni = xn.data() + static_cast<size_t>(i) * h;
+        add_into(xi, xni, h);
+        rms_norm(xi, w.ffn_norm.data(), h, c.rms_norm_eps, xni);
+      };
+      pool.run(n, residual_ffn_norm);
       linear(w.gate, xn.data(), h, n, gate.data(), inter);
       linear(w.up, xn.data(), h, n, up.data(), inter);
-      const int64_t count = static_cast<int64_t>(n) * inter;
-      for (int64_t i = 0; i < count; ++i) {
-        const float g = gate[i];
-        gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-      }
+      auto silu_gate = [&](int i) {
+        float* g_row = gate.data() + static_cast<size_t>(i) * inter;
+        const float* u_row = up.data() + static_cast<size_t>(i) * inter;
+        for (int j = 0; j < inter; ++j) {
+          const float g = g_row[j];
+          g_row[j] = g / (1.0f + exp_approx(-g)) * u_row[j];
+        }
+      };
+      pool.run(n, silu_gate);
       linear(w.down, gate.data(), inter, n, xn.data(), h);
-      add_into(x.data(), xn.data(), static_cast<int64_t>(n) * h);
+      auto residual = [&](int i) {
+        add_into(x.data() + static_cast<size_t>(i) * h, xn.data() + static_cast<size_t>(i) * h, h);
+      };
+      pool.run(n, residual);
     }
     pos = p0 + n;
     if (!want_logits) return;

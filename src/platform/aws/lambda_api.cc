@@ -56,7 +56,13 @@ bool valid_name(const std::string& name) {
 
 // The fields CreateFunction and UpdateFunctionConfiguration share, checked as Lambda checks them.
 void apply_configuration(const json& body, FunctionSpec& spec, StoredFunction* stored) {
-  if (body.contains("MemorySize")) spec.memory_mb = int_in(body, "MemorySize", "memorySize", 128, 10240);
+  if (body.contains("MemorySize")) {
+    // The service model allows up to 32768 (capacity providers); a function's own limit is 10240.
+    spec.memory_mb = int_in(body, "MemorySize", "memorySize", 128, 32768);
+    if (spec.memory_mb > 10240)
+      invalid(fmt::format("MemorySize value {} is not valid: it must be between 128 MB and 10240 MB",
+                          spec.memory_mb));
+  }
   if (body.contains("Timeout")) spec.timeout_s = int_in(body, "Timeout", "timeout", 1, 900);
   if (body.contains("EphemeralStorage")) {
     const json& e = body["EphemeralStorage"];

@@ -309,7 +309,8 @@ Response S3Api::handle(Request&& req) {
         } catch (const std::exception&) {
         }
         if (part < 1 || part > kMaxParts)
-          throw S3Error(http::status::bad_request, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive");
+          throw S3Error(http::status::bad_request, "InvalidArgument",
+                        "Part number must be an integer between 1 and 10000, inclusive");
         std::string bytes = body();
         std::string etag = "\"" + md5_hex(bytes) + "\"";
         write_file(up / fmt::format("part-{:05d}", part), bytes);
@@ -336,7 +337,9 @@ Response S3Api::handle(Request&& req) {
             throw S3Error(http::status::bad_request, "MalformedXML", "a Part without PartNumber");
           int number = std::stoi(n[1]);
           if (number <= previous)
-            throw S3Error(http::status::bad_request, "InvalidPartOrder", "The list of parts was not in ascending order. The parts list must be specified in order by part number.");
+            throw S3Error(http::status::bad_request, "InvalidPartOrder",
+                          "The list of parts was not in ascending order. The parts list must be specified in order "
+                          "by part number.");
           previous = number;
           fs::path part_file = up / fmt::format("part-{:05d}", number);
           std::string etag = fs::exists(part_file) ? read_file(part_file.string() + ".etag") : "";

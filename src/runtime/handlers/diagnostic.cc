@@ -131,6 +131,7 @@ json stream_chunks(const json& input, const Context& ctx) {
 
 json nproc(const json&, const Context& ctx) {
   return {{"nproc", visible_cpu_count()},
+          {"usable_cpus", usable_cpu_count()},
           {"online", sysconf(_SC_NPROCESSORS_ONLN)},
           {"memory_mb", ctx.memory_mb},
           {"pid", ::getpid()}};

@@ -114,7 +114,7 @@ class LlmHandler final : public Handler {
       : dir_(resolve_model_dir(setup, "stories260K")),
         defaults_(defaults_from_env()),
         model_(LlamaModel::load(dir_)),
-        session_(model_, SessionOptions{.threads = env_number("LLM_THREADS", visible_cpu_count()),
+        session_(model_, SessionOptions{.threads = env_number("LLM_THREADS", usable_cpu_count()),
                                         .context = env_number("LLM_CONTEXT", 0)}),
         tokenizer_(model_->tokenizer()) {
     const std::string& source = model_->chat_template().empty() ? kLlamaDefaultTemplate : model_->chat_template();
