@@ -68,7 +68,7 @@ void register_experiment(CLI::App& app) {
                   "aws: a local run's invocations.csv; the plan predicts the bill from its billed durations");
   run->callback([run_opt] {
     run_opt->progress = ::isatty(STDERR_FILENO);
-    run_opt->package_zip = package_handler_zip;
+    run_opt->package = package_handler;
     auto t0 = std::chrono::steady_clock::now();
     auto summary = experiment::run_experiment(*run_opt);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

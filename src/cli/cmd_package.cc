@@ -319,17 +319,25 @@ std::vector<Entry> runtime_entries(const fs::path& bootstrap) {
 
 }  // namespace
 
-void package_handler_zip(const std::string& handler, const std::string& model_dir, const std::string& zip_path) {
+std::string package_handler(const std::string& handler, const std::string& model_dir, const std::string& out_base) {
   platform::FunctionSpec fn;
   fn.name = handler;
   fn.handler = handler;
   fn.code_dir = ".";
+  fn.architecture = platform::host_architecture();
   fn.environment["MODEL_PATH"] = model_dir;
   const fs::path bootstrap = default_bootstrap();
   if (!fs::is_regular_file(bootstrap)) throw CliExit(1, "package: no bootstrap at " + bootstrap.string() + " (build it first)");
+  const fs::path scratch = fs::path(out_base).parent_path();
+  std::vector<Entry> model = model_entries(fn, "", scratch);
   std::vector<Entry> entries = runtime_entries(bootstrap);
-  for (auto& e : model_entries(fn, "", fs::path(zip_path).parent_path())) entries.push_back(std::move(e));
-  write_zip(entries, zip_path, handler);
+  for (const auto& e : model) entries.push_back(e);
+  if (total_size(entries) <= kZipUnzippedLimit) {
+    write_zip(entries, out_base + ".zip", handler);
+    return out_base + ".zip";
+  }
+  write_image(fn, bootstrap, model, out_base + ".oci", "latest", scratch);
+  return out_base + ".oci";
 }
 
 void register_package(CLI::App& app) {

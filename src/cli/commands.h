@@ -26,8 +26,10 @@ void register_eval(CLI::App& app);
 void register_loadtest(CLI::App& app);
 void register_experiment(CLI::App& app);
 
-// The zip `mlfaas package` writes for `handler` with the model directory `model_dir` (bootstrap, its shared
-// libraries, the model under model/): what `experiment run --target aws` deploys.
-void package_handler_zip(const std::string& handler, const std::string& model_dir, const std::string& zip_path);
+// What `experiment run` deploys for `handler` with the model directory `model_dir`: the zip `mlfaas package`
+// writes (bootstrap, its shared libraries, the model under model/) at `out_base`.zip, or, when that would unzip
+// past Lambda's 250 MB zip limit (a 1.1B model), the OCI image layout `mlfaas package --format image` writes at
+// `out_base`.oci. Returns the path written; it ends in .zip or .oci.
+std::string package_handler(const std::string& handler, const std::string& model_dir, const std::string& out_base);
 
 }  // namespace mlfaas::cli

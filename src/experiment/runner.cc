@@ -255,7 +255,7 @@ class AwsDeployer {
     if (custom)
       for (const auto& [name, value] : custom->environment) body["Environment"]["Variables"][name] = value;
     std::string handler = custom ? custom->handler : config.function;
-    if (spec_.aws.image_uri.empty()) {
+    if (!code.contains("ImageUri")) {
       body["Runtime"] = "provided.al2023";
       body["Handler"] = handler;
       body["PackageType"] = "Zip";
@@ -276,11 +276,12 @@ class AwsDeployer {
       if (e.code != "ResourceConflictException") throw;
       // Left by an earlier run (--keep, or interrupted): brought to this configuration.
       wait_ready(d.function);
-      json update = code;
-      update.erase("ImageUri");
-      if (!spec_.aws.image_uri.empty()) update = {{"ImageUri", spec_.aws.image_uri}};
-      client_.lambda("PUT", "/2015-03-31/functions/" + d.function + "/code", update);
-      wait_ready(d.function);
+      // An image's code is its ImageUri, set again only when the spec names one (a local layout is unpacked
+      // once, at CreateFunction).
+      if (!code.contains("ImageUri") || !spec_.aws.image_uri.empty()) {
+        client_.lambda("PUT", "/2015-03-31/functions/" + d.function + "/code", code);
+        wait_ready(d.function);
+      }
       json config_update = body;
       for (const char* k : {"FunctionName", "Code", "Architectures", "PackageType"}) config_update.erase(k);
       answer = client_.lambda("PUT", "/2015-03-31/functions/" + d.function + "/configuration", config_update);
@@ -352,11 +353,21 @@ class AwsDeployer {
     if (!spec_.aws.image_uri.empty()) return {{"ImageUri", spec_.aws.image_uri}};
     const std::string& function = config.function;
     if (auto it = code_.find(function); it != code_.end()) return it->second;
-    if (!options_.package_zip) throw std::runtime_error("experiment: no packager for the functions' zip files");
-    fs::path zip = scratch_ / (function + ".zip");
+    if (!options_.package) throw std::runtime_error("experiment: no packager for the functions' code");
     const FunctionSpec* custom = custom_function(spec_, config);
-    options_.package_zip(custom ? custom->handler : function, fs::absolute(model_path(spec_, config)).string(),
-                         zip.string());
+    const fs::path package = options_.package(custom ? custom->handler : function,
+                                              fs::absolute(model_path(spec_, config)).string(),
+                                              (scratch_ / function).string());
+    if (package.extension() == ".oci") {
+      // Over the zip limit (a 1.1B model): an image. serve runs a local OCI layout; AWS needs it in ECR.
+      if (options_.target != "local")
+        throw std::runtime_error(function + ": its package unzips past Lambda's 250 MB zip limit, so it must be a "
+                                 "container image: push " + package.string() + " to ECR (skopeo copy oci:" +
+                                 package.string() + ":latest docker://ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG; "
+                                 "docs/DEPLOY.md) and name it in the spec (aws: {image_uri: ...})");
+      return code_[function] = {{"ImageUri", "oci:" + fs::absolute(package).string() + ":latest"}};
+    }
+    const fs::path& zip = package;
     std::string bytes = read_file(zip);
     json c;
     // With a bucket the zip goes up once and every configuration's CreateFunction names it; inline it would

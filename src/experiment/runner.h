@@ -25,10 +25,11 @@ struct RunOptions {
   bool keep = false;             // aws: leave functions and topics in place
   bool yes = false;              // aws: do not ask before spending money
   std::string estimate_from;     // a local run's invocations.csv: the plan's bill from its billed durations
-  // aws: writes the zip package of `function` with the model directory `model_dir` to `zip_path` (the CLI's
-  // `mlfaas package`, which this library cannot link).
-  std::function<void(const std::string& function, const std::string& model_dir, const std::string& zip_path)>
-      package_zip;
+  // Writes the package of `function` with the model directory `model_dir` at `out_base` (the CLI's `mlfaas
+  // package`, which this library cannot link): `out_base`.zip, or `out_base`.oci (an OCI image layout) when the
+  // zip would pass Lambda's 250 MB unzipped limit. Returns the path written.
+  std::function<std::string(const std::string& function, const std::string& model_dir, const std::string& out_base)>
+      package;
 };
 
 struct RunSummary {

@@ -101,6 +101,24 @@ TEST(LlamaModel, HfF32MatchesTransformers) { check_fixture(kTiny, kTiny + "/expe
 
 TEST(LlamaModel, GgufF32MatchesTransformers) { check_fixture(kTinyGguf, kTiny + "/expected.jsonl", 24); }
 
+// A directory holding one GGUF file (a package's model/) loads that file; with two it is refused, naming both kinds.
+TEST(LlamaModel, DirectoryWithOneGgufLoadsIt) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(::testing::TempDir()) / "one-gguf";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::create_symlink(fs::absolute(kTinyGguf), dir / "tiny.gguf");
+  check_fixture(dir.string(), kTiny + "/expected.jsonl", 24);
+  fs::create_symlink(fs::absolute(kTinyGguf), dir / "other.gguf");
+  try {
+    LlamaModel::load(dir.string());
+    FAIL() << "two GGUF files loaded";
+  } catch (const mlfaas::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("exactly one *.gguf"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
+}
+
 TEST(LlamaModel, HfF16MatchesUpcastReference) { check_fixture(kTinyF16, kTinyF16 + "/expected.jsonl", 0); }
 
 TEST(LlamaModel, Stories260KMatchesTransformers) { check_fixture(kStories, kLlama + "stories260K_expected.jsonl", 32); }

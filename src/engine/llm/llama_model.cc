@@ -1,5 +1,6 @@
 // LlamaModel: format detection, the precision option and the accessors. The per-format readers are in
 // llama_load_hf.cc, llama_load_gguf.cc and llama_load_llama2c.cc.
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -147,6 +148,20 @@ void apply_precision_unless_same(const std::string& precision, LlamaModel::Impl*
   apply_precision(precision, m);
 }
 
+// The path of the one *.gguf file in `dir`, or "" when there is none or more than one.
+std::string only_gguf_in(const std::string& dir) {
+  std::string found;
+  int count = 0;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name.size() > 5 && name.compare(name.size() - 5, 5, ".gguf") == 0 && ++count == 1) found = dir + "/" + name;
+    }
+    ::closedir(d);
+  }
+  return count == 1 ? found : "";
+}
+
 }  // namespace
 
 LlamaModel::LlamaModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -159,6 +174,9 @@ std::shared_ptr<const LlamaModel> LlamaModel::load(const std::string& path, cons
   if (is_directory(path)) {
     if (exists(path + "/config.json")) {
       load_hf_llama(path, impl.get());
+    } else if (std::string gguf = only_gguf_in(path); !gguf.empty()) {
+      // A package's model/ directory holding the one GGUF file the function names (mlfaas package, experiments).
+      load_gguf_llama(gguf, impl.get());
     } else {
       load_llama2c(path, impl.get());
     }
