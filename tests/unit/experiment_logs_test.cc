@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "temp_files.h"
 #include "common/error.h"
 #include "experiment/dataset.h"
 #include "experiment/log_parser.h"
@@ -27,17 +28,9 @@ std::string read(const std::string& path) {
   return s.str();
 }
 
-fs::path temp_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("mlfaas-experiment-test-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path temp_dir(const std::string& name) { return mlfaas::testing::fresh_temp_dir("mlfaas-experiment-test", name); }
 
-std::string write(const fs::path& path, const std::string& text) {
-  std::ofstream(path) << text;
-  return path.string();
-}
+std::string write(const fs::path& path, const std::string& text) { return mlfaas::testing::write_text(path, text); }
 
 }  // namespace
 
