@@ -31,7 +31,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* kTopicName = "experiment-batches";
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -502,35 +501,6 @@ void confirm_plan(const Spec& spec, const std::vector<Configuration>& configs, c
 }
 
 }  // namespace
-
-std::string configuration_template(const Configuration& config, const std::string& model_dir, int timeout_s,
-                                   const FunctionSpec* custom) {
-  std::ostringstream t;
-  t << "AWSTemplateFormatVersion: \"2010-09-09\"\n"
-       "Transform: AWS::Serverless-2016-10-31\n"
-       "Description: mlfaas experiment configuration "
-    << config.id()
-    << "\n"
-       "Resources:\n"
-       "  Batches:\n"
-       "    Type: AWS::SNS::Topic\n"
-       "    Properties:\n"
-       "      TopicName: "
-    << kTopicName
-    << "\n"
-       "  Function:\n"
-       "    Type: AWS::Serverless::Function\n"
-       "    Properties:\n"
-       "      FunctionName: "
-    << config.function << "\n      CodeUri: .\n      Handler: " << (custom ? custom->handler : config.function)
-    << "\n      Runtime: provided.al2023\n      Architectures: [x86_64]\n      MemorySize: " << config.memory_mb
-    << "\n      Timeout: " << timeout_s << "\n      ReservedConcurrentExecutions: " << config.max_concurrency
-    << "\n      Environment:\n        Variables:\n          MODEL_PATH: " << json(model_dir).dump();
-  if (custom)
-    for (const auto& [name, value] : custom->environment) t << "\n          " << name << ": " << json(value).dump();
-  t << "\n      Events:\n        Batch:\n          Type: SNS\n          Properties:\n            Topic: !Ref Batches\n";
-  return t.str();
-}
 
 int merge_results(const std::string& run_dir) {
   fs::path results = fs::path(run_dir) / "results";

@@ -43,10 +43,6 @@ struct RunSummary {
 // configuration (which keeps the results of the configurations before it).
 RunSummary run_experiment(const RunOptions& options);
 
-// The SAM template of one configuration (exposed for tests).
-// `custom` (the configuration's custom function, if it is one) gives the handler and extra environment.
-std::string configuration_template(const Configuration& config, const std::string& model_dir, int timeout_s,
-                                   const FunctionSpec* custom = nullptr);
 
 // Concatenates RUN_DIR/results/*.csv into RUN_DIR/invocations.csv; returns the number of rows.
 int merge_results(const std::string& run_dir);

@@ -313,15 +313,6 @@ TEST(ExperimentReport, PowerTuningRecommendation) {
   EXPECT_EQ(rec[0].balanced_mb, 1769);
 }
 
-TEST(ExperimentTemplate, ConfigurationTemplateHasTheResourceModel) {
-  std::string t = configuration_template({"random-forest", 1769, 10, 100}, "/models/random-forest", 900);
-  EXPECT_NE(t.find("MemorySize: 1769"), std::string::npos);
-  EXPECT_NE(t.find("ReservedConcurrentExecutions: 10"), std::string::npos);
-  EXPECT_NE(t.find("Handler: random-forest"), std::string::npos);
-  EXPECT_NE(t.find("Type: SNS"), std::string::npos);
-  EXPECT_NE(t.find("MODEL_PATH: \"/models/random-forest\""), std::string::npos);
-}
-
 TEST(ExperimentReport, DistributionsAndLogFloor) {
   namespace svg = mlfaas::experiment::svg;
   EXPECT_DOUBLE_EQ(svg::quantile({1, 2, 3, 4}, 0.25), 1.75);  // numpy.percentile(..., 25)
