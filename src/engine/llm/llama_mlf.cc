@@ -37,6 +37,8 @@ MlfType mlf_type(QuantType t) {
     case QuantType::Q4_0: return MlfType::Q4_0;
     case QuantType::Q4_K: return MlfType::Q4_K;
     case QuantType::Q6_K: return MlfType::Q6_K;
+    case QuantType::Q8_0_X16:
+    case QuantType::Q4_0_X16: break;
   }
   throw std::logic_error("no .mlf type for weight type " + std::string(quant_type_name(t)));
 }
