@@ -374,6 +374,20 @@ QWeight interleave_x16(const QWeight& w, std::byte* out) {
   return r;
 }
 
+QWeight deinterleave_x16(const QWeight& w, std::byte* out) {
+  if (!quant_type_x16(w.type)) {
+    throw std::invalid_argument(std::string("deinterleave_x16: ") + quant_type_name(w.type) + " is not interleaved");
+  }
+  const int nb = w.k / 32, block_bytes = quant_block_bytes(w.type);
+  for (int r = 0; r < w.rows; ++r) {
+    for (int b = 0; b < nb; ++b) x16_block(w, r, b, out + static_cast<size_t>(r) * w.row_bytes + b * block_bytes);
+  }
+  QWeight r = w;
+  r.type = quant_type_base(w.type);
+  r.data = out;
+  return r;
+}
+
 void quantize_row(QuantType type, const float* x, int64_t k, std::byte* out) {
   switch (type) {
     case QuantType::F32: std::memcpy(out, x, k * sizeof(float)); return;

@@ -73,6 +73,9 @@ size_t x16_weight_bytes(QuantType type, int64_t rows, int64_t k);
 // block keeps its scale and codes, so qmatmul() gives the same integer block sums. Throws std::invalid_argument
 // for any other type.
 QWeight interleave_x16(const QWeight& w, std::byte* out);
+// The inverse: a Q8_0_X16 / Q4_0_X16 weight back in its base type's rows, into `out` of w.rows * w.row_bytes bytes
+// (the padding rows dropped); the result views `out`. Throws std::invalid_argument for any other type.
+QWeight deinterleave_x16(const QWeight& w, std::byte* out);
 
 // k values (a multiple of the type's block) encoded as `type` into quant_row_bytes(type, k) bytes, bit for bit as
 // ggml's reference quantizers write them: quantize_row_q8_0_ref / quantize_row_q4_0_ref, fp16 and bf16 rounded to
