@@ -80,7 +80,8 @@ struct Case {
 
 class LlamaCompiled : public ::testing::TestWithParam<Case> {};
 
-// In the row layout a compiled file holds the source's weights byte for byte (the interleaved default: LlamaCompiledX16).
+// In the row layout a compiled file holds the source's weights byte for byte (the interleaved default:
+// LlamaCompiledX16).
 TEST_P(LlamaCompiled, SameLogitsAndGreedyIdsAsTheSource) {
   const Case& c = GetParam();
   fixtures::TempDir dir;

@@ -127,7 +127,8 @@ void apply_precision(const std::string& precision, LlamaModel::Impl* m) {
   for (const auto& layer : m->layers) {
     for (const QWeight* w : {&layer.q, &layer.k, &layer.v, &layer.o, &layer.gate, &layer.up, &layer.down}) {
       if (!is_float_type(w->type)) {
-        throw FormatError(m->config.path, std::string("weights are already quantized (") + quant_type_name(quant_type_base(w->type)) +
+        throw FormatError(m->config.path, std::string("weights are already quantized (") +
+                                              quant_type_name(quant_type_base(w->type)) +
                                               "); a precision can only be chosen for float weights");
       }
     }
