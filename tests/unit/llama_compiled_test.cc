@@ -189,8 +189,9 @@ TEST_P(LlamaCompiledX16, InterleavedLinearsComputeWhatTheRowLayoutDoes) {
   const size_t vocab = static_cast<size_t>(rows->config().vocab_size);
   EXPECT_LE(relative_difference(got, want, vocab, 0), 1e-5);
   // Later steps carry those ~1e-7 differences in the KV cache and the hidden state, where one may tip an
-  // activation's rounding to its int8 code (a step of d = max|x| / 127) and move the logits by about a percent
-  // (stories q4_0 at the avx2 and portable levels: 0.013 at step 15); a wrong layout would move them by 100%.
+  // activation's rounding to its int8 code (a step of d = max|x| / 127) and move the logits by about a percent:
+  // stories q4_0 at the avx2 and portable levels, 0.013 at step 15 - as much as the row-layout file alone moves
+  // there between the avx512vnni and avx2 kernels. A wrong layout would move them by 100%.
   for (size_t step = 1; step < got.ids.size(); ++step) EXPECT_LE(relative_difference(got, want, vocab, step), 0.05);
 
   // Asking an interleaved file for its own precision is a no-op; for another one, refused as for any quantized file.
