@@ -321,7 +321,8 @@ void qmatmul(Isa isa, const QWeight& w, const float* x, int64_t ldx, int m, floa
 
 void dequantize_row(const QWeight& w, int row, float* out) {
   if (quant_type_x16(w.type)) {
-    alignas(4) std::byte block[32 * sizeof(float)];  // one base block (34 bytes at most); sized for any type
+    // Zeroed only to quiet GCC 12, which follows the switch into the F16 case and calls it uninitialized.
+    alignas(4) std::byte block[32 * sizeof(float)] = {};  // one base block (34 bytes at most); sized for any type
     for (int b = 0; b < w.k / 32; ++b) {
       x16_block(w, row, b, block);
       dequantize_blocks(quant_type_base(w.type), block, 32, out + 32 * b);
