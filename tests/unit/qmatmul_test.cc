@@ -512,6 +512,12 @@ TEST(QMatmulX16, InterleavedMatchesRowsAtEveryLevel) {
       ASSERT_EQ(w.type, quant_type_interleaved(type));
       ASSERT_EQ(packed.size(), static_cast<size_t>((c.rows + 15) / 16 * 16) * rows_form.row_bytes);
       for (int r = 0; r < c.rows; ++r) ASSERT_EQ(dequantized(w, r), dequantized(rows_form, r)) << "row " << r;
+      // And back: the row layout byte for byte (what `mlfaas compile --layout rows` does to an interleaved file).
+      std::vector<std::byte> back(data.size(), std::byte{0x5A});
+      const QWeight restored = deinterleave_x16(w, back.data());
+      ASSERT_EQ(restored.type, type);
+      ASSERT_EQ(restored.row_bytes, rows_form.row_bytes);
+      ASSERT_TRUE(back == data);
       const std::vector<float> x = random_x(c, rng);
       for (Isa isa : supported_isas()) check_qmatmul(isa, w, c, x, nullptr);
       ASSERT_FALSE(::testing::Test::HasFailure()) << quant_type_name(w.type);
@@ -523,6 +529,7 @@ TEST(QMatmulX16, OnlyQ8_0AndQ4_0Interleave) {
   std::vector<std::byte> data(quant_row_bytes(QuantType::Q4_K, 256) * 16), out(1 << 16);
   const QWeight w{QuantType::Q4_K, 16, 256, data.data(), quant_row_bytes(QuantType::Q4_K, 256)};
   EXPECT_THROW(interleave_x16(w, out.data()), std::invalid_argument);
+  EXPECT_THROW(deinterleave_x16(w, out.data()), std::invalid_argument);
   EXPECT_EQ(x16_weight_bytes(QuantType::Q8_0, 16, 32), 0u);
   EXPECT_EQ(x16_weight_bytes(QuantType::Q8_0_X16, 17, 32), 32u * 34u);
   EXPECT_FALSE(quant_type_known(static_cast<uint32_t>(QuantType::Q8_0_X16)));  // never a GGUF tensor type
