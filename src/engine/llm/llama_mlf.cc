@@ -238,10 +238,11 @@ void load_mlf_llama(std::shared_ptr<const MlfFile> file, LlamaModel::Impl* m) {
 
   const int h = c.hidden_size, kv = c.num_key_value_heads * c.head_dim(), inter = c.intermediate_size;
   m->embedding = r.linear("token_embd.weight", c.vocab_size, h);
-  m->layers.resize(c.num_hidden_layers);
+  // Layers are appended as they are read, so a config claiming a billion layers costs nothing before the first
+  // missing entry refuses the file.
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = layer_prefix(i);
-    LlamaLayerWeights& l = m->layers[i];
+    LlamaLayerWeights& l = m->layers.emplace_back();
     l.attn_norm = r.norm(p + "attn_norm.weight", h);
     l.ffn_norm = r.norm(p + "ffn_norm.weight", h);
     const int rows[7] = {h, kv, kv, h, inter, inter, h};

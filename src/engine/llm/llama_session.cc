@@ -41,7 +41,8 @@ inline float exp_approx(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * (r * r) + r + 1.0f;
-  const int32_t biased = static_cast<int32_t>(n) + 127;
+  // For NaN any exponent will do (p is NaN already), but converting NaN to int is undefined behaviour.
+  const int32_t biased = static_cast<int32_t>(n == n ? n : 0.0f) + 127;
   return p * std::bit_cast<float>(static_cast<uint32_t>(biased) << 23);
 }
 
