@@ -298,8 +298,8 @@ void qmatmul(Isa isa, const QWeight& w, const float* x, int64_t ldx, int m, floa
   // Chunks of whole row tiles, several per thread so a slow thread does not hold the others up, but each with
   // enough weight bytes (>= 64 KiB) that scheduling costs nothing next to it.
   const int threads = pool != nullptr ? pool->threads() : 1;
-  // _X16 decode streams eight 16-row groups at once (qmatmul_kernels.inc), so its chunks are whole sets of eight.
-  const int tile = quant_type_x16(w.type) ? 8 * kX16Rows : std::max(level.tile_rows, 16);
+  // _X16 decode streams four 16-row groups at once (qmatmul_kernels.inc), so its chunks are whole sets of four.
+  const int tile = quant_type_x16(w.type) ? 4 * kX16Rows : std::max(level.tile_rows, 16);
   const int64_t min_rows = std::max<int64_t>(1, 65536 / std::max<size_t>(w.row_bytes, 1));
   int64_t chunk = std::max<int64_t>(min_rows, w.rows / (threads * 4));
   chunk = (chunk + tile - 1) / tile * tile;
