@@ -6,6 +6,8 @@
 #    over rounds;
 #  - exec -> first token of a 16-token prompt, whole process (llama.cpp's Node process included, as a user pays it);
 #  - peak RSS of `mlfaas generate` producing 64 tokens from the q4_0 file.
+# Ours runs twice: on the GGUF file as it is (rows of blocks, mapped) and on the .mlf that `mlfaas compile` makes of
+# it once (the same blocks, 16 rows interleaved for the decode kernel, mapped; kernels/quant_blocks.h).
 # Writes bench/out/llama.md.   bench/llama.sh [ROUNDS]   (default 3)
 source "$(dirname "$0")/lib.sh"
 rounds="${1:-3}"
@@ -26,15 +28,27 @@ for t in q8_0 q4_0; do
   fi
 done
 [ -x "$BUILD/bench/llama_bench" ] || { echo "bench: build first (make build)" >&2; exit 1; }
+compile_s=()
+for t in q8_0 q4_0; do
+  mlf="$models/tinyllama-$t.mlf"
+  if [ ! -f "$mlf" ] || [ "$mlf" -ot "$models/tinyllama-$t.gguf" ] || [ "$mlf" -ot "$BUILD/mlfaas" ]; then
+    echo "bench: compiling tinyllama-$t.gguf to .mlf ..." >&2
+    start=$(date +%s.%N)
+    "$BUILD/mlfaas" compile --model "$models/tinyllama-$t.gguf" --out "$mlf" --quiet >/dev/null
+    compile_s+=("$t $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')")
+  fi
+done
 
 raw="$(mktemp)"; trap 'rm -f "$raw"' EXIT
 for ((r = 1; r <= rounds; r++)); do
   for t in q8_0 q4_0; do
     for th in 1 2; do
       echo "round $r/$rounds $t threads $th ..." >&2
-      ours=$("$BUILD/bench/llama_bench" --model "$models/tinyllama-$t.gguf" --threads "$th" --prompt-tokens 128 \
-        --gen-tokens 64 --repeat 3)
-      printf 'ours %s %s %s\n' "$t" "$th" "$ours" >>"$raw"
+      for form in gguf mlf; do
+        ours=$("$BUILD/bench/llama_bench" --model "$models/tinyllama-$t.$form" --threads "$th" --prompt-tokens 128 \
+          --gen-tokens 64 --repeat 3)
+        printf 'ours-%s %s %s %s\n' "$form" "$t" "$th" "$ours" >>"$raw"
+      done
       theirs=$(cd "$peer" && node bench.mjs --model "$models/tinyllama-$t.gguf" --threads "$th" --prompt-tokens 128 \
         --gen-tokens 64 --repeat 3)
       printf 'peer %s %s %s\n' "$t" "$th" "$theirs" >>"$raw"
@@ -47,36 +61,53 @@ ids16="1$(for i in $(seq 1 15); do printf ',%d' $((259 + (i * 7919) % (1024 - 25
 q4="$models/tinyllama-q4_0.gguf"
 ft_ours=$(/usr/bin/python3 "$REPO/bench/first_token.py" --runs 5 --warmup 1 \
   --stdin "{\"input_ids\":[$ids16],\"max_new_tokens\":1}" -- "$BUILD/mlfaas" generate --model "$q4" --threads 1 --jsonl)
+ft_mlf=$(/usr/bin/python3 "$REPO/bench/first_token.py" --runs 5 --warmup 1 \
+  --stdin "{\"input_ids\":[$ids16],\"max_new_tokens\":1}" -- "$BUILD/mlfaas" generate --model "${q4%.gguf}.mlf" --threads 1 --jsonl)
 ft_peer=$(cd "$peer" && /usr/bin/python3 "$REPO/bench/first_token.py" --runs 5 --warmup 1 -- \
   node llama_first_token.mjs --model "$q4" --threads 1 --prompt-tokens 16)
 rss_ours=$(/usr/bin/python3 "$REPO/bench/first_token.py" --runs 1 --warmup 0 \
   --stdin "{\"input_ids\":[$ids16],\"max_new_tokens\":64,\"ignore_eos\":true}" -- \
   "$BUILD/mlfaas" generate --model "$q4" --threads 1 --jsonl)
+rss_mlf=$(/usr/bin/python3 "$REPO/bench/first_token.py" --runs 1 --warmup 0 \
+  --stdin "{\"input_ids\":[$ids16],\"max_new_tokens\":64,\"ignore_eos\":true}" -- \
+  "$BUILD/mlfaas" generate --model "${q4%.gguf}.mlf" --threads 1 --jsonl)
 
-/usr/bin/python3 - "$raw" "$(cpu_line)" "$rounds" "$ft_ours" "$ft_peer" "$rss_ours" >"$OUTDIR/llama.md" <<'PY'
+/usr/bin/python3 - "$raw" "$(cpu_line)" "$rounds" "$ft_ours" "$ft_mlf" "$ft_peer" "$rss_ours" "$rss_mlf" "${compile_s[*]:-}" \
+  >"$OUTDIR/llama.md" <<'PY'
 import json, statistics, sys
-raw, host, rounds, ft_ours, ft_peer, rss_ours = sys.argv[1:]
+raw, host, rounds, ft_ours, ft_mlf, ft_peer, rss_ours, rss_mlf, compile_s = sys.argv[1:]
 rows = {}
 for line in open(raw):
     eng, t, th, js = line.split(" ", 3)
     j = json.loads(js)
     rows.setdefault((eng, t, int(th)), []).append((j["prefill_tok_s"], j["decode_tok_s"], j.get("peak_rss_mib", j.get("rss_mib"))))
 med = statistics.median
+def figures(key):
+    v = rows[key]
+    return [med([r[i] for r in v]) for i in range(3)]
 print("## Llama: mlfaas vs llama.cpp (TinyLlama-1.1B-shaped random GGUF, prompt 128, 64 greedy tokens)\n")
-print("Host: %s. Interleaved rounds: %s; each figure is the median over rounds of the median of 3 runs after a warm-up.\n" % (host, rounds))
-print("| file | threads | prefill tok/s mlfaas | llama.cpp | ratio | decode tok/s mlfaas | llama.cpp | ratio | RSS MiB mlfaas | llama.cpp |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("Host: %s. Interleaved rounds: %s; each figure is the median over rounds of the median of 3 runs after a warm-up. "
+      "mlfaas runs the GGUF file as it is (*GGUF*) and the .mlf `mlfaas compile` made of it (*.mlf*: the same blocks, "
+      "16 rows interleaved); llama.cpp runs the GGUF file (it repacks the weights at load).\n" % (host, rounds))
+print("| file | threads | prefill tok/s mlfaas GGUF | .mlf | llama.cpp | ratio GGUF | ratio .mlf | decode tok/s mlfaas GGUF | .mlf | llama.cpp | ratio GGUF | ratio .mlf | RSS MiB GGUF | .mlf | llama.cpp |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for t in ("q8_0", "q4_0"):
     for th in (1, 2):
-        o, p = rows[("ours", t, th)], rows[("peer", t, th)]
-        op, od, orss = (med([v[i] for v in o]) for i in range(3))
-        pp, pd, prss = (med([v[i] for v in p]) for i in range(3))
-        print("| %s | %d | %.1f | %.1f | **%.2f×** | %.2f | %.2f | **%.2f×** | %.0f | %.0f |" % (t, th, op, pp, op / pp, od, pd, od / pd, orss, prss))
-fo, fp, ro = json.loads(ft_ours), json.loads(ft_peer), json.loads(rss_ours)
+        gp, gd, grss = figures(("ours-gguf", t, th))
+        mp, md, mrss = figures(("ours-mlf", t, th))
+        pp, pd, prss = figures(("peer", t, th))
+        print("| %s | %d | %.1f | %.1f | %.1f | %.2f× | **%.2f×** | %.2f | %.2f | %.2f | %.2f× | **%.2f×** | %.0f | %.0f | %.0f |" %
+              (t, th, gp, mp, pp, gp / pp, mp / pp, gd, md, pd, gd / pd, md / pd, grss, mrss, prss))
+fo, fm, fp, ro, rm = (json.loads(v) for v in (ft_ours, ft_mlf, ft_peer, rss_ours, rss_mlf))
 print("\nExec -> first token, 16-token prompt, q4_0, 1 thread (median of 5 after a warm-up, page cache warm): "
-      "mlfaas `generate` %.1f ms, llama.cpp (node-llama-cpp process) %.1f ms: **%.3f×**." %
-      (fo["first_token_ms_median"], fp["first_token_ms_median"], fo["first_token_ms_median"] / fp["first_token_ms_median"]))
-print("\nPeak RSS of `mlfaas generate` writing 64 tokens from the q4_0 file: **%.0f MiB** (llama.cpp's first-token process: %.0f MiB)." %
-      (ro["peak_rss_mib"], fp["peak_rss_mib"]))
+      "mlfaas `generate` %.1f ms from the GGUF (**%.3f×**) and %.1f ms from the .mlf (**%.3f×**), "
+      "llama.cpp (node-llama-cpp process) %.1f ms." %
+      (fo["first_token_ms_median"], fo["first_token_ms_median"] / fp["first_token_ms_median"],
+       fm["first_token_ms_median"], fm["first_token_ms_median"] / fp["first_token_ms_median"], fp["first_token_ms_median"]))
+print("\nPeak RSS of `mlfaas generate` writing 64 tokens from the q4_0 file: **%.0f MiB** from the GGUF, **%.0f MiB** "
+      "from the .mlf (llama.cpp's first-token process: %.0f MiB)." % (ro["peak_rss_mib"], rm["peak_rss_mib"], fp["peak_rss_mib"]))
+if compile_s.strip():
+    parts = compile_s.split()
+    print("\n`mlfaas compile` GGUF -> .mlf, once per file: " +
+          ", ".join("%s %.1f s" % (parts[i], float(parts[i + 1])) for i in range(0, len(parts), 2)) + ".")
 PY
-cat "$OUTDIR/llama.md"

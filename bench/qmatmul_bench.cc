@@ -99,13 +99,17 @@ int main(int argc, char** argv) {
   std::vector<float> y(static_cast<size_t>(m_prefill) * 32000);
 
   for (const std::string& type_name : split(types_arg)) {
-    const QuantType type = type_name == "q8_0" ? QuantType::Q8_0
+    // q8_0_x16 / q4_0_x16: the row-interleaved forms of compiled .mlf files (quant_blocks.h).
+    const QuantType named = type_name == "q8_0_x16" ? QuantType::Q8_0_X16
+                           : type_name == "q4_0_x16" ? QuantType::Q4_0_X16
+                           : type_name == "q8_0" ? QuantType::Q8_0
                            : type_name == "q4_0" ? QuantType::Q4_0
                            : type_name == "f16"  ? QuantType::F16
                            : type_name == "bf16" ? QuantType::BF16
                            : type_name == "q4_k" ? QuantType::Q4_K
                            : type_name == "q6_k" ? QuantType::Q6_K
                                                  : QuantType::F32;
+    const QuantType type = quant_type_base(named);
     const bool kquant = type == QuantType::Q4_K || type == QuantType::Q6_K;
     for (const Shape& s : kShapes) {
       if (!shapes_arg.empty()) {
@@ -139,13 +143,19 @@ int main(int argc, char** argv) {
           if (type == QuantType::Q4_K) std::memcpy(data.data() + off + 2, &d, 2);
         }
       }
+      QWeight w{type, s.rows, s.k, data.data(), row_bytes};
+      if (quant_type_x16(named)) {
+        std::vector<std::byte> packed(x16_weight_bytes(named, s.rows, s.k));
+        w = interleave_x16(w, packed.data());
+        data = std::move(packed);  // the same bytes (s.rows is a multiple of 16): the view stays valid
+        w.data = data.data();
+      }
       std::vector<std::byte> stream(bytes * copies);
       for (int c = 0; c < copies; ++c) std::memcpy(stream.data() + c * bytes, data.data(), bytes);
       for (const std::string& t : split(threads_arg)) {
         const int threads = std::stoi(t);
         ThreadPool pool(threads);
         ThreadPool* p = threads > 1 ? &pool : nullptr;
-        QWeight w{type, s.rows, s.k, data.data(), row_bytes};
         const Timing hot = best_of(repeat, 1, [&] { qmatmul(isa, w, x.data(), s.k, 1, y.data(), s.rows, &scratch, p); });
         int next = 0;
         const Timing cold = best_of(std::max(3, repeat / 4), copies, [&] {

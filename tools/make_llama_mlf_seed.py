@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-"""A Llama seed for the .mlf fuzz target (tests/fuzz/corpus/mlf/llama_q4_0.mlf, < 60 KB): a random-weight Llama of
-1 layer (hidden 32, 2 heads, 1 KV head, FFN 64) with the first 512 pieces of the tiny-llama GGUF vocabulary
-(control, byte and normal pieces) and its chat template, written as a GGUF with every 2-D tensor in q4_0 and
-compiled by `mlfaas compile` (so the seed is what the compiler writes). Needs numpy.
+"""Llama seeds for the .mlf fuzz target (tests/fuzz/corpus/mlf/, < 60 KB): a random-weight Llama of 1 layer (hidden
+32, 2 heads, 1 KV head, FFN 64) with the first VOCAB pieces of the tiny-llama GGUF vocabulary (control, byte and
+normal pieces) and its chat template, written as a GGUF with every 2-D tensor in q4_0 and compiled by
+`mlfaas compile --layout LAYOUT` (so the seed is what the compiler writes). Needs numpy.
 
     /usr/bin/python3 tools/make_llama_mlf_seed.py build/mlfaas tests/fuzz/corpus/mlf/llama_q4_0.mlf
+    /usr/bin/python3 tools/make_llama_mlf_seed.py build/mlfaas tests/fuzz/corpus/mlf/llama_q4_0_x16.mlf \
+        --layout x16 --vocab 500
+
+The first is in ggml's row layout (the default here: that seed predates the interleaved one); the second has its
+linears in q4_0_x16, its output head of 500 rows ending in a padded group of 16.
 """
-import os, struct, subprocess, sys, tempfile
+import argparse, os, struct, subprocess, sys, tempfile
 import numpy as np
 
 T_U32, T_I32, T_F32, T_BOOL, T_STR, T_ARR = 4, 5, 6, 7, 8, 9
-VOCAB, DIM, FF, HEADS, KV_HEADS, CTX = 512, 32, 64, 2, 1, 64
+DIM, FF, HEADS, KV_HEADS, CTX = 32, 64, 2, 1, 64
 
 
 def s(x):
@@ -72,7 +77,13 @@ def q4_0(w):  # ggml's quantize_row_q4_0_ref
 
 
 def main():
-    mlfaas, out = sys.argv[1], sys.argv[2]
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mlfaas")
+    parser.add_argument("out")
+    parser.add_argument("--layout", choices=["rows", "x16"], default="rows")
+    parser.add_argument("--vocab", type=int, default=512)
+    args = parser.parse_args()
+    mlfaas, out, VOCAB = args.mlfaas, args.out, args.vocab
     here = os.path.dirname(os.path.abspath(__file__))
     meta_in = read_metadata(os.path.join(here, "../tests/data/llama/tiny-llama/model-f32.gguf"))
     rng = np.random.default_rng(0)
@@ -110,7 +121,8 @@ def main():
         gguf = os.path.join(tmp, "seed.gguf")
         with open(gguf, "wb") as f:
             f.write(head + b"\0" * ((-len(head)) % 32) + b"".join(blobs))
-        subprocess.run([mlfaas, "compile", "--model", gguf, "--out", out, "--quiet"], check=True)
+        subprocess.run([mlfaas, "compile", "--model", gguf, "--layout", args.layout, "--out", out, "--quiet"],
+                       check=True)
     print(f"{out}: {os.path.getsize(out)} bytes", file=sys.stderr)
 
 

@@ -24,7 +24,7 @@ namespace mlfaas::cli {
 namespace {
 
 struct Options {
-  std::string model, out, precision, isa;
+  std::string model, out, precision, isa, layout;
   bool quiet = false;
 };
 
@@ -74,20 +74,25 @@ void run_llama(const Options& opt) {
   }
   LlamaCompileResult r;
   try {
-    r = LlamaModel::compile(opt.model, {.isa = opt.isa, .precision = precision}, opt.out);
+    const LlamaWeightLayout layout = opt.layout == "rows" ? LlamaWeightLayout::Rows : LlamaWeightLayout::X16;
+    r = LlamaModel::compile(opt.model, {.isa = opt.isa, .precision = precision}, opt.out, layout);
   } catch (const FormatError&) {
     throw;
   } catch (const std::runtime_error& e) {  // an ISA level this CPU lacks
     throw CliExit(2, std::string("compile: ") + e.what());
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("%s: %.2f MiB, llama from %s, weights %s, %zu entries, tokenizer and chat template included (%.1f s)\n",
+  std::printf("%s: %.2f MiB, llama from %s, weights %s%s, %zu entries, tokenizer and chat template included (%.1f s)\n",
               opt.out.c_str(), r.bytes / 1048576.0, r.source_format.c_str(), quant_type_name(r.weight_type),
-              r.entries, seconds);
+              r.interleaved ? " (linears 16-row interleaved)" : "", r.entries, seconds);
 }
 
 void run(const Options& opt) {
   if (is_llama_source(opt.model)) return run_llama(opt);
+  if (!opt.layout.empty()) {
+    throw CliExit(2, "compile: --layout is for Llama models; " + opt.model +
+                         " is a BERT-family model (its weights are always packed in the kernels' panels)");
+  }
   if (opt.precision != "" && opt.precision != "fp32" && opt.precision != "int8") {
     throw CliExit(2, "compile: --precision " + opt.precision + " is for Llama models; " + opt.model +
                          " is a BERT-family model (fp32 or int8)");
@@ -133,6 +138,11 @@ void register_compile(CLI::App& app) {
                   "Kernel level whose fp32 panel width to pack for (portable|avx2|avxvnni|neon: 16 wide, runs on every "
                   "level; avx512|avx512vnni: 32 wide). Default: portable for int8, this CPU's best for fp32. "
                   "Llama files are the same for every level");
+  cmd->add_option("--layout", opt->layout,
+                  "Llama only: how q8_0 and q4_0 linear weights are stored. x16 (default): 16 rows interleaved, "
+                  "the layout the decode kernels stream fastest (docs/FORMATS.md); rows: ggml's row layout, as in "
+                  "GGUF. Lossless either way; the token embedding and other types always keep rows")
+      ->check(CLI::IsMember({"rows", "x16"}));
   cmd->add_flag("--quiet", opt->quiet, "No progress line on stderr");
   cmd->callback([opt] { run(*opt); });
 }

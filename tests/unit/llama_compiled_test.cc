@@ -3,6 +3,8 @@
 // its weights are views into the file's mapping; damaged files are refused with one FormatError line.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -64,9 +66,7 @@ void expect_weights_in_file(const LlamaModel& model) {
   const MlfEntry& first = m.mlf->entries().front();
   const std::byte* begin = first.data;  // entries lie in table order, the weights after the metadata
   const std::byte* end = m.mlf->entries().back().data + m.mlf->entries().back().size;
-  auto inside = [&](const QWeight& w) {
-    return w.data >= begin && w.data + w.row_bytes * static_cast<size_t>(w.rows) <= end;
-  };
+  auto inside = [&](const QWeight& w) { return w.data >= begin && w.data + qweight_bytes(w) <= end; };
   EXPECT_TRUE(inside(m.embedding));
   EXPECT_TRUE(inside(m.lm_head));
   for (const auto& l : m.layers) {
@@ -80,11 +80,15 @@ struct Case {
 
 class LlamaCompiled : public ::testing::TestWithParam<Case> {};
 
+// In the row layout a compiled file holds the source's weights byte for byte (the interleaved default:
+// LlamaCompiledX16).
 TEST_P(LlamaCompiled, SameLogitsAndGreedyIdsAsTheSource) {
   const Case& c = GetParam();
   fixtures::TempDir dir;
   const std::string out = dir / "model.mlf";
-  const LlamaCompileResult r = LlamaModel::compile(c.source, {.isa = "", .precision = c.precision}, out);
+  const LlamaCompileResult r =
+      LlamaModel::compile(c.source, {.isa = "", .precision = c.precision}, out, LlamaWeightLayout::Rows);
+  EXPECT_FALSE(r.interleaved);
   EXPECT_EQ(r.bytes, std::filesystem::file_size(out));
   const auto source = LlamaModel::load(c.source, {.isa = "", .precision = c.precision});
   const auto compiled = LlamaModel::load(out);
@@ -118,6 +122,115 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"tiny_gguf_q4_0", kTinyGguf, "q4_0"}, Case{"stories_f32", kStories, "f32"},
                       Case{"stories_q8_0", kStories, "q8_0"}, Case{"stories_q4_0", kStories, "q4_0"}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+// The default layout: Q8_0 / Q4_0 linears (and an untied head) are stored 16-row interleaved, the embedding and
+// float weights keep their rows, the weights are still views into the file, and the model computes what the
+// row-layout file computes - the same integer block sums, so the same greedy ids and logits up to the fp32 order
+// of the block sums.
+class LlamaCompiledX16 : public ::testing::TestWithParam<Case> {};
+
+// max |got - want| over max |want| for the logits of step `step` (vectors of `vocab`).
+double relative_difference(const Greedy& got, const Greedy& want, size_t vocab, size_t step) {
+  double diff = 0, scale = 0;
+  for (size_t i = step * vocab; i < (step + 1) * vocab; ++i) {
+    diff = std::max(diff, std::abs(static_cast<double>(got.logits[i]) - want.logits[i]));
+    scale = std::max(scale, std::abs(static_cast<double>(want.logits[i])));
+  }
+  return diff / scale;
+}
+
+TEST_P(LlamaCompiledX16, InterleavedLinearsComputeWhatTheRowLayoutDoes) {
+  const Case& c = GetParam();
+  fixtures::TempDir dir;
+  const LlamaOptions options{.isa = "", .precision = c.precision};
+  const LlamaCompileResult r = LlamaModel::compile(c.source, options, dir / "x16.mlf");
+  LlamaModel::compile(c.source, options, dir / "rows.mlf", LlamaWeightLayout::Rows);
+  EXPECT_TRUE(r.interleaved);
+
+  const auto file = MlfFile::open(dir / "x16.mlf");
+  const auto rows_file = MlfFile::open(dir / "rows.mlf");
+  int interleaved = 0;
+  size_t padding = 0;
+  for (const MlfEntry& e : file->entries()) {
+    const MlfEntry& row_form = *rows_file->find(e.name);
+    const bool linear = e.name.find("_norm") == std::string_view::npos &&
+                        (e.name.rfind("blk.", 0) == 0 || e.name == "output.weight");
+    if (linear && (row_form.type == MlfType::Q8_0 || row_form.type == MlfType::Q4_0)) {
+      EXPECT_EQ(e.type, row_form.type == MlfType::Q8_0 ? MlfType::Q8_0_X16 : MlfType::Q4_0_X16) << e.name;
+      EXPECT_EQ(e.dims, row_form.dims) << e.name;
+      EXPECT_EQ(e.size, x16_weight_bytes(e.type == MlfType::Q8_0_X16 ? QuantType::Q8_0_X16 : QuantType::Q4_0_X16,
+                                         e.dims[0], e.dims[1]))
+          << e.name;
+      padding += e.size - row_form.size;
+      ++interleaved;
+    } else {
+      EXPECT_EQ(e.type, row_form.type) << e.name;  // the embedding, norms, float linears, metadata
+      EXPECT_TRUE(e.text() == row_form.text()) << e.name;
+    }
+  }
+  EXPECT_GE(interleaved, 7) << "too few interleaved linears";
+  EXPECT_NE(file->find("token_embd.weight")->type, MlfType::Q8_0_X16);
+  EXPECT_NE(file->find("token_embd.weight")->type, MlfType::Q4_0_X16);
+
+  const auto x16 = LlamaModel::load(dir / "x16.mlf");
+  const auto rows = LlamaModel::load(dir / "rows.mlf");
+  expect_weights_in_file(*x16);
+  EXPECT_EQ(x16->weight_type(), rows->weight_type());  // the precision, whatever the layout
+  EXPECT_TRUE(x16->interleaved_weights());
+  EXPECT_FALSE(rows->interleaved_weights());
+  EXPECT_EQ(x16->weight_bytes() - rows->weight_bytes(), padding);  // the zero rows completing the last groups
+
+  const std::vector<int32_t> prompt = rows->tokenizer()->encode("Once upon a time, a little");
+  const Greedy want = greedy(rows, prompt, 16);
+  const Greedy got = greedy(x16, prompt, 16);
+  EXPECT_EQ(got.ids, want.ids);
+  ASSERT_EQ(got.logits.size(), want.logits.size());
+  // The prompt's last position: only the fp32 order of the block sums differs.
+  const size_t vocab = static_cast<size_t>(rows->config().vocab_size);
+  EXPECT_LE(relative_difference(got, want, vocab, 0), 1e-5);
+  // Later steps carry those ~1e-7 differences in the KV cache and the hidden state, where one may tip an
+  // activation's rounding to its int8 code (a step of d = max|x| / 127) and move the logits by about a percent:
+  // stories q4_0 at the avx2 and portable levels, 0.013 at step 15 - as much as the row-layout file alone moves
+  // there between the avx512vnni and avx2 kernels. A wrong layout would move them by 100%.
+  for (size_t step = 1; step < got.ids.size(); ++step) EXPECT_LE(relative_difference(got, want, vocab, step), 0.05);
+
+  // Asking an interleaved file for its own precision is a no-op; for another one, refused as for any quantized file.
+  const auto again = LlamaModel::load(dir / "x16.mlf", options);
+  EXPECT_EQ(greedy(again, prompt, 4).ids, std::vector<int32_t>(want.ids.begin(), want.ids.begin() + 4));
+  EXPECT_THROW(LlamaModel::load(dir / "x16.mlf", {.isa = "", .precision = "f16"}), FormatError);
+
+  // Recompiling: the interleaved file as it is, or back to rows - the row-layout file's weights byte for byte.
+  LlamaModel::compile(dir / "x16.mlf", {}, dir / "x16_again.mlf");
+  LlamaModel::compile(dir / "x16.mlf", {}, dir / "rows_again.mlf", LlamaWeightLayout::Rows);
+  const auto x16_again = MlfFile::open(dir / "x16_again.mlf");
+  const auto rows_again = MlfFile::open(dir / "rows_again.mlf");
+  for (const MlfEntry& e : file->entries()) {
+    if (e.name == "llama/source_format") continue;
+    EXPECT_TRUE(x16_again->find(e.name)->text() == e.text()) << e.name;
+    EXPECT_EQ(rows_again->find(e.name)->type, rows_file->find(e.name)->type) << e.name;
+    EXPECT_TRUE(rows_again->find(e.name)->text() == rows_file->find(e.name)->text()) << e.name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Sources, LlamaCompiledX16,
+    ::testing::Values(Case{"tiny_gguf_q8_0", kTinyGguf, "q8_0"}, Case{"tiny_gguf_q4_0", kTinyGguf, "q4_0"},
+                      Case{"tiny_hf_q4_0", kTiny, "q4_0"}, Case{"stories_q8_0", kStories, "q8_0"},
+                      Case{"stories_q4_0", kStories, "q4_0"}),
+    [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+// A quantized source (here a row-layout .mlf, as a Q8_0 GGUF would be) is interleaved too, with no --precision.
+TEST(LlamaCompiledX16Source, QuantizedSourceIsInterleavedAsItIs) {
+  fixtures::TempDir dir;
+  LlamaModel::compile(kTinyGguf, {.isa = "", .precision = "q8_0"}, dir / "rows.mlf", LlamaWeightLayout::Rows);
+  const LlamaCompileResult r = LlamaModel::compile(dir / "rows.mlf", {}, dir / "x16.mlf");
+  EXPECT_TRUE(r.interleaved);
+  EXPECT_EQ(r.weight_type, QuantType::Q8_0);
+  EXPECT_EQ(MlfFile::open(dir / "x16.mlf")->find("blk.0.attn_q.weight")->type, MlfType::Q8_0_X16);
+  const auto rows = LlamaModel::load(dir / "rows.mlf");
+  const auto x16 = LlamaModel::load(dir / "x16.mlf");
+  EXPECT_EQ(greedy(x16, {1, 400, 500}, 8).ids, greedy(rows, {1, 400, 500}, 8).ids);
+}
 
 TEST(LlamaCompiledTokenizer, AllFixtureRowsAndChatRenderingsIdentical) {
   fixtures::TempDir dir;
@@ -256,14 +369,70 @@ TEST_F(LlamaCompiledDamage, WrongArchitectureEntry) {
 }
 
 TEST_F(LlamaCompiledDamage, WeightSizeDisagreesWithItsType) {
+  // (Q4_0 would fit: with whole groups of 16 rows both layouts take the same bytes, so it loads as damaged data.)
+  for (MlfType other : {MlfType::Q8_0_X16, MlfType::Q8_0}) {
+    std::string b = *good_;
+    const size_t r = record_of(b, "blk.0.attn_q.weight");
+    ASSERT_EQ(static_cast<MlfType>(b[r + 24]), MlfType::Q4_0_X16);  // the default layout
+    b[r + 24] = static_cast<char>(other);
+    fix_checksum(&b);
+    const std::string e = error_of(b);
+    EXPECT_NE(e.find("blk.0.attn_q.weight"), std::string::npos) << e;
+    EXPECT_NE(e.find("do not hold"), std::string::npos) << e;
+  }
+}
+
+TEST_F(LlamaCompiledDamage, UnknownWeightType) {
   std::string b = *good_;
-  const size_t r = record_of(b, "blk.0.attn_q.weight");
-  ASSERT_EQ(static_cast<MlfType>(b[r + 24]), MlfType::Q4_0);
-  b[r + 24] = static_cast<char>(MlfType::Q8_0);
+  b[record_of(b, "blk.0.attn_q.weight") + 24] = 13;  // the type after q4_0_x16
+  fix_checksum(&b);
+  EXPECT_NE(error_of(b).find("entry 'blk.0.attn_q.weight': unknown type 13"), std::string::npos);
+}
+
+// An interleaved entry holds whole groups of 16 rows: the row layout's size (no padding rows) is refused.
+TEST_F(LlamaCompiledDamage, InterleavedWeightWithoutItsPaddingRows) {
+  std::string b = *good_;
+  const size_t r = record_of(b, "blk.0.ffn_gate.weight");
+  ASSERT_EQ(static_cast<MlfType>(b[r + 24]), MlfType::Q4_0_X16);
+  const int64_t rows = get<int64_t>(b, r + 32), k = get<int64_t>(b, r + 40);
+  ASSERT_NE(rows % 16, 0) << "the fixture's FFN should have a partial group";
+  const uint64_t unpadded = static_cast<uint64_t>(rows) * quant_row_bytes(QuantType::Q4_0, k);
+  ASSERT_LT(unpadded, get<uint64_t>(b, r + 8));
+  std::memcpy(b.data() + r + 8, &unpadded, 8);
   fix_checksum(&b);
   const std::string e = error_of(b);
-  EXPECT_NE(e.find("blk.0.attn_q.weight"), std::string::npos) << e;
-  EXPECT_NE(e.find("do not hold"), std::string::npos) << e;
+  EXPECT_NE(e.find("entry 'blk.0.ffn_gate.weight': " + std::to_string(unpadded) + " bytes do not hold [" +
+                   std::to_string(rows) + ", " + std::to_string(k) + "] q4_0_x16"),
+            std::string::npos)
+      << e;
+}
+
+TEST_F(LlamaCompiledDamage, InterleavedWeightNot2D) {
+  std::string b = *good_;
+  const size_t r = record_of(b, "blk.0.attn_q.weight");
+  const int64_t rows = get<int64_t>(b, r + 32), k = get<int64_t>(b, r + 40), one = 1;
+  const uint8_t rank = 3;
+  std::memcpy(b.data() + r + 25, &rank, 1);  // [rows, 1, k]: the same element count
+  std::memcpy(b.data() + r + 40, &one, 8);
+  std::memcpy(b.data() + r + 48, &k, 8);
+  fix_checksum(&b);
+  const std::string e = error_of(b);
+  EXPECT_NE(e.find("entry 'blk.0.attn_q.weight': [" + std::to_string(rows) + ", 1, " + std::to_string(k) +
+                   "] q4_0_x16 is not 2-D"),
+            std::string::npos)
+      << e;
+}
+
+// Cut inside an interleaved weight, with the header's size made to agree: the entry (the first in the table to
+// reach past the cut) overruns.
+TEST_F(LlamaCompiledDamage, TruncatedInsideAnInterleavedWeight) {
+  std::string b = *good_;
+  const size_t r = record_of(b, "blk.0.attn_q.weight");
+  ASSERT_EQ(static_cast<MlfType>(b[r + 24]), MlfType::Q4_0_X16);
+  const uint64_t cut = get<uint64_t>(b, r) + get<uint64_t>(b, r + 8) / 2;
+  b.resize(cut);
+  std::memcpy(b.data() + 48, &cut, 8);
+  EXPECT_NE(error_of(b).find("entry 'blk.0.attn_q.weight': data outside the file"), std::string::npos);
 }
 
 TEST_F(LlamaCompiledDamage, WeightDimsNotWholeBlocks) {

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/kernels/isa.h"
 #include "engine/kernels/thread_pool.h"
 
 // Counts allocations, to check that calls after the first allocate nothing. The replacements below pair malloc
@@ -160,6 +161,11 @@ std::vector<float> random_activations(int m, int64_t ldx, int k, std::mt19937& r
   return x;
 }
 
+// qmatmul() sends Avx512Vnni prefill to qmatmul_amx() unless MLFAAS_AMX=0, read once at its first such call. This
+// binary tests qmatmul_amx() directly and uses qmatmul() only as the other kernels to compare with, so it turns the
+// routing off before main() runs.
+const bool kAmxOffForQmatmul = ::setenv("MLFAAS_AMX", "0", 1) == 0;
+
 #define SKIP_WITHOUT_AMX()                                                                                 \
   do {                                                                                                     \
     if (!amx_int8_usable()) {                                                                              \
@@ -168,9 +174,11 @@ std::vector<float> random_activations(int m, int64_t ldx, int k, std::mt19937& r
     }                                                                                                      \
   } while (0)
 
-TEST(QMatmulAmx, SupportsQ8_0AndQ4_0Only) {
+TEST(QMatmulAmx, SupportsQ8_0AndQ4_0InBothLayoutsOnly) {
   EXPECT_TRUE(qmatmul_amx_supports(QuantType::Q8_0));
   EXPECT_TRUE(qmatmul_amx_supports(QuantType::Q4_0));
+  EXPECT_TRUE(qmatmul_amx_supports(QuantType::Q8_0_X16));
+  EXPECT_TRUE(qmatmul_amx_supports(QuantType::Q4_0_X16));
   EXPECT_FALSE(qmatmul_amx_supports(QuantType::F32));
   EXPECT_FALSE(qmatmul_amx_supports(QuantType::Q4_K));
   EXPECT_FALSE(qmatmul_amx_supports(QuantType::Q6_K));
@@ -356,6 +364,57 @@ TEST(QMatmulAmx, NoAllocationAfterWarmUp) {
   before = g_allocations.load();
   for (int i = 0; i < 5; ++i) qmatmul_amx(w, x.data(), 2048, 64, y.data(), 256, &pool);
   EXPECT_LE(g_allocations.load() - before, pool.threads() - 1);
+}
+
+// The row-interleaved form (interleave_x16) of the same weights gives the same Y bit for bit: the same blocks, so
+// the same integer block sums, scaled in the same order. So does qmatmul()'s own _X16 kernel (x16_groups) at the
+// levels that fuse the multiply-add (the AVX-512 VNNI level with AMX off, see kAmxOffForQmatmul, and AVX2): same
+// activation codes, isum_b exact, fl(d_w * d_x) the same product, one fma per block in block order from 0. (The
+// portable level rounds d * isum before adding, so it only meets the reference bound; qmatmul_test checks that.)
+// Rows not a multiple of 16 or 32 leave a padded group and a half-empty panel; nothing is written past w.rows.
+TEST(QMatmulAmx, InterleavedWeightsGiveTheSameResultsBitForBit) {
+  SKIP_WITHOUT_AMX();
+  ASSERT_TRUE(kAmxOffForQmatmul);
+  struct Shape {
+    int rows, k;
+  };
+  const Shape shapes[] = {{33, 32}, {33, 2048}, {70, 96}, {70, 160}, {2048, 2048}};
+  std::vector<Isa> generic;
+  for (Isa isa : {Isa::Avx512Vnni, Isa::Avx2}) {
+    if (cpu_supports(isa)) generic.push_back(isa);
+  }
+  ThreadPool pool2(2), pool3(3);
+  for (QuantType type : {QuantType::Q8_0, QuantType::Q4_0}) {
+    std::mt19937 rng(type == QuantType::Q8_0 ? 88 : 44);
+    for (const Shape& shape : shapes) {
+      const std::vector<std::byte> data = random_weight(type, shape.rows, shape.k, rng);
+      const QWeight rows_form = make_weight(type, shape.rows, shape.k, data);
+      std::vector<std::byte> packed(x16_weight_bytes(quant_type_interleaved(type), shape.rows, shape.k));
+      const QWeight x16 = interleave_x16(rows_form, packed.data());
+      for (int m : {16, 17, 40, 128}) {
+        SCOPED_TRACE(testing::Message() << quant_type_name(type) << " rows " << shape.rows << " k " << shape.k
+                                        << " m " << m);
+        const int64_t ldx = shape.k + 5, ldy = shape.rows + 3;
+        const std::vector<float> x = random_activations(m, ldx, shape.k, rng);
+        std::vector<float> want(static_cast<size_t>(m) * ldy, -7.0f);
+        qmatmul_amx(rows_form, x.data(), ldx, m, want.data(), ldy, nullptr);
+        for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &pool2, &pool3}) {
+          std::vector<float> got(want.size(), -7.0f);
+          qmatmul_amx(x16, x.data(), ldx, m, got.data(), ldy, pool);
+          ASSERT_EQ(got, want) << "X16 on AMX, threads " << (pool ? pool->threads() : 1);  // gaps stay -7 too
+          std::vector<float> rows_threads(want.size(), -7.0f);
+          qmatmul_amx(rows_form, x.data(), ldx, m, rows_threads.data(), ldy, pool);
+          ASSERT_EQ(rows_threads, want) << "rows on AMX, threads " << (pool ? pool->threads() : 1);
+        }
+        QMatmulScratch scratch(m, shape.k);
+        for (Isa isa : generic) {
+          std::vector<float> got(want.size(), -7.0f);
+          qmatmul(isa, x16, x.data(), ldx, m, got.data(), ldy, &scratch, &pool2);
+          ASSERT_EQ(got, want) << "qmatmul's x16 kernel at " << isa_name(isa);
+        }
+      }
+    }
+  }
 }
 
 // m well past one pass of the accumulators and not a multiple of 16.

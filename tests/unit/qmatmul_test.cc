@@ -260,7 +260,14 @@ std::vector<std::byte> random_weight(QuantType type, int rows, int k, std::mt199
 }
 
 bool is_integer(QuantType t) {
-  return t == QuantType::Q8_0 || t == QuantType::Q4_0 || t == QuantType::Q4_K || t == QuantType::Q6_K;
+  return t == QuantType::Q8_0 || t == QuantType::Q4_0 || t == QuantType::Q4_K || t == QuantType::Q6_K ||
+         quant_type_x16(t);
+}
+
+// A Q8_0 / Q4_0 weight in its row-interleaved form, in `storage`.
+QWeight interleaved(const QWeight& w, std::vector<std::byte>* storage) {
+  storage->assign(x16_weight_bytes(quant_type_interleaved(w.type), w.rows, w.k), std::byte{0x5A});
+  return interleave_x16(w, storage->data());
 }
 
 // The activations as the integer kernels see them: per 32-block, d = max|x| / 127 and x / d rounded to nearest
@@ -283,9 +290,9 @@ struct MatmulCase {
 
 // Y from `isa` against a double-precision reference on the dequantized weights and the activations as quantized
 // (integer types) or as given (float types); returns Y for the cross-level comparison.
-std::vector<float> check_qmatmul(Isa isa, QuantType type, const MatmulCase& c, const std::vector<std::byte>& wdata,
-                                 const std::vector<float>& x, ThreadPool* pool) {
-  QWeight w{type, c.rows, c.k, wdata.data(), quant_row_bytes(type, c.k)};
+std::vector<float> check_qmatmul(Isa isa, const QWeight& w, const MatmulCase& c, const std::vector<float>& x,
+                                 ThreadPool* pool) {
+  const QuantType type = w.type;
   const int64_t ldx = c.k + 3, ldy = c.rows + 5;
   std::vector<float> y(static_cast<size_t>(c.m) * ldy, -7.f);
   QMatmulScratch scratch(c.m, c.k);
@@ -343,10 +350,11 @@ TEST(QMatmul, EveryTypeAtEveryLevelMatchesReference) {
       if (c.k % quant_block_elems(type) != 0) continue;
       const std::vector<std::byte> w = random_weight(type, c.rows, c.k, rng);
       const std::vector<float> x = random_x(c, rng);
-      const std::vector<float> portable = check_qmatmul(Isa::Portable, type, c, w, x, nullptr);
+      const QWeight qw{type, c.rows, c.k, w.data(), quant_row_bytes(type, c.k)};
+      const std::vector<float> portable = check_qmatmul(Isa::Portable, qw, c, x, nullptr);
       for (Isa isa : supported_isas()) {
         if (isa == Isa::Portable) continue;
-        const std::vector<float> y = check_qmatmul(isa, type, c, w, x, nullptr);
+        const std::vector<float> y = check_qmatmul(isa, qw, c, x, nullptr);
         // Both within the bound above of the same reference, so within twice it of each other; checked through
         // the reference, and here only that the shapes agree (no level skips or duplicates a row).
         ASSERT_EQ(y.size(), portable.size());
@@ -360,14 +368,19 @@ TEST(QMatmul, EveryTypeAtEveryLevelMatchesReference) {
 TEST(QMatmul, ThreadsSplitRows) {
   ThreadPool pool(3);
   std::mt19937 rng(11);
-  for (QuantType type : {QuantType::Q8_0, QuantType::Q4_0, QuantType::Q4_K, QuantType::F16}) {
+  for (QuantType type : {QuantType::Q8_0, QuantType::Q4_0, QuantType::Q4_K, QuantType::F16, QuantType::Q8_0_X16,
+                         QuantType::Q4_0_X16}) {
     for (int m : {1, 9}) {
       const MatmulCase c{1000, 2048, m};
-      const std::vector<std::byte> w = random_weight(type, c.rows, c.k, rng);
+      const QuantType stored = quant_type_base(type);
+      const std::vector<std::byte> w = random_weight(stored, c.rows, c.k, rng);
+      QWeight qw{stored, c.rows, c.k, w.data(), quant_row_bytes(stored, c.k)};
+      std::vector<std::byte> packed;
+      if (quant_type_x16(type)) qw = interleaved(qw, &packed);
       const std::vector<float> x = random_x(c, rng);
       for (Isa isa : supported_isas()) {
-        const std::vector<float> one = check_qmatmul(isa, type, c, w, x, nullptr);
-        const std::vector<float> many = check_qmatmul(isa, type, c, w, x, &pool);
+        const std::vector<float> one = check_qmatmul(isa, qw, c, x, nullptr);
+        const std::vector<float> many = check_qmatmul(isa, qw, c, x, &pool);
         EXPECT_EQ(one, many) << isa_name(isa);  // a row's result does not depend on which thread computed it
       }
     }
@@ -380,7 +393,7 @@ TEST(QMatmul, ThreadsSplitRows) {
 TEST(QMatmul, IntegerSumsExactAtEveryLevel) {
   std::mt19937 rng(5);
   std::uniform_int_distribution<int> byte(0, 255), act(-127, 127), small(0, 7);
-  const int rows = 37, k = 1280, m_values[] = {1, 3, 6};
+  const int rows = 37, k = 1280, m_values[] = {1, 3, 6, 11};
   for (QuantType type : {QuantType::Q8_0, QuantType::Q4_0, QuantType::Q4_K, QuantType::Q6_K}) {
     const size_t row_bytes = quant_row_bytes(type, k);
     std::vector<std::byte> data(row_bytes * rows);
@@ -405,9 +418,13 @@ TEST(QMatmul, IntegerSumsExactAtEveryLevel) {
         }
       }
     }
-    QWeight w{type, rows, k, data.data(), row_bytes};
+    const QWeight rows_form{type, rows, k, data.data(), row_bytes};
     std::vector<float> wd(static_cast<size_t>(rows) * k);
-    for (int r = 0; r < rows; ++r) dequantize_row(w, r, wd.data() + static_cast<size_t>(r) * k);
+    for (int r = 0; r < rows; ++r) dequantize_row(rows_form, r, wd.data() + static_cast<size_t>(r) * k);
+    std::vector<std::byte> packed;
+    std::vector<QWeight> forms{rows_form};
+    if (type == QuantType::Q8_0 || type == QuantType::Q4_0) forms.push_back(interleaved(rows_form, &packed));
+    for (const QWeight& w : forms)
     for (int m : m_values) {
       std::vector<float> x(static_cast<size_t>(m) * k);
       for (size_t j = 0; j < x.size(); ++j) x[j] = static_cast<float>(j % 32 == 5 ? ((j / 32) % 2 ? 127 : -127) : act(rng));
@@ -423,7 +440,7 @@ TEST(QMatmul, IntegerSumsExactAtEveryLevel) {
             }
             ASSERT_LT(std::llabs(exact), 1 << 24);
             ASSERT_EQ(y[i * rows + r], static_cast<float>(exact))
-                << isa_name(isa) << " type " << static_cast<int>(type) << " m " << m << " at " << i << "," << r;
+                << isa_name(isa) << " type " << quant_type_name(w.type) << " m " << m << " at " << i << "," << r;
           }
         }
       }
@@ -454,7 +471,9 @@ TEST(QMatmul, NonFiniteActivationsGiveNaNNotUndefinedBehaviour) {
       }
       bytes.assign(reinterpret_cast<const std::byte*>(q4.data()), reinterpret_cast<const std::byte*>(q4.data() + q4.size()));
     }
-    const QWeight w{type, kRows, kK, bytes.data(), quant_row_bytes(type, kK)};
+    const QWeight rows_form{type, kRows, kK, bytes.data(), quant_row_bytes(type, kK)};
+    std::vector<std::byte> packed;
+    for (const QWeight& w : {rows_form, interleaved(rows_form, &packed)})
     for (int m : {1, 20}) {
       std::vector<float> x(m * kK, 1.0f);
       x[3] = std::numeric_limits<float>::infinity();  // row 0, block 0
@@ -475,6 +494,45 @@ TEST(QMatmul, NonFiniteActivationsGiveNaNNotUndefinedBehaviour) {
       }
     }
   }
+}
+
+// The row-interleaved form of Q8_0 / Q4_0 weights: every row dequantizes to the same values as before, and qmatmul
+// stays within the reference bound at every level for every m (decode's four streams and the tail groups; X in
+// passes of 8, 4, 2 and 1 rows), with rows not a multiple of 16 (a padded last group) and nothing written past them.
+TEST(QMatmulX16, InterleavedMatchesRowsAtEveryLevel) {
+  const MatmulCase cases[] = {{16, 32, 1},    {33, 256, 1},  {67, 256, 2},  {130, 2048, 1},
+                              {65, 2048, 3},  {40, 5632, 7}, {70, 256, 20}, {100, 512, 9}};
+  std::mt19937 rng(23);
+  for (QuantType type : {QuantType::Q8_0, QuantType::Q4_0}) {
+    for (const MatmulCase& c : cases) {
+      const std::vector<std::byte> data = random_weight(type, c.rows, c.k, rng);
+      const QWeight rows_form{type, c.rows, c.k, data.data(), quant_row_bytes(type, c.k)};
+      std::vector<std::byte> packed;
+      const QWeight w = interleaved(rows_form, &packed);
+      ASSERT_EQ(w.type, quant_type_interleaved(type));
+      ASSERT_EQ(packed.size(), static_cast<size_t>((c.rows + 15) / 16 * 16) * rows_form.row_bytes);
+      for (int r = 0; r < c.rows; ++r) ASSERT_EQ(dequantized(w, r), dequantized(rows_form, r)) << "row " << r;
+      // And back: the row layout byte for byte (what `mlfaas compile --layout rows` does to an interleaved file).
+      std::vector<std::byte> back(data.size(), std::byte{0x5A});
+      const QWeight restored = deinterleave_x16(w, back.data());
+      ASSERT_EQ(restored.type, type);
+      ASSERT_EQ(restored.row_bytes, rows_form.row_bytes);
+      ASSERT_TRUE(back == data);
+      const std::vector<float> x = random_x(c, rng);
+      for (Isa isa : supported_isas()) check_qmatmul(isa, w, c, x, nullptr);
+      ASSERT_FALSE(::testing::Test::HasFailure()) << quant_type_name(w.type);
+    }
+  }
+}
+
+TEST(QMatmulX16, OnlyQ8_0AndQ4_0Interleave) {
+  std::vector<std::byte> data(quant_row_bytes(QuantType::Q4_K, 256) * 16), out(1 << 16);
+  const QWeight w{QuantType::Q4_K, 16, 256, data.data(), quant_row_bytes(QuantType::Q4_K, 256)};
+  EXPECT_THROW(interleave_x16(w, out.data()), std::invalid_argument);
+  EXPECT_THROW(deinterleave_x16(w, out.data()), std::invalid_argument);
+  EXPECT_EQ(x16_weight_bytes(QuantType::Q8_0, 16, 32), 0u);
+  EXPECT_EQ(x16_weight_bytes(QuantType::Q8_0_X16, 17, 32), 32u * 34u);
+  EXPECT_FALSE(quant_type_known(static_cast<uint32_t>(QuantType::Q8_0_X16)));  // never a GGUF tensor type
 }
 
 TEST(QMatmul, ScratchTooSmallThrows) {

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "engine/error.h"
+#include "engine/kernels/qmatmul.h"
 #include "engine/kernels/quant_blocks.h"
 
 namespace mlfaas {
@@ -72,7 +73,9 @@ size_t element_size(MlfType type) {
     case MlfType::Q8_0:
     case MlfType::Q4_0:
     case MlfType::Q4_K:
-    case MlfType::Q6_K: return 0;  // blocks: see block_type()
+    case MlfType::Q6_K:
+    case MlfType::Q8_0_X16:
+    case MlfType::Q4_0_X16: return 0;  // blocks: see block_type()
   }
   return 0;
 }
@@ -85,19 +88,32 @@ QuantType block_type(MlfType type, bool* is_block) {
     case MlfType::Q4_0: return QuantType::Q4_0;
     case MlfType::Q4_K: return QuantType::Q4_K;
     case MlfType::Q6_K: return QuantType::Q6_K;
+    case MlfType::Q8_0_X16: return QuantType::Q8_0_X16;
+    case MlfType::Q4_0_X16: return QuantType::Q4_0_X16;
     default: *is_block = false; return QuantType::F32;
   }
 }
 
-// Bytes that `dims` of `type` take, or nullopt when a block type's last dimension is not a whole number of blocks.
-std::optional<uint64_t> data_bytes(MlfType type, const std::vector<int64_t>& dims) {
+// Bytes that `dims` of `type` take, or nullopt with the reason in `problem` when dims cannot hold the type: a block
+// type's last dimension that is not a whole number of blocks, an interleaved type that is not [rows, k].
+std::optional<uint64_t> data_bytes(MlfType type, const std::vector<int64_t>& dims, std::string* problem) {
   uint64_t count = 1;
   for (int64_t d : dims) count *= static_cast<uint64_t>(d);
   bool is_block = false;
   const QuantType q = block_type(type, &is_block);
   if (!is_block) return count * element_size(type);
   const uint64_t block = static_cast<uint64_t>(quant_block_elems(q));
-  if (dims.empty() || static_cast<uint64_t>(dims.back()) % block != 0) return std::nullopt;
+  if (dims.empty() || static_cast<uint64_t>(dims.back()) % block != 0) {
+    *problem = "does not end in whole blocks";
+    return std::nullopt;
+  }
+  if (quant_type_x16(q)) {
+    if (dims.size() != 2) {
+      *problem = "is not 2-D (interleaved weights are [rows, k])";
+      return std::nullopt;
+    }
+    return x16_weight_bytes(q, dims[0], dims[1]);  // whole groups of 16 rows, the last one padded
+  }
   return count / block * static_cast<uint64_t>(quant_block_bytes(q));
 }
 
@@ -124,6 +140,8 @@ std::string_view mlf_type_name(MlfType type) {
     case MlfType::Q4_0: return "q4_0";
     case MlfType::Q4_K: return "q4_K";
     case MlfType::Q6_K: return "q6_K";
+    case MlfType::Q8_0_X16: return "q8_0_x16";
+    case MlfType::Q4_0_X16: return "q4_0_x16";
   }
   return "?";
 }
@@ -137,7 +155,8 @@ MlfWriter::Pending& MlfWriter::push(std::string name, MlfType type, std::vector<
     if (element_size(type) == 0) throw std::logic_error("mlf: block entry " + name + " needs its dims");
     dims.push_back(static_cast<int64_t>(size / element_size(type)));
   }
-  const auto expected = data_bytes(type, dims);
+  std::string problem;
+  const auto expected = data_bytes(type, dims, &problem);
   if (!expected || *expected != size) throw std::logic_error("mlf: entry " + name + " size disagrees with its dims");
   Pending p;
   p.name = std::move(name);
@@ -328,7 +347,7 @@ void MlfFile::parse() {
     MlfEntry e;
     e.name = std::string_view(names + r.name_offset, r.name_size);
     const std::string label = "entry '" + std::string(e.name) + "'";
-    if (r.type > static_cast<uint8_t>(MlfType::Q6_K)) fail(label + ": unknown type " + std::to_string(r.type));
+    if (r.type > static_cast<uint8_t>(MlfType::Q4_0_X16)) fail(label + ": unknown type " + std::to_string(r.type));
     e.type = static_cast<MlfType>(r.type);
     if (r.rank < 1 || r.rank > kMaxDims) fail(label + ": rank " + std::to_string(r.rank) + " outside 1..4");
     uint64_t count = 1;
@@ -338,11 +357,9 @@ void MlfFile::parse() {
       if (count > (uint64_t{1} << 40)) fail(label + ": too many elements");
       e.dims.push_back(r.dims[d]);
     }
-    const auto expected = data_bytes(e.type, e.dims);
-    if (!expected) {
-      fail(label + ": " + dims_string(e.dims) + " " + std::string(mlf_type_name(e.type)) +
-           " does not end in whole blocks");
-    }
+    std::string problem;
+    const auto expected = data_bytes(e.type, e.dims, &problem);
+    if (!expected) fail(label + ": " + dims_string(e.dims) + " " + std::string(mlf_type_name(e.type)) + " " + problem);
     if (*expected != r.size) {
       fail(label + ": " + std::to_string(r.size) + " bytes do not hold " + dims_string(e.dims) + " " +
            std::string(mlf_type_name(e.type)));

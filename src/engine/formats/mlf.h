@@ -30,11 +30,14 @@ inline constexpr uint32_t kMlfVersion = 1;
 inline constexpr size_t kMlfAlignment = 64;
 
 // Q8_0 .. Q6_K are ggml's weight blocks (kernels/quant_blocks.h), blocks running along the last dimension: an entry
-// of dims [rows, k] holds rows * (k / block elements) blocks, k a multiple of the block.
+// of dims [rows, k] holds rows * (k / block elements) blocks, k a multiple of the block. Q8_0_X16 / Q4_0_X16 are
+// the same blocks with 16 rows interleaved (quant_blocks.h, the decode kernels' layout): always 2-D [rows, k],
+// rows padded to a multiple of 16, x16_weight_bytes() in all (kernels/qmatmul.h).
 enum class MlfType : uint8_t {
-  Bytes = 0, F32 = 1, I32 = 2, I8 = 3, U32 = 4, F16 = 5, BF16 = 6, Q8_0 = 7, Q4_0 = 8, Q4_K = 9, Q6_K = 10
+  Bytes = 0, F32 = 1, I32 = 2, I8 = 3, U32 = 4, F16 = 5, BF16 = 6, Q8_0 = 7, Q4_0 = 8, Q4_K = 9, Q6_K = 10,
+  Q8_0_X16 = 11, Q4_0_X16 = 12
 };
-std::string_view mlf_type_name(MlfType type);  // "bytes", "f32", ..., "q4_0"
+std::string_view mlf_type_name(MlfType type);  // "bytes", "f32", ..., "q4_0", "q8_0_x16", "q4_0_x16"
 
 struct MlfEntry {
   std::string_view name;

@@ -44,7 +44,32 @@ int q6k_code(const BlockQ6_K& b, int e) {
 }
 
 bool is_integer_type(QuantType t) {
-  return t == QuantType::Q8_0 || t == QuantType::Q4_0 || t == QuantType::Q4_K || t == QuantType::Q6_K;
+  return t == QuantType::Q8_0 || t == QuantType::Q4_0 || t == QuantType::Q4_K || t == QuantType::Q6_K ||
+         quant_type_x16(t);
+}
+
+// Block b of row r of an _X16 weight, back in its base type's block.
+void x16_block(const QWeight& w, int r, int b, std::byte* out) {
+  const bool q8 = w.type == QuantType::Q8_0_X16;
+  const int nb = w.k / 32, code_bytes = x16_code_bytes(q8);
+  const std::byte* group = w.data + static_cast<size_t>(r / kX16Rows) * kX16Rows * w.row_bytes;
+  const std::byte* codes = group + static_cast<size_t>(b) * code_bytes;
+  const int lane = 4 * (r % kX16Rows);
+  uint16_t d;
+  std::memcpy(&d, group + static_cast<size_t>(nb) * code_bytes + 32 * b + 2 * (r % kX16Rows), 2);
+  if (q8) {
+    BlockQ8_0 blk;
+    blk.d = d;
+    for (int j = 0; j < 32; ++j) {
+      blk.qs[j] = static_cast<int8_t>(std::to_integer<uint8_t>(codes[64 * (j / 4) + lane + j % 4]) ^ 0x80);
+    }
+    std::memcpy(out, &blk, sizeof blk);
+  } else {
+    BlockQ4_0 blk;
+    blk.d = d;
+    for (int j = 0; j < 16; ++j) blk.qs[j] = std::to_integer<uint8_t>(codes[64 * (j / 4) + lane + j % 4]);
+    std::memcpy(out, &blk, sizeof blk);
+  }
 }
 
 void dequantize_blocks(QuantType type, const std::byte* src, int64_t k, float* out) {
@@ -109,6 +134,8 @@ void dequantize_blocks(QuantType type, const std::byte* src, int64_t k, float* o
       }
       return;
     }
+    case QuantType::Q8_0_X16:
+    case QuantType::Q4_0_X16: break;  // rows are not contiguous: dequantize_row() takes them block by block
   }
   throw std::invalid_argument("dequantize: unsupported type " + std::to_string(static_cast<uint32_t>(type)));
 }
@@ -265,13 +292,14 @@ void qmatmul(Isa isa, const QWeight& w, const float* x, int64_t ldx, int m, floa
     acts.xoff = s->xoff.data();
     acts.xsdx = s->xsdx.data();
     level.quantize(x, ldx, m, w.k, direct, &acts);
-    if (!direct) prepare_tiled(w.type, &acts);
+    if (!direct && !quant_type_x16(w.type)) prepare_tiled(w.type, &acts);
     args.acts = &acts;
   }
   // Chunks of whole row tiles, several per thread so a slow thread does not hold the others up, but each with
   // enough weight bytes (>= 64 KiB) that scheduling costs nothing next to it.
   const int threads = pool != nullptr ? pool->threads() : 1;
-  const int tile = std::max(level.tile_rows, 16);
+  // _X16 decode streams four 16-row groups at once (qmatmul_kernels.inc), so its chunks are whole sets of four.
+  const int tile = quant_type_x16(w.type) ? 4 * kX16Rows : std::max(level.tile_rows, 16);
   const int64_t min_rows = std::max<int64_t>(1, 65536 / std::max<size_t>(w.row_bytes, 1));
   int64_t chunk = std::max<int64_t>(min_rows, w.rows / (threads * 4));
   chunk = (chunk + tile - 1) / tile * tile;
@@ -292,7 +320,73 @@ void qmatmul(Isa isa, const QWeight& w, const float* x, int64_t ldx, int m, floa
 }
 
 void dequantize_row(const QWeight& w, int row, float* out) {
+  if (quant_type_x16(w.type)) {
+    // Zeroed only to quiet GCC 12, which follows the switch into the F16 case and calls it uninitialized.
+    alignas(4) std::byte block[32 * sizeof(float)] = {};  // one base block (34 bytes at most); sized for any type
+    for (int b = 0; b < w.k / 32; ++b) {
+      x16_block(w, row, b, block);
+      dequantize_blocks(quant_type_base(w.type), block, 32, out + 32 * b);
+    }
+    return;
+  }
   dequantize_blocks(w.type, w.data + static_cast<size_t>(row) * w.row_bytes, w.k, out);
+}
+
+size_t x16_weight_bytes(QuantType type, int64_t rows, int64_t k) {
+  if (!quant_type_x16(type) || rows < 0 || k < 0 || k % 32 != 0) return 0;
+  const int64_t groups = (rows + kX16Rows - 1) / kX16Rows;
+  return static_cast<size_t>(groups) * kX16Rows * quant_row_bytes(type, k);
+}
+
+QWeight interleave_x16(const QWeight& w, std::byte* out) {
+  if (w.type != QuantType::Q8_0 && w.type != QuantType::Q4_0) {
+    throw std::invalid_argument(std::string("interleave_x16: ") + quant_type_name(w.type) + " has no interleaved form");
+  }
+  const bool q8 = w.type == QuantType::Q8_0;
+  const QuantType type = quant_type_interleaved(w.type);
+  const int nb = w.k / 32, code_bytes = x16_code_bytes(q8), block_bytes = quant_block_bytes(w.type);
+  const int groups = (w.rows + kX16Rows - 1) / kX16Rows;
+  const size_t group_bytes = static_cast<size_t>(kX16Rows) * w.row_bytes;
+  for (int g = 0; g < groups; ++g) {
+    std::byte* group = out + g * group_bytes;
+    std::byte* scales = group + static_cast<size_t>(nb) * code_bytes;
+    for (int r = 0; r < kX16Rows; ++r) {
+      const int row = g * kX16Rows + r;
+      const std::byte* src = row < w.rows ? w.data + static_cast<size_t>(row) * w.row_bytes : nullptr;
+      for (int b = 0; b < nb; ++b) {
+        std::byte* codes = group + static_cast<size_t>(b) * code_bytes + 4 * r;
+        const std::byte* blk = src != nullptr ? src + static_cast<size_t>(b) * block_bytes : nullptr;
+        // Padding rows: scale 0 and the codes of zero (128 stored for Q8_0, any nibble for Q4_0 since d = 0).
+        if (blk != nullptr) {
+          std::memcpy(scales + 32 * b + 2 * r, blk, 2);
+        } else {
+          std::memset(scales + 32 * b + 2 * r, 0, 2);
+        }
+        for (int j = 0; j < (q8 ? 32 : 16); ++j) {
+          const uint8_t v = blk != nullptr ? std::to_integer<uint8_t>(blk[2 + j]) : (q8 ? 0 : 0x88);
+          codes[64 * (j / 4) + j % 4] = std::byte{static_cast<uint8_t>(q8 ? v ^ 0x80 : v)};
+        }
+      }
+    }
+  }
+  QWeight r = w;
+  r.type = type;
+  r.data = out;
+  return r;
+}
+
+QWeight deinterleave_x16(const QWeight& w, std::byte* out) {
+  if (!quant_type_x16(w.type)) {
+    throw std::invalid_argument(std::string("deinterleave_x16: ") + quant_type_name(w.type) + " is not interleaved");
+  }
+  const int nb = w.k / 32, block_bytes = quant_block_bytes(w.type);
+  for (int r = 0; r < w.rows; ++r) {
+    for (int b = 0; b < nb; ++b) x16_block(w, r, b, out + static_cast<size_t>(r) * w.row_bytes + b * block_bytes);
+  }
+  QWeight r = w;
+  r.type = quant_type_base(w.type);
+  r.data = out;
+  return r;
 }
 
 void quantize_row(QuantType type, const float* x, int64_t k, std::byte* out) {
@@ -344,6 +438,9 @@ void quantize_row(QuantType type, const float* x, int64_t k, std::byte* out) {
     case QuantType::Q6_K:
       throw std::invalid_argument(std::string("quantize_row: ") +
                                   (type == QuantType::Q4_K ? "Q4_K" : "Q6_K") + " not supported");
+    case QuantType::Q8_0_X16:
+    case QuantType::Q4_0_X16:
+      throw std::invalid_argument("quantize_row: the _X16 types hold groups of rows (interleave_x16)");
   }
   throw std::invalid_argument("quantize_row: unsupported type " + std::to_string(static_cast<uint32_t>(type)));
 }

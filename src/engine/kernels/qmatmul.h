@@ -27,7 +27,9 @@ namespace mlfaas {
 class ThreadPool;
 
 // A [rows, k] weight, row r at data + r * row_bytes (row_bytes = k / quant_block_elems(type) *
-// quant_block_bytes(type)). k is a multiple of the type's block size. Does not own the memory.
+// quant_block_bytes(type)). k is a multiple of the type's block size. Does not own the memory. The _X16 types keep
+// the same row_bytes but store groups of 16 rows interleaved (quant_blocks.h): group g at data + 16 g row_bytes,
+// x16_weight_bytes() in all.
 struct QWeight {
   QuantType type = QuantType::F32;
   int rows = 0;
@@ -62,6 +64,18 @@ void qmatmul(Isa isa, const QWeight& w, const float* x, int64_t ldx, int m, floa
 
 // Row `row` of W converted to fp32 (k values): the embedding lookup for quantized token embeddings.
 void dequantize_row(const QWeight& w, int row, float* out);
+
+// Bytes of a Q8_0_X16 / Q4_0_X16 weight of `rows` x `k` (rows rounded up to 16); 0 for another type or a k that
+// is not a multiple of 32.
+size_t x16_weight_bytes(QuantType type, int64_t rows, int64_t k);
+// A Q8_0 or Q4_0 weight rewritten in its row-interleaved type (quant_blocks.h) into `out`, which holds
+// x16_weight_bytes(quant_type_interleaved(w.type), w.rows, w.k) bytes; the result views `out`. Lossless: every
+// block keeps its scale and codes, so qmatmul() gives the same integer block sums. Throws std::invalid_argument
+// for any other type.
+QWeight interleave_x16(const QWeight& w, std::byte* out);
+// The inverse: a Q8_0_X16 / Q4_0_X16 weight back in its base type's rows, into `out` of w.rows * w.row_bytes bytes
+// (the padding rows dropped); the result views `out`. Throws std::invalid_argument for any other type.
+QWeight deinterleave_x16(const QWeight& w, std::byte* out);
 
 // k values (a multiple of the type's block) encoded as `type` into quant_row_bytes(type, k) bytes, bit for bit as
 // ggml's reference quantizers write them: quantize_row_q8_0_ref / quantize_row_q4_0_ref, fp16 and bf16 rounded to

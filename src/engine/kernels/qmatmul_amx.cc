@@ -58,12 +58,14 @@ bool amx_int8_usable() {
   return usable;
 }
 
-bool qmatmul_amx_supports(QuantType t) { return t == QuantType::Q8_0 || t == QuantType::Q4_0; }
+bool qmatmul_amx_supports(QuantType t) {
+  return t == QuantType::Q8_0 || t == QuantType::Q4_0 || t == QuantType::Q8_0_X16 || t == QuantType::Q4_0_X16;
+}
 
 void qmatmul_amx(const QWeight& w, const float* x, int64_t ldx, int m, float* y, int64_t ldy, ThreadPool* pool) {
   if (!qmatmul_amx_supports(w.type))
     throw std::invalid_argument(std::string("qmatmul_amx: weight type ") + quant_type_name(w.type) +
-                                " is not Q8_0 or Q4_0");
+                                " is not Q8_0, Q4_0 or their _X16 forms");
   const int block = quant_block_elems(w.type);
   if (w.k <= 0 || w.k % block != 0 || w.rows < 0)
     throw std::invalid_argument("qmatmul_amx: weight shape [" + std::to_string(w.rows) + ", " +

@@ -139,6 +139,91 @@ void quantize_group(const float* x, int64_t ldx, int m, int k, int g, int8_t* q_
   }
 }
 
+// The permute indices of rows_from_quads: round n, output o, lane p (index bit 4 picks the second source).
+struct QuadTransposeIndex {
+  int32_t round[3][2][16];
+};
+constexpr QuadTransposeIndex make_quad_transpose_index() {
+  QuadTransposeIndex idx{};
+  for (int o = 0; o < 2; ++o) {
+    for (int p = 0; p < 16; ++p) {
+      const int s = p >> 3, t0 = p & 1, t1 = (p >> 1) & 1, t2 = (p >> 2) & 1;
+      idx.round[0][o][p] = (s << 4) | (o * 8 + (p & 7));                    // lane (t2, r2, r1, r0), r3 = o
+      idx.round[1][o][p] = (s << 4) | (t2 * 8 + o * 4 + (p & 3));            // lane (t1, t2, r1, r0), r2 = o
+      idx.round[2][o][p] = (t0 << 4) | (t1 * 8 + t2 * 4 + o * 2 + s);       // lane 8 r0 + t, r1 = o
+    }
+  }
+  return idx;
+}
+alignas(64) constexpr QuadTransposeIndex kQuadTransposeIndex = make_quad_transpose_index();
+
+// Rows from quads: v[t] holds dword t (elements 4t .. 4t+3) of rows 0 .. 15 in its 16 lanes, as a block of an
+// _X16 weight stores them; afterwards v[i] holds rows 2i and 2i+1 whole (32 bytes each), as an A tile wants them.
+// An 8 x 16 transpose of dwords in three rounds of eight two-source permutes: each round pairs the vectors that
+// differ in one bit of t (t2, then t1, t0) and trades it for the top bit of the row still in the lane index (r3,
+// then r2, r1); the last round also puts each lane where the output wants it.
+inline void rows_from_quads(__m512i v[8]) {
+  const QuadTransposeIndex& k = kQuadTransposeIndex;
+  __m512i u[8];
+  for (int o = 0; o < 2; ++o) {  // (q[t], q[t + 4]) -> u[4 r3 + t]
+    const __m512i idx = _mm512_load_si512(k.round[0][o]);
+    for (int t = 0; t < 4; ++t) u[4 * o + t] = _mm512_permutex2var_epi32(v[t], idx, v[t + 4]);
+  }
+  for (int o = 0; o < 2; ++o) {  // (u[4 r3 + t0], u[4 r3 + 2 + t0]) -> v[4 r3 + 2 r2 + t0]
+    const __m512i idx = _mm512_load_si512(k.round[1][o]);
+    for (int r3 = 0; r3 < 2; ++r3) {
+      for (int t0 = 0; t0 < 2; ++t0)
+        v[4 * r3 + 2 * o + t0] = _mm512_permutex2var_epi32(u[4 * r3 + t0], idx, u[4 * r3 + 2 + t0]);
+    }
+  }
+  for (int o = 0; o < 2; ++o) {  // (v[2i'], v[2i' + 1]) -> u[2i' + r1]: rows 2i, 2i + 1 with i = 2i' + r1
+    const __m512i idx = _mm512_load_si512(k.round[2][o]);
+    for (int i = 0; i < 4; ++i) u[2 * i + o] = _mm512_permutex2var_epi32(v[2 * i], idx, v[2 * i + 1]);
+  }
+  for (int i = 0; i < 8; ++i) v[i] = u[i];
+}
+
+// unpack_panel for the _X16 types (quant_blocks.h): the panel's two groups of 16 rows are its two A tiles. Each
+// block of a group is one 8 x 16 dword transpose (Q8_0_X16: codes + 128 back to signed with an XOR; Q4_0_X16:
+// each quad of bytes split into the low nibbles, elements 4t .. 4t+3, and the high ones, 16 + 4t .. 16 + 4t+3,
+// minus 8), and its 16 scales are one load. A group past w.rows is zero; rows past w.rows inside the last group are
+// the file's padding (scale 0), and run_panel never stores them.
+void unpack_panel_x16(const QWeight& w, int row0, int blocks, int8_t* a, float* d) {
+  const bool q8 = w.type == QuantType::Q8_0_X16;
+  const int code_bytes = x16_code_bytes(q8);
+  const size_t group_bytes = static_cast<size_t>(kX16Rows) * w.row_bytes;
+  const int groups = std::min(kPanelRows / kX16Rows, (w.rows - row0 + kX16Rows - 1) / kX16Rows);
+  const std::byte* group0 = w.data + static_cast<size_t>(row0 / kX16Rows) * group_bytes;
+  const __m512i low4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8), flip = _mm512_set1_epi8(-128);
+  for (int b = 0; b < blocks; ++b) {
+    for (int h = 0; h < kPanelRows / kX16Rows; ++h) {
+      int8_t* out = a + static_cast<size_t>(b) * kPanelRows * kBlock + h * kX16Rows * kBlock;
+      float* out_d = d + b * kPanelRows + h * kX16Rows;
+      if (h >= groups) {
+        for (int i = 0; i < kX16Rows * kBlock; i += 64) _mm512_store_si512(out + i, _mm512_setzero_si512());
+        _mm512_store_ps(out_d, _mm512_setzero_ps());
+        continue;
+      }
+      const std::byte* group = group0 + h * group_bytes;
+      const std::byte* codes = group + static_cast<size_t>(b) * code_bytes;
+      __m512i v[8];
+      if (q8) {
+        for (int t = 0; t < 8; ++t) v[t] = _mm512_xor_si512(_mm512_loadu_si512(codes + 64 * t), flip);
+      } else {
+        for (int t = 0; t < 4; ++t) {
+          const __m512i c = _mm512_loadu_si512(codes + 64 * t);
+          v[t] = _mm512_sub_epi8(_mm512_and_si512(c, low4), eight);
+          v[t + 4] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(c, 4), low4), eight);
+        }
+      }
+      rows_from_quads(v);
+      for (int i = 0; i < 8; ++i) _mm512_store_si512(out + 64 * i, v[i]);
+      const std::byte* scales = group + static_cast<size_t>(blocks) * code_bytes + 2 * kX16Rows * b;
+      _mm512_store_ps(out_d, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales))));
+    }
+  }
+}
+
 // A panel of 32 weight rows unpacked once into A-tile order: block b's 32 rows x 32 int8 at a + b * 1024 (rows
 // 0-15 form one A tile, 16-31 the other, both with a 32-byte stride) and their scales at d + b * 32. Rows at or
 // past w.rows are zero. The panel's rows are consecutive in memory, so this reads one sequential stream (which
@@ -343,6 +428,7 @@ void run_panels(const QWeight& w, const PackedX& px, int m, float* y, int64_t ld
   auto* a = reinterpret_cast<int8_t*>(buffer);
   auto* d_w = reinterpret_cast<float*>(buffer + a_bytes);  // a_bytes and d_bytes are multiples of 1024 and 128
   auto* d_half = reinterpret_cast<uint16_t*>(buffer + a_bytes + d_bytes);
+  const bool x16 = quant_type_x16(w.type);
   _tile_loadconfig(&kConfig);
   for (int p = begin; p < end; ++p) {
     const int row0 = p * kPanelRows, n_rows = std::min(kPanelRows, w.rows - row0);
@@ -351,15 +437,21 @@ void run_panels(const QWeight& w, const PackedX& px, int m, float* y, int64_t ld
     // 330 GOP/s at m = 16 against a copy); with more, the first group stores the tiles it loaded into the compact
     // copy for the others, as in-place rows of 34-byte blocks split cache lines and would be re-read per group.
     const bool in_place = w.type == QuantType::Q8_0 && n_rows == kPanelRows;
-    unpack_panel(w, row0, px.blocks, !in_place, a, d_w, d_half);
+    if (x16) {
+      unpack_panel_x16(w, row0, px.blocks, a, d_w);
+    } else {
+      unpack_panel(w, row0, px.blocks, !in_place, a, d_w, d_half);
+    }
     PanelA panel_a{a, 16 * kBlock, kPanelRows * kBlock, kBlock};
     if (in_place) {
       panel_a = PanelA{reinterpret_cast<const int8_t*>(w.data + static_cast<size_t>(row0) * w.row_bytes) + 2,
                        16 * static_cast<int64_t>(w.row_bytes), static_cast<int64_t>(sizeof(BlockQ8_0)),
                        static_cast<int64_t>(w.row_bytes), px.groups > 1 ? a : nullptr};
     }
+    // The next panel's bytes: its rows, or its groups of 16 rows (padding included) for the _X16 types.
     const char* next = reinterpret_cast<const char*>(w.data + static_cast<size_t>(row0 + n_rows) * w.row_bytes);
-    const int next_rows = p + 1 < end ? std::min(kPanelRows, w.rows - row0 - n_rows) : 0;
+    int next_rows = p + 1 < end ? std::min(kPanelRows, w.rows - row0 - n_rows) : 0;
+    if (x16) next_rows = (next_rows + kX16Rows - 1) / kX16Rows * kX16Rows;
     run_panel(px, panel_a, d_w, n_rows, m, y, ldy, row0, next, next + static_cast<size_t>(next_rows) * w.row_bytes);
   }
   _tile_release();

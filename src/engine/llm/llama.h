@@ -74,11 +74,19 @@ struct GenerationDefaults {
   int max_new_tokens = 256;
 };
 
+// How a compiled file stores its Q8_0 / Q4_0 linear weights (the seven of each layer and an untied output head):
+// X16 = 16 rows interleaved (QuantType::Q8_0_X16 / Q4_0_X16, kernels/quant_blocks.h), which the decode GEMV
+// streams 30-40% faster; Rows = ggml's row layout, as GGUF stores them. The same blocks either way (lossless, the
+// same integer block sums; only the fp32 order of the block sums may differ). Other types and the token embedding
+// (read one row at a time) always keep rows.
+enum class LlamaWeightLayout { Rows, X16 };
+
 // What LlamaModel::compile wrote.
 struct LlamaCompileResult {
   size_t bytes = 0;    // the file's size
   size_t entries = 0;  // entries in its table
-  QuantType weight_type = QuantType::F32;
+  QuantType weight_type = QuantType::F32;  // as LlamaModel::weight_type(): Q8_0 for Q8_0_X16 weights
+  bool interleaved = false;                // whether some linears were written as Q8_0_X16 / Q4_0_X16
   std::string source_format;  // "hf", "gguf", "llama2c", "mlf"
 };
 
@@ -100,9 +108,10 @@ class LlamaModel {
                                                          const LlamaOptions& options = {});
   // `mlfaas compile`: loads `source` as load() does (options.precision re-encodes its float weights; a quantized
   // source keeps its types) and writes everything generate needs - config, generation defaults, tokenizer, chat
-  // template, every weight in its kernels' encoding - as one .mlf at `out` (a temporary renamed over it).
-  // docs/FORMATS.md lists the entries. Throws FormatError naming the source or `out`.
-  static LlamaCompileResult compile(const std::string& source, const LlamaOptions& options, const std::string& out);
+  // template, every weight in its kernels' encoding, Q8_0 / Q4_0 linears in `layout` - as one .mlf at `out` (a
+  // temporary renamed over it). docs/FORMATS.md lists the entries. Throws FormatError naming the source or `out`.
+  static LlamaCompileResult compile(const std::string& source, const LlamaOptions& options, const std::string& out,
+                                    LlamaWeightLayout layout = LlamaWeightLayout::X16);
   ~LlamaModel();
 
   const LlamaConfig& config() const;
@@ -110,7 +119,10 @@ class LlamaModel {
   std::shared_ptr<const LlamaTokenizer> tokenizer() const;  // never null: every supported format carries one
   const std::string& chat_template() const;                 // may be empty
   Isa isa() const;
-  QuantType weight_type() const;  // the encoding of most linear weights (what a user calls the model's precision)
+  // The encoding of most linear weights, what a user calls the model's precision: Q8_0 / Q4_0 also when they are
+  // stored interleaved (interleaved_weights()).
+  QuantType weight_type() const;
+  bool interleaved_weights() const;  // whether some linears are Q8_0_X16 / Q4_0_X16 (a compiled file's)
   size_t weight_bytes() const;    // bytes of weights referenced (mapped or owned)
 
   struct Impl;

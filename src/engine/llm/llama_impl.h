@@ -64,8 +64,11 @@ void load_mlf_llama(std::shared_ptr<const MlfFile> file, LlamaModel::Impl* m);
 // even head_dim); FormatError otherwise.
 void validate_llama_config(const LlamaConfig& c, const std::string& path);
 
-// A view of a [rows, k] float tensor of `type` at `data` (no ownership).
+// A view of a [rows, k] tensor of `type` at `data` (no ownership). row_bytes is the type's row size, the base
+// type's for Q8_0_X16 / Q4_0_X16 (whose data holds whole groups of 16 rows: qweight_bytes()).
 QWeight qweight_view(QuantType type, int rows, int k, const std::byte* data);
+// The bytes `w` spans from w.data: rows * row_bytes, or x16_weight_bytes() for an interleaved weight.
+size_t qweight_bytes(const QWeight& w);
 // A 1-D norm weight of `n` elements in `type` as fp32.
 std::vector<float> norm_to_f32(QuantType type, int n, const std::byte* data);
 

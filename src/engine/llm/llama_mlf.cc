@@ -37,6 +37,8 @@ MlfType mlf_type(QuantType t) {
     case QuantType::Q4_0: return MlfType::Q4_0;
     case QuantType::Q4_K: return MlfType::Q4_K;
     case QuantType::Q6_K: return MlfType::Q6_K;
+    case QuantType::Q8_0_X16: return MlfType::Q8_0_X16;
+    case QuantType::Q4_0_X16: return MlfType::Q4_0_X16;
   }
   throw std::logic_error("no .mlf type for weight type " + std::string(quant_type_name(t)));
 }
@@ -50,6 +52,8 @@ bool quant_type_of(MlfType t, QuantType* out) {
     case MlfType::Q4_0: *out = QuantType::Q4_0; return true;
     case MlfType::Q4_K: *out = QuantType::Q4_K; return true;
     case MlfType::Q6_K: *out = QuantType::Q6_K; return true;
+    case MlfType::Q8_0_X16: *out = QuantType::Q8_0_X16; return true;
+    case MlfType::Q4_0_X16: *out = QuantType::Q4_0_X16; return true;
     default: return false;
   }
 }
@@ -69,7 +73,21 @@ void for_each_linear(Layer& l, const std::string& p, F&& f) {
 }
 
 void add_weight(MlfWriter& w, const std::string& name, const QWeight& q) {
-  w.add_view(name, mlf_type(q.type), {q.rows, q.k}, q.data, q.row_bytes * static_cast<size_t>(q.rows));
+  w.add_view(name, mlf_type(q.type), {q.rows, q.k}, q.data, qweight_bytes(q));
+}
+
+// `q` in `layout`: Q8_0 / Q4_0 interleaved, or Q8_0_X16 / Q4_0_X16 (a compiled source) back in rows, into memory
+// appended to `keep` (which must outlive the write); any other weight as it is.
+QWeight in_layout(const QWeight& q, LlamaWeightLayout layout, std::vector<AlignedBytes>* keep) {
+  if (layout == LlamaWeightLayout::X16 && (q.type == QuantType::Q8_0 || q.type == QuantType::Q4_0)) {
+    keep->push_back(allocate_aligned(x16_weight_bytes(quant_type_interleaved(q.type), q.rows, q.k)));
+    return interleave_x16(q, keep->back().data.get());
+  }
+  if (layout == LlamaWeightLayout::Rows && quant_type_x16(q.type)) {
+    keep->push_back(allocate_aligned(q.row_bytes * static_cast<size_t>(q.rows)));
+    return deinterleave_x16(q, keep->back().data.get());
+  }
+  return q;
 }
 
 void add_tokenizer(MlfWriter& w, const SentencePieceVocab& v) {
@@ -220,10 +238,11 @@ void load_mlf_llama(std::shared_ptr<const MlfFile> file, LlamaModel::Impl* m) {
 
   const int h = c.hidden_size, kv = c.num_key_value_heads * c.head_dim(), inter = c.intermediate_size;
   m->embedding = r.linear("token_embd.weight", c.vocab_size, h);
-  m->layers.resize(c.num_hidden_layers);
+  // Layers are appended as they are read, so a config claiming a billion layers costs nothing before the first
+  // missing entry refuses the file.
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = layer_prefix(i);
-    LlamaLayerWeights& l = m->layers[i];
+    LlamaLayerWeights& l = m->layers.emplace_back();
     l.attn_norm = r.norm(p + "attn_norm.weight", h);
     l.ffn_norm = r.norm(p + "ffn_norm.weight", h);
     const int rows[7] = {h, kv, kv, h, inter, inter, h};
@@ -240,7 +259,7 @@ void load_mlf_llama(std::shared_ptr<const MlfFile> file, LlamaModel::Impl* m) {
 }
 
 LlamaCompileResult LlamaModel::compile(const std::string& source, const LlamaOptions& options,
-                                       const std::string& out) {
+                                       const std::string& out, LlamaWeightLayout layout) {
   const std::shared_ptr<const LlamaModel> model = load(source, options);
   const Impl& m = model->impl();
   const LlamaConfig& c = m.config;
@@ -278,23 +297,31 @@ LlamaCompileResult LlamaModel::compile(const std::string& source, const LlamaOpt
   w.add_text("chat_template", m.chat_template);
   add_tokenizer(w, m.tokenizer->vocab());
 
-  add_weight(w, "token_embd.weight", m.embedding);
+  // Re-laid-out weights live here until the file is written (the writer only views them). The embedding keeps
+  // rows whatever the layout: the lookup dequantizes one row per token.
+  std::vector<AlignedBytes> relaid;
+  bool interleaved = false;
+  auto add_linear = [&](const std::string& name, const QWeight& q) {
+    const QWeight stored = in_layout(q, layout, &relaid);
+    interleaved |= quant_type_x16(stored.type);
+    add_weight(w, name, stored);
+  };
+  add_weight(w, "token_embd.weight", in_layout(m.embedding, LlamaWeightLayout::Rows, &relaid));
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = layer_prefix(i);
     const LlamaLayerWeights& l = m.layers[i];
     w.add_f32(p + "attn_norm.weight", l.attn_norm);
     w.add_f32(p + "ffn_norm.weight", l.ffn_norm);
-    for_each_linear(l, p, [&](const std::string& name, const QWeight& q) { add_weight(w, name, q); });
+    for_each_linear(l, p, add_linear);
   }
   w.add_f32("output_norm.weight", m.final_norm);
   // The head is written only when it is not the embedding itself (tied weights, not re-encoded).
-  if (m.lm_head.data != m.embedding.data || m.lm_head.type != m.embedding.type) {
-    add_weight(w, "output.weight", m.lm_head);
-  }
+  if (m.lm_head.data != m.embedding.data || m.lm_head.type != m.embedding.type) add_linear("output.weight", m.lm_head);
   LlamaCompileResult result;
   result.entries = w.entry_count();
   result.bytes = w.write(out);
   result.weight_type = model->weight_type();
+  result.interleaved = interleaved;
   result.source_format = c.format;
   return result;
 }

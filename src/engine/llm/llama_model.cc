@@ -40,6 +40,10 @@ QWeight qweight_view(QuantType type, int rows, int k, const std::byte* data) {
   return w;
 }
 
+size_t qweight_bytes(const QWeight& w) {
+  return quant_type_x16(w.type) ? x16_weight_bytes(w.type, w.rows, w.k) : w.row_bytes * static_cast<size_t>(w.rows);
+}
+
 std::vector<float> norm_to_f32(QuantType type, int n, const std::byte* data) {
   std::vector<float> out(n);
   dequantize_row(qweight_view(type, 1, n, data), 0, out.data());
@@ -123,7 +127,8 @@ void apply_precision(const std::string& precision, LlamaModel::Impl* m) {
   for (const auto& layer : m->layers) {
     for (const QWeight* w : {&layer.q, &layer.k, &layer.v, &layer.o, &layer.gate, &layer.up, &layer.down}) {
       if (!is_float_type(w->type)) {
-        throw FormatError(m->config.path, std::string("weights are already quantized (") + quant_type_name(w->type) +
+        throw FormatError(m->config.path, std::string("weights are already quantized (") +
+                                              quant_type_name(quant_type_base(w->type)) +
                                               "); a precision can only be chosen for float weights");
       }
     }
@@ -143,7 +148,7 @@ void apply_precision(const std::string& precision, LlamaModel::Impl* m) {
 // Quantized weights already in the precision asked for (a q4_0 GGUF or .mlf asked for q4_0) are left alone: only
 // asking for another encoding of quantized weights is refused.
 void apply_precision_unless_same(const std::string& precision, LlamaModel::Impl* m) {
-  const QuantType type = m->layers.front().q.type;
+  const QuantType type = quant_type_base(m->layers.front().q.type);
   if (!precision.empty() && !is_float_type(type) && parse_precision(precision) == type) return;
   apply_precision(precision, m);
 }
@@ -208,14 +213,22 @@ const GenerationDefaults& LlamaModel::generation_defaults() const { return impl_
 std::shared_ptr<const LlamaTokenizer> LlamaModel::tokenizer() const { return impl_->tokenizer; }
 const std::string& LlamaModel::chat_template() const { return impl_->chat_template; }
 Isa LlamaModel::isa() const { return impl_->isa; }
-QuantType LlamaModel::weight_type() const { return impl_->layers.front().q.type; }
+QuantType LlamaModel::weight_type() const { return quant_type_base(impl_->layers.front().q.type); }
+
+bool LlamaModel::interleaved_weights() const {
+  for (const auto& l : impl_->layers) {
+    for (const QWeight* w : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) {
+      if (quant_type_x16(w->type)) return true;
+    }
+  }
+  return quant_type_x16(impl_->lm_head.type);
+}
 
 size_t LlamaModel::weight_bytes() const {
-  auto bytes = [](const QWeight& w) { return w.row_bytes * static_cast<size_t>(w.rows); };
-  size_t total = bytes(impl_->embedding) + impl_->final_norm.size() * sizeof(float);
-  if (impl_->lm_head.data != impl_->embedding.data) total += bytes(impl_->lm_head);
+  size_t total = qweight_bytes(impl_->embedding) + impl_->final_norm.size() * sizeof(float);
+  if (impl_->lm_head.data != impl_->embedding.data) total += qweight_bytes(impl_->lm_head);
   for (const auto& l : impl_->layers) {
-    total += bytes(l.q) + bytes(l.k) + bytes(l.v) + bytes(l.o) + bytes(l.gate) + bytes(l.up) + bytes(l.down);
+    for (const QWeight* w : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) total += qweight_bytes(*w);
     total += (l.attn_norm.size() + l.ffn_norm.size()) * sizeof(float);
   }
   return total;

@@ -32,7 +32,8 @@ inline float exp_approx(float x) {
   const float clamped = std::min(std::max(x, -87.3f), 88.3f);
   x = x != x ? x : clamped;
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer
-  const float n = (x * 1.44269504088896341f + kRound) - kRound;
+  const float shifted = x * 1.44269504088896341f + kRound;  // n in the low mantissa bits
+  const float n = shifted - kRound;
   const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;  // ln 2 split in two so that n * ln2_hi is exact
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -41,8 +42,10 @@ inline float exp_approx(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * (r * r) + r + 1.0f;
-  const int32_t biased = static_cast<int32_t>(n) + 127;
-  return p * std::bit_cast<float>(static_cast<uint32_t>(biased) << 23);
+  // n as an integer from the bits (mod 2^32), not by converting the float: that is undefined behaviour for NaN
+  // (whose p is NaN whatever the exponent) and a select on NaN stops the loops from vectorizing.
+  const uint32_t n_bits = std::bit_cast<uint32_t>(shifted) - std::bit_cast<uint32_t>(kRound);
+  return p * std::bit_cast<float>((n_bits + 127u) << 23);
 }
 
 void add_into(float* x, const float* y, int64_t n) {
