@@ -119,6 +119,26 @@ TEST(LlamaModel, DirectoryWithOneGgufLoadsIt) {
   fs::remove_all(dir);
 }
 
+// The same for the one compiled .mlf (a function shipping the compiled model): the directory loads it as the file.
+TEST(LlamaModel, DirectoryWithOneMlfLoadsIt) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(::testing::TempDir()) / "one-mlf";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  LlamaModel::compile(kTinyGguf, {}, (dir / "tiny.mlf").string());
+  const auto from_dir = LlamaModel::load(dir.string());
+  EXPECT_EQ(from_dir->config().format, "mlf");
+  check_fixture(dir.string(), kTiny + "/expected.jsonl", 24);
+  fs::copy_file(dir / "tiny.mlf", dir / "other.mlf");
+  try {
+    LlamaModel::load(dir.string());
+    FAIL() << "two .mlf files loaded";
+  } catch (const mlfaas::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("exactly one compiled *.mlf"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
+}
+
 TEST(LlamaModel, HfF16MatchesUpcastReference) { check_fixture(kTinyF16, kTinyF16 + "/expected.jsonl", 0); }
 
 TEST(LlamaModel, Stories260KMatchesTransformers) { check_fixture(kStories, kLlama + "stories260K_expected.jsonl", 32); }

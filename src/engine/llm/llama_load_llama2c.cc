@@ -41,8 +41,8 @@ std::pair<std::string, std::string> locate(const std::string& path) {
     for (const auto& name : bin_files(path)) (is_tokenizer_name(name) ? tokenizers : checkpoints).push_back(name);
     if (checkpoints.size() != 1 || tokenizers.size() != 1) {
       throw FormatError(path,
-                        "not a model directory: expected config.json (Hugging Face), exactly one *.gguf file, or exactly one "
-                        "llama2.c checkpoint *.bin and one tok*.bin tokenizer (found " +
+                        "not a model directory: expected config.json (Hugging Face), exactly one *.gguf file, exactly one "
+                        "compiled *.mlf file, or exactly one llama2.c checkpoint *.bin and one tok*.bin tokenizer (found " +
                             std::to_string(checkpoints.size()) + " and " + std::to_string(tokenizers.size()) + ")");
     }
     return {path + "/" + checkpoints[0], path + "/" + tokenizers[0]};

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 
 #include "engine/error.h"
 #include "engine/formats/gguf.h"
@@ -153,14 +154,17 @@ void apply_precision_unless_same(const std::string& precision, LlamaModel::Impl*
   apply_precision(precision, m);
 }
 
-// The path of the one *.gguf file in `dir`, or "" when there is none or more than one.
-std::string only_gguf_in(const std::string& dir) {
+// The path of the one file in `dir` whose name ends in `suffix` (".gguf", ".mlf"), or "" when there is none or
+// more than one.
+std::string only_file_in(const std::string& dir, std::string_view suffix) {
   std::string found;
   int count = 0;
   if (DIR* d = ::opendir(dir.c_str())) {
     while (dirent* e = ::readdir(d)) {
-      const std::string name = e->d_name;
-      if (name.size() > 5 && name.compare(name.size() - 5, 5, ".gguf") == 0 && ++count == 1) found = dir + "/" + name;
+      const std::string_view name = e->d_name;
+      if (name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix && ++count == 1) {
+        found = dir + "/" + std::string(name);
+      }
     }
     ::closedir(d);
   }
@@ -179,9 +183,12 @@ std::shared_ptr<const LlamaModel> LlamaModel::load(const std::string& path, cons
   if (is_directory(path)) {
     if (exists(path + "/config.json")) {
       load_hf_llama(path, impl.get());
-    } else if (std::string gguf = only_gguf_in(path); !gguf.empty()) {
+    } else if (std::string gguf = only_file_in(path, ".gguf"); !gguf.empty()) {
       // A package's model/ directory holding the one GGUF file the function names (mlfaas package, experiments).
       load_gguf_llama(gguf, impl.get());
+    } else if (std::string mlf = only_file_in(path, ".mlf"); !mlf.empty() && is_mlf_file(mlf)) {
+      // ... or the one compiled file (`mlfaas compile`: the layout decode streams fastest).
+      return load_compiled(MlfFile::open(mlf), options);
     } else {
       load_llama2c(path, impl.get());
     }
