@@ -6,18 +6,28 @@
 # engine's own time to first token for that request. The same measurements on models/stories260K at 1769 MB are
 # the reference: a model whose first token takes milliseconds, so what the streaming path itself adds shows
 # without an instance that keeps the host's CPUs busy. Writes bench/out/llm_function.md.
-#   bench/llm_function.sh [WARM] [STREAMS] [TOKENS]   (default: 1 warm answer, 10 streams, 256-token answers;
-#   fewer TOKENS give a quick run of the streaming figures, the cost column then being for that many tokens)
+#   bench/llm_function.sh [WARM] [STREAMS] [TOKENS] [FORM]   (default: 1 warm answer, 10 streams, 256-token
+#   answers, FORM gguf; fewer TOKENS give a quick run of the streaming figures, the cost column then being for that
+#   many tokens). FORM mlf ships the 1.1B model as the .mlf `mlfaas compile` makes of the GGUF (its linears 16 rows
+#   interleaved, the layout decode streams fastest) and writes bench/out/llm_function_mlf.md.
 source "$(dirname "$0")/lib.sh"
-warm="${1:-1}"; streams="${2:-10}"; tokens="${3:-256}"
+warm="${1:-1}"; streams="${2:-10}"; tokens="${3:-256}"; form="${4:-gguf}"
+[ "$form" = gguf ] || [ "$form" = mlf ] || { echo "bench: FORM is gguf or mlf, not '$form'" >&2; exit 2; }
 [ -x "$BUILD/mlfaas" ] && [ -x "$BUILD/bootstrap" ] || { echo "bench: build first (make build)" >&2; exit 1; }
 models="$("$REPO/bench/llm_models.sh")"
+tiny="$models/tinyllama-q4_0.gguf"; report="llm_function"
+if [ "$form" = mlf ]; then
+  tiny="$models/tinyllama-q4_0.mlf"; report="llm_function_mlf"
+  if [ ! -f "$tiny" ] || [ "$tiny" -ot "$models/tinyllama-q4_0.gguf" ] || [ "$tiny" -ot "$BUILD/mlfaas" ]; then
+    echo "bench: compiling tinyllama-q4_0.gguf to .mlf ..." >&2
+    "$BUILD/mlfaas" compile --model "$models/tinyllama-q4_0.gguf" --out "$tiny" --quiet >/dev/null
+  fi
+fi
 work="$(mktemp -d)"; serve_pid=""
 cleanup() { [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 # function name (its memory size last) and model
-runs=("tinyllama-1024 $models/tinyllama-q4_0.gguf" "tinyllama-1769 $models/tinyllama-q4_0.gguf"
-      "tinyllama-3538 $models/tinyllama-q4_0.gguf" "stories260k-1769 $REPO/models/stories260K")
+runs=("tinyllama-1024 $tiny" "tinyllama-1769 $tiny" "tinyllama-3538 $tiny" "stories260k-1769 $REPO/models/stories260K")
 # One `serve` per memory size, the model file dropped from the page cache before it starts: the cold start
 # reads the file into memory charged to the instance's cgroup (as a fresh Lambda instance would), so Max Memory
 # Used counts the mapped weights, not only what another process had not already cached.
@@ -43,7 +53,7 @@ Resources:
           MODEL_PATH: "$model"
 YAML
   /usr/bin/python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' \
-    "$models/tinyllama-q4_0.gguf"
+    "$tiny"
   rm -f "$work/$name/port"
   "$BUILD/mlfaas" serve --template "$work/$name/template.yaml" --port 0 --port-file "$work/$name/port" \
     --log-dir "$work/logs" --idle-timeout 3600 >"$work/$name/serve.out" 2>&1 &
@@ -57,9 +67,9 @@ YAML
 done
 logs=(); for f in "$work"/logs/*.log; do logs+=(--serve-log "$f"); done
 "$BUILD/mlfaas" experiment parse-logs "${logs[@]}" --out "$work/reports.csv"
-cp "$work/client.jsonl" "$OUTDIR/llm_function.jsonl"; cp "$work/reports.csv" "$OUTDIR/llm_function_reports.csv"
+cp "$work/client.jsonl" "$OUTDIR/$report.jsonl"; cp "$work/reports.csv" "$OUTDIR/${report}_reports.csv"
 
-/usr/bin/python3 - "$work/client.jsonl" "$work/reports.csv" "$(cpu_line)" "$tokens" >"$OUTDIR/llm_function.md" <<'PY'
+/usr/bin/python3 - "$work/client.jsonl" "$work/reports.csv" "$(cpu_line)" "$tokens" >"$OUTDIR/$report.md" <<'PY'
 import csv, json, statistics, sys
 client = [json.loads(l) for l in open(sys.argv[1])]
 tokens = int(sys.argv[4])
@@ -87,4 +97,4 @@ for fn in dict.fromkeys(c["function"] for c in client):
           f"{warm_billed:.0f} | ${price(mb, warm_billed):.6f} | "
           + (f"{over[0]:.2f} / {statistics.median(over):.2f} / {over[-1]:.2f}" if over else "–") + " |")
 PY
-cat "$OUTDIR/llm_function.md"
+cat "$OUTDIR/$report.md"
