@@ -26,7 +26,8 @@ fi
 k="$root/src/engine/kernels"
 # Only what the check links: the engine's other sources need libraries the cross toolchain lacks.
 sources=("$k/dispatch.cc" "$k/gemm_portable.cc" "$k/gemm_int8_portable.cc" "$k/attention_portable.cc"
-         "$k/ops.cc" "$k/thread_pool.cc" "$k"/*_neon.cc "$root/tests/aarch64/kernel_check.cc")
+         "$k/ops.cc" "$k/thread_pool.cc" "$k/qmatmul.cc" "$k/qmatmul_amx.cc" "$k/qmatmul_portable.cc"
+         "$k/quant_blocks.cc" "$k"/*_neon.cc "$root/tests/aarch64/kernel_check.cc")
 # The engine's own flags (C++20, no extensions); no -march, as in src/engine/CMakeLists.txt: the ARMv8.0 baseline.
 flags=(-std=c++20 -O2 -I"$root/src" -Wall -Wextra)
 

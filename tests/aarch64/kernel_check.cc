@@ -11,6 +11,9 @@
 //   dotprod kernel (when the CPU has it) and the dispatched one, on full-range u8 (255s) and +-127 weights;
 // - int8 fused dequantize + epilogue: within 1e-5 of portable;
 // - the level's attention head through self_attention on the pool: within 1e-5 of the portable head;
+// - the quantized linears (qmatmul.h) for Q8_0, Q4_0, their row-interleaved forms Q8_0_X16 / Q4_0_X16, Q4_K, Q6_K
+//   and F16, m on both sides of the direct / tiled switch, rows not a multiple of 16: within 1e-5 of portable
+//   (integer block sums are exact at both levels; only the fp32 order may differ), on the pool as well;
 // - the dispatch table: best_isa() is neon, parse/resolve accept it, the level's int8 path follows HWCAP.
 #include <cmath>
 #include <cstdint>
@@ -26,6 +29,7 @@
 #include "engine/kernels/gemm_kernels.h"
 #include "engine/kernels/isa.h"
 #include "engine/kernels/ops.h"
+#include "engine/kernels/qmatmul.h"
 #include "engine/kernels/thread_pool.h"
 
 namespace mlfaas {
@@ -57,7 +61,7 @@ struct AlignedBuffer {
 
 constexpr float kSentinel = -12345.f;
 constexpr double kTolerance = 1e-5;
-double worst_fp32 = 0, worst_int8 = 0;
+double worst_fp32 = 0, worst_int8 = 0, worst_quant = 0;
 
 // Compares the [m, n] blocks of two outputs with row stride ldc, and checks both kept the padding sentinels.
 void compare_outputs(const std::vector<float>& got, const std::vector<float>& want, int m, int n, int64_t ldc,
@@ -345,6 +349,65 @@ void check_attention_case(const GemmKernel& neon) {
                   &worst_fp32);
 }
 
+// ---------------------------------------------------------------- quantized linears
+
+// A random [rows, k] weight of `type`: Q8_0 / Q4_0 / F16 through the reference quantizer (their _X16 forms
+// interleaved from it), the k-quants as random bytes with small fp16 super-block scales.
+std::vector<std::byte> random_qweight(QuantType type, int rows, int k, QWeight* w) {
+  const QuantType base = quant_type_base(type);
+  const size_t row_bytes = quant_row_bytes(base, k);
+  std::vector<std::byte> rows_data(row_bytes * rows);
+  if (base == QuantType::Q4_K || base == QuantType::Q6_K) {
+    for (std::byte& b : rows_data) b = static_cast<std::byte>(uniform_int(0, 255));
+    const uint16_t d = 0x1C00;  // about 2^-8
+    for (size_t off = 0; off < rows_data.size(); off += quant_block_bytes(base)) {
+      std::memcpy(rows_data.data() + off + (base == QuantType::Q6_K ? 208 : 0), &d, 2);
+      if (base == QuantType::Q4_K) std::memcpy(rows_data.data() + off + 2, &d, 2);
+    }
+  } else {
+    std::vector<float> row(k);
+    for (int r = 0; r < rows; ++r) {
+      for (float& v : row) v = uniform_float(-1.f, 1.f);
+      quantize_row(base, row.data(), k, rows_data.data() + r * row_bytes);
+    }
+  }
+  *w = QWeight{base, rows, k, rows_data.data(), row_bytes};
+  if (!quant_type_x16(type)) return rows_data;
+  std::vector<std::byte> packed(x16_weight_bytes(type, rows, k));
+  *w = interleave_x16(*w, packed.data());
+  return packed;
+}
+
+void check_qmatmul_case(QuantType type, int rows, int k, int m) {
+  QWeight w;
+  const std::vector<std::byte> data = random_qweight(type, rows, k, &w);
+  const int64_t ldx = k + 3, ldy = rows + 2;
+  std::vector<float> x(static_cast<size_t>(m) * ldx);
+  for (float& v : x) v = uniform_float(-2.f, 2.f);
+  QMatmulScratch scratch(m, k);
+  std::vector<float> want(static_cast<size_t>(m) * ldy, kSentinel), got(want.size(), kSentinel),
+      pooled(want.size(), kSentinel);
+  qmatmul(Isa::Portable, w, x.data(), ldx, m, want.data(), ldy, &scratch, nullptr);
+  qmatmul(Isa::Neon, w, x.data(), ldx, m, got.data(), ldy, &scratch, nullptr);
+  qmatmul(Isa::Neon, w, x.data(), ldx, m, pooled.data(), ldy, &scratch, pool);
+  const std::string shape = std::string(quant_type_name(type)) + " rows=" + std::to_string(rows) +
+                            " k=" + std::to_string(k) + " m=" + std::to_string(m);
+  compare_outputs(got, want, m, rows, ldy, "qmatmul " + shape, &worst_quant);
+  if (pooled != got) fail("qmatmul " + shape + ": the pool's result differs from one thread's");
+}
+
+void check_qmatmul() {
+  const QuantType types[] = {QuantType::Q8_0,     QuantType::Q4_0, QuantType::Q8_0_X16, QuantType::Q4_0_X16,
+                             QuantType::Q4_K,     QuantType::Q6_K, QuantType::F16};
+  const int shapes[][2] = {{37, 256}, {70, 512}, {130, 1280}, {16, 32}};
+  for (QuantType type : types) {
+    for (const auto& shape : shapes) {
+      if (shape[1] % quant_block_elems(type) != 0) continue;
+      for (int m : {1, 2, 3, 7, 20}) check_qmatmul_case(type, shape[0], shape[1], m);
+    }
+  }
+}
+
 // ---------------------------------------------------------------- dispatch
 
 void check_dispatch(bool expect_dotprod) {
@@ -401,9 +464,11 @@ int main(int argc, char** argv) {
   constexpr int kFp32Cases = 480, kInt8Cases = 480;  // ten passes over the 48 epilogue combinations each
   for (int i = 0; i < kFp32Cases; ++i) check_fp32_case(i, neon);
   for (int i = 0; i < kInt8Cases; ++i) check_int8_case(i, neon, dotprod);
-  std::printf("kernel_check: OK: %d fp32, %d int8 and %d attention cases, int8 paths: widen%s; max relative error "
-              "fp32 and attention %.3g, int8 dequantized %.3g\n",
+  check_qmatmul();
+  std::printf("kernel_check: OK: %d fp32, %d int8 and %d attention cases, int8 paths: widen%s; quantized linears "
+              "(q8_0, q4_0, their x16 forms, q4_K, q6_K, f16); max relative error fp32 and attention %.3g, int8 "
+              "dequantized %.3g, quantized linears %.3g\n",
               kFp32Cases, kInt8Cases, kAttentionCases, dotprod ? " + dotprod (dispatched)" : " (dispatched)",
-              worst_fp32, worst_int8);
+              worst_fp32, worst_int8, worst_quant);
   return 0;
 }
