@@ -16,13 +16,7 @@ warm="${1:-1}"; streams="${2:-10}"; tokens="${3:-256}"; form="${4:-gguf}"
 [ -x "$BUILD/mlfaas" ] && [ -x "$BUILD/bootstrap" ] || { echo "bench: build first (make build)" >&2; exit 1; }
 models="$("$REPO/bench/llm_models.sh")"
 tiny="$models/tinyllama-q4_0.gguf"; report="llm_function"
-if [ "$form" = mlf ]; then
-  tiny="$models/tinyllama-q4_0.mlf"; report="llm_function_mlf"
-  if [ ! -f "$tiny" ] || [ "$tiny" -ot "$models/tinyllama-q4_0.gguf" ] || [ "$tiny" -ot "$BUILD/mlfaas" ]; then
-    echo "bench: compiling tinyllama-q4_0.gguf to .mlf ..." >&2
-    "$BUILD/mlfaas" compile --model "$models/tinyllama-q4_0.gguf" --out "$tiny" --quiet >/dev/null
-  fi
-fi
+[ "$form" = mlf ] && { tiny="$models/tinyllama-q4_0.mlf"; report="llm_function_mlf"; }  # llm_models.sh compiled it
 work="$(mktemp -d)"; serve_pid=""
 cleanup() { [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT

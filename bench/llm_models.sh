@@ -3,6 +3,8 @@
 # under build/bench-models/:
 #  - tinyllama-q4_0.gguf: TinyLlama-1.1B-Chat's shape, random q4_0 weights (../shared/peers/llama-cpp's
 #    make_random_gguf.py, ~30 s; the study's model is TinyLlama-1.1B-Chat, whose weights are not here);
+#  - tinyllama-q4_0.mlf: that GGUF compiled by `mlfaas compile` (the same blocks, the linears 16 rows interleaved:
+#    the layout decode streams fastest; ~2 s, redone when mlfaas or the GGUF is newer);
 #  - bert-base-mlm/: bert-base-uncased's shape as a BertForMaskedLM, random weights (bench/make_bert_mlm.py);
 #  - arc-fill-mask.jsonl: the ARC-Challenge test questions as fill-mask texts ("<question> Answer: [MASK].").
 #   bench/llm_models.sh
@@ -15,6 +17,12 @@ if [ ! -f "$models/tinyllama-q4_0.gguf" ]; then
   echo "bench: writing the random TinyLlama-1.1B-shaped q4_0 GGUF (~30 s) ..." >&2
   /usr/bin/python3 "$SHARED/peers/llama-cpp/make_random_gguf.py" "$models/tinyllama-q4_0.gguf.tmp" --type q4_0 >/dev/null
   mv "$models/tinyllama-q4_0.gguf.tmp" "$models/tinyllama-q4_0.gguf"
+fi
+mlf="$models/tinyllama-q4_0.mlf"
+if [ ! -f "$mlf" ] || [ "$mlf" -ot "$models/tinyllama-q4_0.gguf" ] || [ "$mlf" -ot "$BUILD/mlfaas" ]; then
+  [ -x "$BUILD/mlfaas" ] || { echo "bench: build first (make build)" >&2; exit 1; }
+  echo "bench: compiling tinyllama-q4_0.gguf to .mlf ..." >&2
+  "$BUILD/mlfaas" compile --model "$models/tinyllama-q4_0.gguf" --out "$mlf" --quiet >/dev/null
 fi
 if [ ! -f "$models/bert-base-mlm/model.safetensors" ]; then
   echo "bench: writing the random bert-base-uncased-shaped masked LM (~20 s) ..." >&2

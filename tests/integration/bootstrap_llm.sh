@@ -176,6 +176,22 @@ assert r["headers"].get("Lambda-Runtime-Function-Response-Mode") == "streaming",
 assert r["body"] == sys.argv[2], (r["body"], sys.argv[2])
 PY
 
+# 2b. Without MODEL_PATH, a compiled model at $LAMBDA_TASK_ROOT/model.mlf (where `mlfaas package` puts one; q8_0,
+#     its linears interleaved) is the one served: the answer is `mlfaas generate`'s from that file.
+mkdir -p "$work/task"
+timeout 60 "$MLFAAS_BIN" compile --model "$model" --precision q8_0 --out "$work/task/model.mlf" --quiet >/dev/null ||
+  fail "compiling stories260K"
+want_compiled=$(timeout 60 "$MLFAAS_BIN" generate --model "$work/task/model.mlf" --threads 1 --prompt "Once upon a time" \
+  --max-new-tokens 32 --ignore-eos 2>/dev/null)
+echo '{"prompt": "Once upon a time", "temperature": 0, "max_new_tokens": 32, "ignore_eos": true}' >"$work/mlf.events"
+run_bootstrap mlf llm "" LAMBDA_TASK_ROOT="$work/task"
+python3 - "$work/mlf.out" "$want_compiled" <<'PY' || fail "model.mlf in the task root: $(tail -3 "$work/mlf.log")"
+import json, sys
+r = json.loads(open(sys.argv[1]).readline())
+assert r["kind"] == "response", r
+assert json.loads(r["body"])["generated_text"] == sys.argv[2], (r["body"], sys.argv[2])
+PY
+
 # 3. A bad environment fails INIT, naming the variable.
 echo '{"prompt": "x"}' >"$work/badenv.events"
 run_bootstrap badenv llm "$model" LLM_TOP_K=many

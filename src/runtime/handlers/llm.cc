@@ -111,7 +111,7 @@ std::string question_text(const json& item) {
 class LlmHandler final : public Handler {
  public:
   explicit LlmHandler(const HandlerSetup& setup)
-      : dir_(resolve_model_dir(setup, "stories260K")),
+      : dir_(resolve_model_dir(setup, "stories260K", /*compiled_ok=*/true)),
         defaults_(defaults_from_env()),
         model_(LlamaModel::load(dir_)),
         session_(model_, SessionOptions{.threads = env_number("LLM_THREADS", usable_cpu_count()),
