@@ -61,3 +61,17 @@ cpu_line() {
   flags="$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_vnni|avx_vnni|amx_int8|avx512_bf16)$' | tr '\n' ' ')"
   echo "$(nproc) CPUs, $model; ISA: $flags"
 }
+
+# compile_mlf GGUF: writes the .mlf beside GGUF with `mlfaas compile` (q8_0 / q4_0 linears 16 rows interleaved, the
+# layout decode streams fastest) when it is missing or older than GGUF or mlfaas; prints the seconds it took, or
+# nothing when the file was current.
+compile_mlf() {
+  local gguf="$1" mlf="${1%.gguf}.mlf" start
+  [ -x "$BUILD/mlfaas" ] || { echo "bench: build first (make build)" >&2; exit 1; }
+  if [ ! -f "$mlf" ] || [ "$mlf" -ot "$gguf" ] || [ "$mlf" -ot "$BUILD/mlfaas" ]; then
+    echo "bench: compiling $(basename "$gguf") to .mlf ..." >&2
+    start=$(date +%s.%N)
+    "$BUILD/mlfaas" compile --model "$gguf" --out "$mlf" --quiet >/dev/null
+    awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f\n", b - a }'
+  fi
+}

@@ -30,13 +30,8 @@ done
 [ -x "$BUILD/bench/llama_bench" ] || { echo "bench: build first (make build)" >&2; exit 1; }
 compile_s=()
 for t in q8_0 q4_0; do
-  mlf="$models/tinyllama-$t.mlf"
-  if [ ! -f "$mlf" ] || [ "$mlf" -ot "$models/tinyllama-$t.gguf" ] || [ "$mlf" -ot "$BUILD/mlfaas" ]; then
-    echo "bench: compiling tinyllama-$t.gguf to .mlf ..." >&2
-    start=$(date +%s.%N)
-    "$BUILD/mlfaas" compile --model "$models/tinyllama-$t.gguf" --out "$mlf" --quiet >/dev/null
-    compile_s+=("$t $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')")
-  fi
+  seconds=$(compile_mlf "$models/tinyllama-$t.gguf")
+  [ -z "$seconds" ] || compile_s+=("$t $seconds")
 done
 
 raw="$(mktemp)"; trap 'rm -f "$raw"' EXIT

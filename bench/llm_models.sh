@@ -18,12 +18,7 @@ if [ ! -f "$models/tinyllama-q4_0.gguf" ]; then
   /usr/bin/python3 "$SHARED/peers/llama-cpp/make_random_gguf.py" "$models/tinyllama-q4_0.gguf.tmp" --type q4_0 >/dev/null
   mv "$models/tinyllama-q4_0.gguf.tmp" "$models/tinyllama-q4_0.gguf"
 fi
-mlf="$models/tinyllama-q4_0.mlf"
-if [ ! -f "$mlf" ] || [ "$mlf" -ot "$models/tinyllama-q4_0.gguf" ] || [ "$mlf" -ot "$BUILD/mlfaas" ]; then
-  [ -x "$BUILD/mlfaas" ] || { echo "bench: build first (make build)" >&2; exit 1; }
-  echo "bench: compiling tinyllama-q4_0.gguf to .mlf ..." >&2
-  "$BUILD/mlfaas" compile --model "$models/tinyllama-q4_0.gguf" --out "$mlf" --quiet >/dev/null
-fi
+compile_mlf "$models/tinyllama-q4_0.gguf" >/dev/null
 if [ ! -f "$models/bert-base-mlm/model.safetensors" ]; then
   echo "bench: writing the random bert-base-uncased-shaped masked LM (~20 s) ..." >&2
   /usr/bin/python3 "$REPO/bench/make_bert_mlm.py" "$REPO/tests/data/vocab/bert-base-uncased.txt" "$models/bert-base-mlm"
