@@ -21,26 +21,22 @@
 
 namespace mlfaas::cli {
 
-namespace {
-
-struct Options {
-  std::string model, out, precision, isa, layout;
-  bool quiet = false;
-};
-
 namespace fs = std::filesystem;
 
-// Whether `path` holds a Llama model rather than a BERT-family one: a directory whose config.json says llama
-// (model_type or architectures), a llama2.c directory (tok*.bin, no config.json), a GGUF file, a llama2.c
-// checkpoint, or a compiled Llama .mlf.
 bool is_llama_source(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     const fs::path config = fs::path(path) / "config.json";
     if (!fs::exists(config, ec)) {
+      // A llama2.c directory, or a package's model/ holding a GGUF or a compiled Llama file.
       for (const auto& entry : fs::directory_iterator(path, ec)) {
         const std::string name = entry.path().filename().string();
         if (name.rfind("tok", 0) == 0 && entry.path().extension() == ".bin") return true;
+        if (entry.path().extension() == ".gguf") return true;
+        if (entry.path().extension() == ".mlf" && is_mlf_file(entry.path().string()) &&
+            MlfFile::open(entry.path().string())->architecture() == "llama") {
+          return true;
+        }
       }
       return false;
     }
@@ -61,6 +57,13 @@ bool is_llama_source(const std::string& path) {
   in.read(magic, 4);
   return std::string(magic, 4) == "GGUF" || fs::path(path).extension() == ".bin";
 }
+
+namespace {
+
+struct Options {
+  std::string model, out, precision, isa, layout;
+  bool quiet = false;
+};
 
 void run_llama(const Options& opt) {
   const auto start = std::chrono::steady_clock::now();

@@ -18,6 +18,7 @@
 
 #include "cli/commands.h"
 #include "engine/error.h"
+#include "engine/llm/llama.h"
 #include "engine/model.h"
 #include "platform/oci_image.h"
 #include "platform/template.h"
@@ -99,8 +100,10 @@ std::vector<Entry> shared_libraries(const fs::path& bootstrap) {
 }
 
 // The model's files as the bootstrap finds them under LAMBDA_TASK_ROOT (names relative to it). `compile` ("" =
-// copy the model as it is, else "fp32" | "int8"): a model directory goes in as one compiled model.mlf written
-// to `scratch`, which the bootstrap maps at INIT instead of converting the weights.
+// copy the model as it is, else "fp32" | "int8"): the model goes in as one compiled model.mlf written to `scratch`,
+// which the bootstrap maps at INIT instead of converting the weights. A BERT-family directory is packed at that
+// precision; a Llama model (directory or file) keeps its weights' encoding under "fp32" and has its float weights
+// re-encoded as q8_0 under "int8", its q8_0 / q4_0 linears laid out for decode (16 rows interleaved).
 std::vector<Entry> model_entries(const platform::FunctionSpec& fn, const std::string& compile, const fs::path& scratch) {
   std::vector<Entry> entries;
   fs::path model;
@@ -111,7 +114,17 @@ std::vector<Entry> model_entries(const platform::FunctionSpec& fn, const std::st
   else
     // The llm handler's default model is the shipped one, as the bootstrap's own fallback.
     model = fs::path(fn.code_dir) / "models" / (fn.handler == "llm" ? "stories260K" : fn.handler);
-  if (!compile.empty() && fs::is_directory(model)) {
+  if (!compile.empty() && fs::exists(model) && is_llama_source(model.string())) {
+    const fs::path compiled = scratch / "model.mlf";
+    try {
+      // A compiled Llama file is compiled again too: the result has the interleaved layout whatever it had.
+      LlamaModel::compile(model.string(), {.isa = "", .precision = compile == "int8" ? "q8_0" : ""}, compiled.string());
+    } catch (const FormatError& e) {
+      throw CliExit(2, std::string("package: ") + e.what() +
+                           (compile == "int8" ? " (--compile fp32 keeps a quantized model's own encoding)" : ""));
+    }
+    entries.push_back({compiled, "model.mlf", false});
+  } else if (!compile.empty() && fs::is_directory(model)) {
     ModelOptions mo;
     mo.precision = compile;
     // The Lambda host's CPU is unknown here: 16-wide fp32 panels run on every x86-64 level (int8 panels are the
@@ -360,7 +373,9 @@ void register_package(CLI::App& app) {
   cmd->add_option("--bootstrap", o->bootstrap, "runtime executable (default: the one next to mlfaas)");
   cmd->add_option("--compile", o->compile,
                   "put the model in as one compiled model.mlf at this precision (fp32|int8) instead of its directory: "
-                  "INIT maps it instead of converting weights; packed to run on any CPU (docs/FORMATS.md)")
+                  "INIT maps it instead of converting weights; packed to run on any CPU (docs/FORMATS.md). Llama "
+                  "models: fp32 keeps the weights' encoding (a q4_0 GGUF stays q4_0), int8 re-encodes float weights "
+                  "as q8_0; q8_0/q4_0 linears are laid out for decode (mlfaas compile's default)")
       ->check(CLI::IsMember({"fp32", "int8"}));
   cmd->callback([o] {
     std::string format = o->format.empty() ? (o->dir.empty() ? "zip" : "dir") : o->format;

@@ -26,6 +26,11 @@ void register_eval(CLI::App& app);
 void register_loadtest(CLI::App& app);
 void register_experiment(CLI::App& app);
 
+// Whether `path` holds a Llama model rather than a BERT-family one: a directory whose config.json says llama
+// (model_type or architectures), a llama2.c directory (tok*.bin, no config.json), a GGUF file, a llama2.c
+// checkpoint, or a compiled Llama .mlf (cmd_compile.cc).
+bool is_llama_source(const std::string& path);
+
 // What `experiment run` deploys for `handler` with the model directory `model_dir`: the zip `mlfaas package`
 // writes (bootstrap, its shared libraries, the model under model/) at `out_base`.zip, or, when that would unzip
 // past Lambda's 250 MB zip limit (a 1.1B model), the OCI image layout `mlfaas package --format image` writes at

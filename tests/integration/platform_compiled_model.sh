@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `mlfaas package --compile int8` puts the emotion function's model in as one compiled model.mlf; a function whose
 # code directory is that package is served by the bootstrap's emotion handler with the directory model's answers
-# (at int8), and its Init Duration is reported.
+# (at int8), and its Init Duration is reported. The same for the llm function (stories260K, compiled at q8_0 with
+# its linears interleaved): the served answer is `mlfaas generate`'s from that file.
 source "$(dirname "$0")/platform_lib/common.bash"
 : "${MLFAAS_SOURCE:?run through ctest}"
 "$MLFAAS_BUILD/bootstrap" --list-handlers | grep -q '^emotion ' || fail "bootstrap has no emotion handler"
@@ -9,6 +10,9 @@ source "$(dirname "$0")/platform_lib/common.bash"
 (cd "$MLFAAS_SOURCE" && timeout 60 "$MLFAAS_BIN" package --template template.yaml --function EmotionFunction \
   --dir "$WORK/task" --compile int8) >"$WORK/package.out" || fail "package failed: $(cat "$WORK/package.out")"
 [ -f "$WORK/task/model.mlf" ] && [ ! -d "$WORK/task/model" ] || fail "no model.mlf in the package: $(ls "$WORK/task")"
+(cd "$MLFAAS_SOURCE" && timeout 60 "$MLFAAS_BIN" package --template template.yaml --function StoryFunction \
+  --dir "$WORK/story" --compile int8) >"$WORK/package-story.out" || fail "package failed: $(cat "$WORK/package-story.out")"
+[ -f "$WORK/story/model.mlf" ] || fail "no model.mlf in the llm package: $(ls "$WORK/story")"
 cat >"$WORK/template.yaml" <<YAML
 AWSTemplateFormatVersion: "2010-09-09"
 Transform: AWS::Serverless-2016-10-31
@@ -26,6 +30,16 @@ Resources:
           Properties:
             Path: /emotion
             Method: POST
+  CompiledStory:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: provided.al2023
+      CodeUri: ./story
+      Handler: llm
+      MemorySize: 256
+      Environment:
+        Variables:
+          LLM_THREADS: "1"
 YAML
 start_serve "$WORK/template.yaml"
 out=$(curl_json POST /emotion -d '{"sentence": "I am so happy today, this is wonderful!"}')
@@ -44,4 +58,12 @@ grep $'\tREPORT' "$WORK/logs/CompiledEmotion.log" | head -1 | grep -q "Init Dura
 grep $'\tREPORT' "$WORK/logs/CompiledEmotion.log" | head -1 \
   | sed -E 's/.*\tDuration: ([0-9.]+) ms.*Max Memory Used: ([0-9]+) MB.*Init Duration: ([0-9.]+) ms.*/compiled emotion cold start: Init Duration \3 ms, first invocation \1 ms, Max Memory Used \2 MB/'
 server_healthy "CompiledEmotion"
+
+story=$(curl_json POST /2015-03-31/functions/CompiledStory/invocations \
+  -d '{"prompt": "Once upon a time", "temperature": 0, "max_new_tokens": 16, "ignore_eos": true}')
+assert_eq "$(echo "$story" | tail -1)" 200 "llm status"
+want_story=$(timeout 60 "$MLFAAS_BIN" generate --model "$WORK/story/model.mlf" --threads 1 --prompt "Once upon a time" \
+  --max-new-tokens 16 --ignore-eos 2>/dev/null)
+assert_eq "$(echo "$story" | head -1 | json_get 'j["generated_text"]')" "$want_story" "compiled llm answer"
+server_healthy "CompiledStory"
 echo "PASS platform_compiled_model"
