@@ -137,15 +137,37 @@ long long epoch_ms_now() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-std::string iso8601_now() {
-  long long ms = epoch_ms_now();
-  std::time_t secs = ms / 1000;
+std::string iso8601_now() { return iso8601_ms(epoch_ms_now()); }
+
+std::string utc_strftime(long long unix_s, const char* format) {
+  const std::time_t t = static_cast<std::time_t>(unix_s);
   std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, int(ms % 1000));
-  return buf;
+  gmtime_r(&t, &tm);
+  char buf[128];
+  const size_t n = std::strftime(buf, sizeof buf, format, &tm);
+  return std::string(buf, n);
+}
+
+std::string iso8601_ms(long long unix_ms, std::string_view zone) {
+  char ms[8];
+  std::snprintf(ms, sizeof ms, ".%03d", static_cast<int>(unix_ms % 1000));
+  return utc_strftime(unix_ms / 1000, "%Y-%m-%dT%H:%M:%S") + ms + std::string(zone);
+}
+
+std::vector<std::pair<std::string_view, std::string_view>> query_pairs(std::string_view query) {
+  std::vector<std::pair<std::string_view, std::string_view>> out;
+  size_t start = 0;
+  while (start <= query.size()) {
+    const size_t amp = query.find('&', start);
+    const std::string_view pair = query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+    if (!pair.empty()) {
+      const size_t eq = pair.find('=');
+      out.emplace_back(pair.substr(0, eq), eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    start = amp + 1;
+  }
+  return out;
 }
 
 }  // namespace mlfaas::lambda

@@ -1,5 +1,7 @@
 #include "common/sigv4.h"
 
+#include "common/codec.h"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
@@ -95,17 +97,8 @@ std::string canonical_uri(std::string_view path, bool s3) {
 
 std::string canonical_query(std::string_view query) {
   std::vector<std::pair<std::string, std::string>> params;
-  size_t start = 0;
-  while (start <= query.size()) {
-    size_t amp = query.find('&', start);
-    std::string_view pair = query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
-    if (!pair.empty()) {
-      size_t eq = pair.find('=');
-      params.emplace_back(uri_encode(url_decode(pair.substr(0, eq), false), false),
-                          eq == std::string_view::npos ? "" : uri_encode(url_decode(pair.substr(eq + 1), false), false));
-    }
-    if (amp == std::string_view::npos) break;
-    start = amp + 1;
+  for (const auto& [name, value] : lambda::query_pairs(query)) {
+    params.emplace_back(uri_encode(url_decode(name, false), false), uri_encode(url_decode(value, false), false));
   }
   std::sort(params.begin(), params.end());
   std::string out;
@@ -139,11 +132,8 @@ std::map<std::string, std::string> sign(const std::string& method, const std::st
                                         const std::map<std::string, std::string>& headers, std::string_view body,
                                         const Credentials& credentials, const std::string& region,
                                         const std::string& service, std::chrono::system_clock::time_point now) {
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char amz_date[17];
-  std::strftime(amz_date, sizeof amz_date, "%Y%m%dT%H%M%SZ", &tm);
+  const std::string amz_date =
+      lambda::utc_strftime(static_cast<long long>(std::chrono::system_clock::to_time_t(now)), "%Y%m%dT%H%M%SZ");
 
   std::map<std::string, std::string> added;
   added["X-Amz-Date"] = amz_date;
@@ -162,7 +152,7 @@ std::map<std::string, std::string> sign(const std::string& method, const std::st
   request.payload_hash = added["X-Amz-Content-Sha256"];
   std::string sig = signature(request, credentials.secret_access_key, amz_date, region, service);
   added["Authorization"] = "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" +
-                           std::string(amz_date, 8) + "/" + region + "/" + service +
+                           amz_date.substr(0, 8) + "/" + region + "/" + service +
                            "/aws4_request, SignedHeaders=" + request.signed_headers() + ", Signature=" + sig;
   return added;
 }

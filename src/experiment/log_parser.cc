@@ -9,6 +9,7 @@
 #include <sstream>
 #include <type_traits>
 
+#include "common/codec.h"
 #include "common/error.h"
 
 namespace mlfaas::experiment {
@@ -52,16 +53,7 @@ double parse_iso8601_ms(const std::string& text) {
 
 namespace {
 
-std::string iso8601(double epoch_ms) {
-  long long ms = static_cast<long long>(std::llround(epoch_ms));
-  std::time_t secs = ms / 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
-  return buf;
-}
+std::string iso8601(double epoch_ms) { return lambda::iso8601_ms(std::llround(epoch_ms)); }
 
 std::string field_after(const std::string& line, const std::string& key) {
   size_t p = line.find(key);

@@ -1,5 +1,7 @@
 #include "loadtest/html_report.h"
 
+#include "common/codec.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -108,14 +110,7 @@ std::string line_chart(const std::string& title, const std::string& unit, const 
 
 std::string ms_cell(int64_t us) { return fmt::format("{:.1f}", us_to_ms(static_cast<double>(us))); }
 
-std::string utc_time(int64_t unix_time) {
-  std::time_t t = static_cast<std::time_t>(unix_time);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return text;
-}
+std::string utc_time(int64_t unix_time) { return lambda::utc_strftime(unix_time, "%Y-%m-%d %H:%M:%S UTC"); }
 
 }  // namespace
 

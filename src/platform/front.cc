@@ -66,14 +66,7 @@ bool is_code_upload(const Request& header) {
          (header.method() == http::verb::put && path.starts_with("/2015-03-31/functions/") && path.ends_with("/code"));
 }
 
-std::string http_date_clf() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%d/%b/%Y:%H:%M:%S +0000", &tm);
-  return buf;
-}
+std::string http_date_clf() { return lambda::utc_strftime(std::time(nullptr), "%d/%b/%Y:%H:%M:%S +0000"); }
 
 // What an Invoke path names: a function name, `name:qualifier`, a partial ARN `account:function:name[:qualifier]`
 // or a full ARN `arn:aws:lambda:region:account:function:name[:qualifier]`.

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "common/codec.h"
 #include "platform/metrics/metrics_store.h"
 #include "platform/notify/notifier.h"
 
@@ -52,16 +53,7 @@ std::string region_name(const std::string& region) {
   return it == kNames.end() ? region : it->second;
 }
 
-std::string iso_utc(int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[64];
-  std::snprintf(out, sizeof out, "%s.%03d+0000", buf, static_cast<int>(ms % 1000));
-  return out;
-}
+std::string iso_utc(int64_t ms) { return lambda::iso8601_ms(ms, "+0000"); }
 
 std::string fmt(double v) {
   char buf[32];

@@ -63,17 +63,7 @@ Response sns_result(const std::string& action, const std::string& result_xml) {
 
 std::map<std::string, std::string> parse_form(const std::string& body) {
   std::map<std::string, std::string> out;
-  size_t start = 0;
-  while (start <= body.size()) {
-    size_t amp = body.find('&', start);
-    std::string pair = body.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
-    if (!pair.empty()) {
-      auto eq = pair.find('=');
-      out[url_decode(pair.substr(0, eq), true)] = eq == std::string::npos ? "" : url_decode(pair.substr(eq + 1), true);
-    }
-    if (amp == std::string::npos) break;
-    start = amp + 1;
-  }
+  for (const auto& [name, value] : lambda::query_pairs(body)) out[url_decode(name, true)] = url_decode(value, true);
   return out;
 }
 
@@ -105,14 +95,7 @@ int64_t unix_ms_now() {
       .count();
 }
 
-std::string lambda_timestamp(int64_t unix_ms) {
-  std::time_t t = unix_ms / 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return fmt::format("{}.{:03d}+0000", buf, int(unix_ms % 1000));
-}
+std::string lambda_timestamp(int64_t unix_ms) { return lambda::iso8601_ms(unix_ms, "+0000"); }
 
 int64_t parse_iso8601_ms(std::string_view s) {
   std::tm tm{};

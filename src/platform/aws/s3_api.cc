@@ -63,14 +63,7 @@ void write_file(const fs::path& p, std::string_view bytes) {
 // Keys may hold any character and be 1024 bytes long: files are named by their hash.
 std::string key_file(const std::string& key) { return sha256_hex(key); }
 
-std::string http_date(int64_t ms) {
-  std::time_t t = ms / 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return buf;
-}
+std::string http_date(int64_t ms) { return lambda::utc_strftime(ms / 1000, "%a, %d %b %Y %H:%M:%S GMT"); }
 
 std::string iso_time(int64_t ms) {
   std::string t = lambda_timestamp(ms);  // ...T12:00:00.000+0000

@@ -28,14 +28,7 @@ std::string header_value(std::string v) {
   return is_ascii(v) ? v : "=?UTF-8?B?" + lambda::base64_encode(v) + "?=";
 }
 
-std::string rfc5322_date() {
-  char buf[64];
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  return buf;
-}
+std::string rfc5322_date() { return lambda::utc_strftime(std::time(nullptr), "%a, %d %b %Y %H:%M:%S +0000"); }
 
 // Normalises line endings to CRLF as SMTP requires.
 std::string crlf(const std::string& s) {
